@@ -1,0 +1,23 @@
+"""audio-core: a plugin-based framework for neural audio models.
+
+Importing this package is cheap: it does not import torch. Heavy modules
+(`audio_core.audio`, `audio_core.data`, models) are imported on first use.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "get_plugin_manager", "get_registry"]
+
+
+def get_plugin_manager():
+    """The process-wide :class:`~audio_core.plugins.PluginManager`, loaded on first call."""
+    from audio_core.plugins import get_plugin_manager as _get
+
+    return _get()
+
+
+def get_registry():
+    """The process-wide component :class:`~audio_core.plugins.Registry`."""
+    return get_plugin_manager().registry

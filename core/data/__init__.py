@@ -1,0 +1,1 @@
+"""Datasets, samplers and loaders. Datasets are registered as ``core.*`` components."""

@@ -1,0 +1,52 @@
+"""Exceptions raised by audio-core. All derive from :class:`AudioCoreError`."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class AudioCoreError(Exception):
+    """Base class for every error audio-core raises on purpose."""
+
+
+class ConfigError(AudioCoreError, ValueError):
+    """A config value is missing, unknown or invalid. ``path`` is its dotted config path."""
+
+    def __init__(self, message: str, path: str | None = None):
+        self.path = path
+        super().__init__(message)
+
+
+class UnknownComponentError(ConfigError, KeyError):
+    """A component name is not registered."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0]
+
+
+class PluginError(AudioCoreError):
+    """A plugin could not be loaded or used."""
+
+
+class PluginLoadError(PluginError):
+    """Using a component of a plugin that failed to load; carries the original reason."""
+
+
+class ComponentConflictError(PluginError):
+    """Two distributions claim the same plugin namespace or component name."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def format_choices(choices: Iterable[str], limit: int = 20) -> str:
+    """Sorted, quoted, comma-joined choices, shortened past ``limit``."""
+    items = sorted(choices)
+    if not items:
+        return "(none)"
+    shown = ", ".join(f"'{c}'" for c in items[:limit])
+    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")

@@ -1,0 +1,82 @@
+"""Hook specifications: one hook per component kind.
+
+Every hook receives a :class:`~audio_core.plugins.registry.KindRegistry` bound to
+its kind and to the calling plugin's namespace. A plugin registers factories::
+
+    from audio_core.plugins import hookimpl
+
+    @hookimpl
+    def audio_core_register_encoders(registry):
+        registry.register("transformer", "audio_plugin_bsq.encoder:TransformerEncoder")
+
+Targets given as ``"module:attribute"`` strings are imported on first use, so
+listing plugins never imports torch.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "audio_core"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: Component kind -> the hook that registers it. Order is the display order.
+KIND_HOOKS: dict[str, str] = {
+    "encoder": "audio_core_register_encoders",
+    "quantizer": "audio_core_register_quantizers",
+    "decoder": "audio_core_register_decoders",
+    "discriminator": "audio_core_register_discriminators",
+    "loss": "audio_core_register_losses",
+    "sampler": "audio_core_register_samplers",
+    "dataset": "audio_core_register_datasets",
+    "task": "audio_core_register_tasks",
+    "preset": "audio_core_register_presets",
+}
+KINDS: tuple[str, ...] = tuple(KIND_HOOKS)
+
+
+@hookspec
+def audio_core_register_encoders(registry):
+    """Register encoders: waveform or spectrogram in, latent ``(batch, dim, frames)`` out."""
+
+
+@hookspec
+def audio_core_register_quantizers(registry):
+    """Register quantizers/bottlenecks returning a ``QuantizedResult``."""
+
+
+@hookspec
+def audio_core_register_decoders(registry):
+    """Register decoders: latent ``(batch, dim, frames)`` in, waveform ``(batch, channels, time)`` out."""
+
+
+@hookspec
+def audio_core_register_discriminators(registry):
+    """Register discriminators returning logits and feature maps."""
+
+
+@hookspec
+def audio_core_register_losses(registry):
+    """Register losses: modules with a name and weight returning a scalar and logged parts."""
+
+
+@hookspec
+def audio_core_register_samplers(registry):
+    """Register diffusion samplers: denoiser + noise (+ conditioning) -> latent."""
+
+
+@hookspec
+def audio_core_register_datasets(registry):
+    """Register datasets yielding fixed-length crops with masks and metadata."""
+
+
+@hookspec
+def audio_core_register_tasks(registry):
+    """Register tasks: how one training step is computed (autoencoder, GAN codec, ...)."""
+
+
+@hookspec
+def audio_core_register_presets(registry):
+    """Register config presets: a name and the path of a YAML file shipped by the plugin."""

@@ -1,0 +1,223 @@
+"""The component registry: typed records of every factory a plugin registered.
+
+Names are namespaced by plugin (``core.synthetic``, ``bsq.transformer``). Factories
+registered as ``"module:attribute"`` strings are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from audio_core.errors import (
+    ComponentConflictError,
+    ConfigError,
+    PluginLoadError,
+    UnknownComponentError,
+    did_you_mean,
+    format_choices,
+)
+from audio_core.plugins.hookspecs import KINDS
+
+Target = str | Path | Callable[..., Any]
+
+
+@attrs.frozen
+class ComponentSpec:
+    """One registered component.
+
+    ``target`` is a callable, a ``"module:attribute"`` string (imported lazily) or,
+    for presets, the path of a YAML file.
+    """
+
+    kind: str
+    name: str
+    target: Target = attrs.field(repr=False)
+    plugin: str
+    distribution: str | None = None
+    version: str | None = None
+    description: str = ""
+
+    @property
+    def origin(self) -> str:
+        """``"plugin 'bsq' (audio-plugin-bsq 0.1.0)"``, for messages."""
+        if not self.distribution:
+            return f"plugin '{self.plugin}'"
+        version = f" {self.version}" if self.version else ""
+        return f"plugin '{self.plugin}' ({self.distribution}{version})"
+
+    def resolve(self) -> Any:
+        """The factory (or preset path) this spec points at, importing it if needed."""
+        if self.kind == "preset" or not isinstance(self.target, str):
+            return Path(self.target) if isinstance(self.target, str) else self.target
+        module_name, _, attr = self.target.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in filter(None, attr.split(".")):
+                obj = getattr(obj, part)
+        except Exception as exc:  # surface as a plugin problem, with its origin
+            raise PluginLoadError(
+                f"{self.kind} '{self.name}' from {self.origin} could not be imported from "
+                f"'{self.target}': {type(exc).__name__}: {exc}"
+            ) from exc
+        return obj
+
+
+@attrs.frozen
+class BrokenPlugin:
+    """A plugin that failed to load, kept so that using its components raises the reason."""
+
+    name: str
+    distribution: str | None
+    reason: str
+
+
+class Registry:
+    """All components by kind and name. Built by the plugin manager."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KINDS}
+        self._unavailable: dict[str, BrokenPlugin] = {}
+
+    # -- writing -----------------------------------------------------------------
+    def add(self, spec: ComponentSpec) -> None:
+        if spec.kind not in self._specs:
+            raise ValueError(f"unknown component kind '{spec.kind}'; kinds are {format_choices(KINDS)}")
+        existing = self._specs[spec.kind].get(spec.name)
+        if existing is not None:
+            raise ComponentConflictError(
+                f"{spec.kind} '{spec.name}' is registered twice: by {existing.origin} "
+                f"and by {spec.origin}; uninstall or block one of them "
+                f"(AUDIO_CORE_BLOCK_PLUGINS=name)"
+            )
+        self._specs[spec.kind][spec.name] = spec
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every component registered by ``plugin``."""
+        for by_name in self._specs.values():
+            for name in [n for n, s in by_name.items() if s.plugin == plugin]:
+                del by_name[name]
+
+    def mark_unavailable(self, broken: BrokenPlugin) -> None:
+        """Remember that namespace ``broken.name`` failed, so lookups can explain why."""
+        self._unavailable[broken.name] = broken
+
+    def view(self, kind: str, plugin: str, distribution: str | None = None,
+             version: str | None = None) -> KindRegistry:
+        return KindRegistry(self, kind, plugin, distribution, version)
+
+    # -- reading -----------------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._specs[kind])
+
+    def specs(self, kind: str | None = None) -> Iterator[ComponentSpec]:
+        kinds = [kind] if kind else list(KINDS)
+        for k in kinds:
+            yield from (self._specs[k][n] for n in sorted(self._specs[k]))
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        kind, name = key
+        return name in self._specs.get(kind, {})
+
+    def get(self, kind: str, name: str, *, path: str | None = None) -> ComponentSpec:
+        """The spec of ``name``; the error names the config path and the valid choices."""
+        if kind not in self._specs:
+            raise ValueError(f"unknown component kind '{kind}'; kinds are {format_choices(KINDS)}")
+        spec = self._specs[kind].get(name)
+        if spec is not None:
+            return spec
+        namespace = name.split(".", 1)[0]
+        if namespace in self._unavailable:
+            broken = self._unavailable[namespace]
+            where = f" at {path}" if path else ""
+            dist = f" ({broken.distribution})" if broken.distribution else ""
+            raise PluginLoadError(
+                f"{kind} '{name}'{where} comes from plugin '{namespace}'{dist}, which failed "
+                f"to load: {broken.reason}"
+            )
+        where = f" at {path}" if path else ""
+        choices = self._specs[kind]
+        raise UnknownComponentError(
+            f"unknown {kind} '{name}'{where}{did_you_mean(name, choices)} "
+            f"(available {kind}s: {format_choices(choices)})",
+            path,
+        )
+
+    def build(self, kind: str, name: str, params: Mapping[str, Any] | None = None, *,
+              path: str | None = None, context: Mapping[str, Any] | None = None) -> Any:
+        """Build component ``name`` with ``params``.
+
+        ``context`` holds values the framework supplies (sample rate, seed, ...); each is
+        passed only if the factory accepts it and ``params`` does not set it. Unknown
+        ``params`` keys raise a :class:`ConfigError` naming ``path.params.key``.
+        """
+        spec = self.get(kind, name, path=path)
+        factory = spec.resolve()
+        params = dict(params or {})
+        kwargs = check_params(factory, params, f"{kind} '{name}'", path)
+        accepted = _accepted_names(factory)
+        for key, value in (context or {}).items():
+            if key not in params and (accepted is None or key in accepted):
+                kwargs[key] = value
+        return factory(**kwargs)
+
+
+class KindRegistry:
+    """What a hook receives: a registry bound to one kind and one plugin namespace."""
+
+    def __init__(self, registry: Registry, kind: str, plugin: str,
+                 distribution: str | None, version: str | None) -> None:
+        self._registry, self.kind, self.plugin = registry, kind, plugin
+        self._distribution, self._version = distribution, version
+
+    def register(self, name: str, target: Target, *, description: str = "") -> ComponentSpec:
+        """Register ``target`` as ``<plugin>.<name>``. ``name`` may already carry the prefix."""
+        prefix = f"{self.plugin}."
+        if "." in name and not name.startswith(prefix):
+            raise ComponentConflictError(
+                f"plugin '{self.plugin}' tried to register {self.kind} '{name}' outside its "
+                f"namespace; use '{name.rsplit('.', 1)[-1]}' (it becomes '{prefix}...')"
+            )
+        full = name if name.startswith(prefix) else prefix + name
+        spec = ComponentSpec(self.kind, full, target, self.plugin, self._distribution,
+                             self._version, description or _first_doc_line(target))
+        self._registry.add(spec)
+        return spec
+
+
+def _first_doc_line(target: Target) -> str:
+    doc = inspect.getdoc(target) if callable(target) else None
+    return doc.splitlines()[0] if doc else ""
+
+
+def _accepted_names(factory: Callable[..., Any]) -> set[str] | None:
+    """Keyword names ``factory`` accepts, or ``None`` if it takes ``**kwargs``."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+
+
+def check_params(factory: Callable[..., Any], params: Mapping[str, Any], what: str,
+                 path: str | None) -> dict[str, Any]:
+    """``params`` as kwargs for ``factory``; unknown keys raise naming the path and choices."""
+    accepted = _accepted_names(factory)
+    if accepted is not None:
+        for key in params:
+            if key not in accepted:
+                at = f"{path}.params.{key}" if path else key
+                raise ConfigError(
+                    f"unknown parameter '{key}' for {what} at {at}"
+                    f"{did_you_mean(key, accepted)} (valid: {format_choices(accepted)})",
+                    at,
+                )
+    return dict(params)
