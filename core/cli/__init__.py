@@ -1,0 +1,46 @@
+"""The ``audio-core`` command. Each sub-command lives in its own module with
+``add_parser(subparsers)`` and ``run(args) -> int``; heavy imports happen inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from audio_core import __version__
+from audio_core.errors import AudioCoreError
+
+#: Modules that contribute sub-commands, in help order.
+COMMAND_MODULES = (
+    "audio_core.cli.plugins",
+    "audio_core.cli.config",
+    "audio_core.cli.data",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audio-core",
+        description="Train and run neural audio autoencoders, tokenizers, codecs and "
+                    "latent diffusion models.",
+        epilog="Run 'audio-core COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"audio-core {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``audio-core`` and ``python -m audio_core``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except AudioCoreError as exc:
+        print(f"audio-core: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("audio-core: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,35 @@
+"""Run configs: attrs schemas validated by OmegaConf, loaded from YAML or presets."""
+
+from audio_core.config.loader import (
+    check_component_refs,
+    component_refs,
+    load_config,
+    save_config,
+    to_yaml,
+)
+from audio_core.config.schema import (
+    ComponentConfig,
+    DataConfig,
+    LossConfig,
+    ModelConfig,
+    OptimizerConfig,
+    RunConfig,
+    RunSection,
+    TrainConfig,
+)
+
+__all__ = [
+    "ComponentConfig",
+    "DataConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "RunConfig",
+    "RunSection",
+    "TrainConfig",
+    "check_component_refs",
+    "component_refs",
+    "load_config",
+    "save_config",
+    "to_yaml",
+]

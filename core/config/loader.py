@@ -1,0 +1,214 @@
+"""Load, merge, validate and save run configs.
+
+``load_config(source, overrides)`` reads a YAML file or a registered preset, applies
+``extends:`` inheritance and ``key=value`` overrides, rejects unknown keys with their
+full path, converts types against :class:`RunConfig`, resolves ``${...}`` interpolation,
+checks value ranges and (optionally) that every component exists in the registry.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from audio_core.config.schema import ComponentConfig, RunConfig
+from audio_core.errors import ConfigError, did_you_mean, format_choices
+
+EXTENDS_KEY = "extends"
+
+
+def load_config(source: str | Path | Mapping[str, Any], overrides: Sequence[str] = (), *,
+                registry: Any = None, check_components: bool = True,
+                check_params: bool = False) -> RunConfig:
+    """A validated :class:`RunConfig` from a YAML path, a preset name or a mapping.
+
+    ``check_components`` checks every component name against the registry (cheap);
+    ``check_params`` also imports each factory and checks its ``params`` keys.
+    """
+    if registry is None and (check_components or not isinstance(source, Mapping)):
+        from audio_core import get_registry
+
+        registry = get_registry()
+    data = dict(source) if isinstance(source, Mapping) else read_config_file(
+        resolve_source(source, registry))
+    user = OmegaConf.merge(OmegaConf.create(data), parse_overrides(overrides))
+    check_keys(OmegaConf.to_container(user, resolve=False), RunConfig, "")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(RunConfig), user)
+        OmegaConf.resolve(merged)
+        cfg = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise _config_error(exc) from exc
+    check_values(cfg)
+    if check_components:
+        check_component_refs(cfg, registry, check_params=check_params)
+    return cfg
+
+
+def resolve_source(source: str | Path, registry: Any) -> Path:
+    """The YAML file for a path or a preset name (``core.demo`` or just ``demo``)."""
+    path = Path(source)
+    if path.is_file():
+        return path
+    name = str(source)
+    presets = {spec.name: spec for spec in registry.specs("preset")} if registry else {}
+    matches = [n for n in presets if n == name or n.split(".", 1)[-1] == name]
+    if len(matches) == 1:
+        return Path(presets[matches[0]].resolve())
+    if len(matches) > 1:
+        raise ConfigError(f"preset name '{name}' is ambiguous: {format_choices(matches)}")
+    if path.suffix in {".yaml", ".yml"} or path.parent != Path("."):
+        raise ConfigError(f"config file '{path}' does not exist")
+    short = {n.split(".", 1)[-1]: n for n in presets}
+    hint = did_you_mean(name, presets) or did_you_mean(name, short)
+    raise ConfigError(f"'{name}' is neither a config file nor a preset{hint} "
+                      f"(presets: {format_choices(presets)})")
+
+
+def read_config_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The YAML mapping in ``path``, merged over whatever its ``extends:`` names."""
+    path = path.resolve()
+    if path in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path))
+        raise ConfigError(f"config files extend each other in a cycle: {chain}")
+    try:
+        node = OmegaConf.load(path)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file '{path}' does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {exc}") from exc
+    if not isinstance(node, DictConfig):
+        raise ConfigError(f"config file '{path}' must hold a mapping at the top level")
+    data = OmegaConf.to_container(node, resolve=False)
+    base = data.pop(EXTENDS_KEY, None)
+    if base is None:
+        return data
+    base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
+    if not base_path.is_file():
+        from audio_core import get_registry
+
+        base_path = resolve_source(str(base), get_registry())
+    merged = OmegaConf.merge(read_config_file(base_path, (*_seen, path)), data)
+    return OmegaConf.to_container(merged, resolve=False)
+
+
+def parse_overrides(overrides: Sequence[str]) -> DictConfig:
+    """``["train.max_steps=10", ...]`` as a config; a malformed item names itself."""
+    for item in overrides:
+        key, eq, _ = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"override '{item}' must look like key=value, "
+                              f"e.g. train.max_steps=100")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"bad override: {exc}") from exc
+
+
+def check_keys(data: Any, cls: type, path: str) -> None:
+    """Raise on any key of ``data`` that ``cls`` (an attrs class) does not declare."""
+    if not isinstance(data, Mapping):
+        return
+    fields = {f.name: f for f in attrs.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key, value in data.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            hint = did_you_mean(str(key), fields).replace("'", f"'{path}." if path else "'", 1)
+            raise ConfigError(f"unknown config key '{where}'{hint} "
+                              f"(valid keys here: {format_choices(fields)})", where)
+        target = _attrs_class(hints[key])
+        if target is None:
+            continue
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                check_keys(item, target, f"{where}[{i}]")
+        else:
+            check_keys(value, target, where)
+
+
+def _attrs_class(tp: Any) -> type | None:
+    """The attrs class inside ``tp`` (``X``, ``X | None``, ``list[X]``), if any."""
+    if attrs.has(tp):
+        return tp
+    for arg in typing.get_args(tp):
+        found = _attrs_class(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _walk(obj: Any, path: str = ""):
+    """Yield ``(path, attrs field, value)`` for every field in a config tree."""
+    for field in attrs.fields(type(obj)):
+        value = getattr(obj, field.name)
+        where = f"{path}.{field.name}" if path else field.name
+        yield where, field, value
+        if attrs.has(type(value)):
+            yield from _walk(value, where)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if attrs.has(type(item)):
+                    yield from _walk(item, f"{where}[{i}]")
+
+
+def check_values(cfg: RunConfig) -> None:
+    """Check ``choices`` and ``minimum`` field metadata across the config."""
+    for where, field, value in _walk(cfg):
+        choices = field.metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"invalid value '{value}' at {where}{did_you_mean(str(value), choices)}"
+                              f" (valid: {format_choices(choices)})", where)
+        minimum = field.metadata.get("minimum")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"invalid value {value} at {where}: must be >= {minimum}", where)
+
+
+def component_refs(cfg: RunConfig):
+    """Yield ``(path, kind, ComponentConfig)`` for every component the config names."""
+    for where, field, value in _walk(cfg):
+        kind = field.metadata.get("kind")
+        if kind is None or value is None:
+            continue
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for i, item in items:
+            if isinstance(item, ComponentConfig):
+                yield (where if i is None else f"{where}[{i}]"), kind, item
+
+
+def check_component_refs(cfg: RunConfig, registry: Any, *, check_params: bool = False) -> None:
+    """Every component exists in ``registry`` (and, optionally, accepts its params)."""
+    from audio_core.plugins.registry import check_params as _check_params
+
+    for where, kind, ref in component_refs(cfg):
+        spec = registry.get(kind, ref.name, path=f"{where}.name")
+        if check_params:
+            _check_params(spec.resolve(), ref.params, f"{kind} '{ref.name}'", where)
+
+
+def to_yaml(cfg: RunConfig) -> str:
+    """The fully resolved config as YAML (what every run saves beside its outputs)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> Path:
+    """Write the resolved config to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(to_yaml(cfg), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _config_error(exc: OmegaConfBaseException) -> ConfigError:
+    key = getattr(exc, "full_key", None) or None
+    message = str(exc).split("\n", 1)[0]
+    return ConfigError(f"{message} (at {key})" if key else message, key)

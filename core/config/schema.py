@@ -1,0 +1,119 @@
+"""attrs schemas of a run config. OmegaConf validates YAML against these.
+
+A component is referenced as ``{name: <plugin>.<component>, params: {...}}``; the field's
+``kind`` metadata says which registry kind the name must belong to. ``choices`` and
+``minimum`` metadata are checked by :func:`audio_core.config.loader.check_values`.
+"""
+
+from typing import Any
+
+import attrs
+from omegaconf import MISSING
+
+
+def component(kind: str, default: Any = None) -> Any:
+    """A field holding a :class:`ComponentConfig` (or ``None``) of registry kind ``kind``."""
+    if callable(default):
+        return attrs.field(factory=default, metadata={"kind": kind})
+    return attrs.field(default=default, metadata={"kind": kind})
+
+
+def components(kind: str) -> Any:
+    """A field holding a list of component configs of registry kind ``kind``."""
+    return attrs.field(factory=list, metadata={"kind": kind})
+
+
+def choice(default: str, *choices: str) -> Any:
+    return attrs.field(default=default, metadata={"choices": (default, *choices)})
+
+
+def at_least(default: float, minimum: float) -> Any:
+    return attrs.field(default=default, metadata={"minimum": minimum})
+
+
+@attrs.define
+class ComponentConfig:
+    """A registered component: ``name`` (``plugin.component``) and constructor ``params``."""
+
+    name: str = MISSING
+    params: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class LossConfig(ComponentConfig):
+    """A loss component with its weight in the total loss."""
+
+    weight: float = 1.0
+
+
+@attrs.define
+class RunSection:
+    """Identity and bookkeeping of a run."""
+
+    name: str = "run"
+    output_dir: str = "runs"
+    seed: int = 0
+    description: str = ""
+
+
+@attrs.define
+class DataConfig:
+    """What the model trains on. Datasets receive sample_rate/channels/segment_seconds/seed."""
+
+    sample_rate: int = at_least(16000, 1)
+    channels: int = at_least(1, 1)
+    segment_seconds: float = at_least(1.0, 1e-3)
+    batch_size: int = at_least(8, 1)
+    num_workers: int = at_least(0, 0)
+    train: ComponentConfig = component("dataset", lambda: ComponentConfig(name="core.synthetic"))
+    val: ComponentConfig | None = component("dataset")
+
+
+@attrs.define
+class ModelConfig:
+    """The model's components; any of them may be absent for a given task."""
+
+    encoder: ComponentConfig | None = component("encoder")
+    quantizer: ComponentConfig | None = component("quantizer")
+    decoder: ComponentConfig | None = component("decoder")
+    sampler: ComponentConfig | None = component("sampler")
+    discriminators: list[ComponentConfig] = components("discriminator")
+    losses: list[LossConfig] = components("loss")
+
+
+@attrs.define
+class OptimizerConfig:
+    """AdamW settings for one engine."""
+
+    lr: float = at_least(3e-4, 0.0)
+    betas: list[float] = attrs.field(factory=lambda: [0.9, 0.99])
+    weight_decay: float = at_least(0.0, 0.0)
+    warmup_steps: int = at_least(0, 0)
+    schedule: str = choice("constant", "cosine", "linear")
+
+
+@attrs.define
+class TrainConfig:
+    """The training loop: length, precision, optimisation and bookkeeping cadence."""
+
+    max_steps: int = at_least(1000, 0)
+    precision: str = choice("fp32", "bf16", "fp16")
+    grad_accum: int = at_least(1, 1)
+    grad_clip: float = at_least(0.0, 0.0)
+    optimizer: OptimizerConfig = attrs.field(factory=OptimizerConfig)
+    log_every: int = at_least(10, 1)
+    val_every: int = at_least(500, 0)
+    checkpoint_every: int = at_least(500, 0)
+    keep_checkpoints: int = at_least(3, 1)
+
+
+@attrs.define
+class RunConfig:
+    """A whole run: the file ``audio-core train CONFIG`` reads."""
+
+    run: RunSection = attrs.field(factory=RunSection)
+    data: DataConfig = attrs.field(factory=DataConfig)
+    model: ModelConfig = attrs.field(factory=ModelConfig)
+    task: ComponentConfig | None = component("task")
+    train: TrainConfig = attrs.field(factory=TrainConfig)
+    deepspeed: dict[str, Any] = attrs.field(factory=dict)
