@@ -15,11 +15,10 @@ from typing import Any
 
 import attrs
 import yaml
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
 from audio_core.config.schema import ComponentConfig, RunConfig
 from audio_core.errors import ConfigError, did_you_mean, format_choices
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 EXTENDS_KEY = "extends"
 
@@ -164,8 +163,9 @@ def check_values(cfg: RunConfig) -> None:
     for where, field, value in _walk(cfg):
         choices = field.metadata.get("choices")
         if choices and value not in choices:
-            raise ConfigError(f"invalid value '{value}' at {where}{did_you_mean(str(value), choices)}"
-                              f" (valid: {format_choices(choices)})", where)
+            hint = did_you_mean(str(value), choices)
+            raise ConfigError(f"invalid value '{value}' at {where}{hint} "
+                              f"(valid: {format_choices(choices)})", where)
         minimum = field.metadata.get("minimum")
         if minimum is not None and value < minimum:
             raise ConfigError(f"invalid value {value} at {where}: must be >= {minimum}", where)

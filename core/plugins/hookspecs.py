@@ -49,7 +49,8 @@ def audio_core_register_quantizers(registry):
 
 @hookspec
 def audio_core_register_decoders(registry):
-    """Register decoders: latent ``(batch, dim, frames)`` in, waveform ``(batch, channels, time)`` out."""
+    """Register decoders: latent ``(batch, dim, frames)`` in, waveform
+    ``(batch, channels, time)`` out."""
 
 
 @hookspec

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as md
+import inspect
 import os
+import re
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Literal
@@ -44,6 +46,10 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (("core", "audio_core.plugins.bui
 
 Status = Literal["loaded", "broken", "blocked", "incompatible"]
 
+#: A plugin (entry-point) name is one component-name segment: it prefixes every component.
+_PLUGIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+_HOOK_PREFIX = "audio_core_register_"
+
 
 @attrs.frozen
 class PluginInfo:
@@ -60,12 +66,13 @@ class PluginInfo:
     builtin: bool = False
 
     def to_dict(self) -> dict[str, object]:
-        return attrs.asdict(self, value_serializer=lambda _i, _a, v: list(v) if isinstance(v, tuple) else v)
+        return attrs.asdict(
+            self, value_serializer=lambda _i, _a, v: list(v) if isinstance(v, tuple) else v)
 
 
 @attrs.frozen
 class _Candidate:
-    """A discovered plugin, not yet imported."""
+    """A discovered plugin, not yet imported. ``error``: its metadata could not be read."""
 
     name: str
     module: str
@@ -74,6 +81,35 @@ class _Candidate:
     requires: tuple[str, ...]
     load: object  # () -> module
     builtin: bool = False
+    error: str | None = None
+
+
+def _candidate(ep: md.EntryPoint) -> _Candidate:
+    """The candidate for entry point ``ep``, with its distribution's name, version and
+    requirements (read from metadata only; nothing is imported)."""
+    dist = getattr(ep, "dist", None)
+    name = version = error = None
+    requires: tuple[str, ...] = ()
+    if dist is not None:
+        try:
+            name = dist.metadata["Name"]
+            version = dist.version
+            requires = tuple(dist.requires or ())
+        except Exception as exc:  # a corrupt METADATA file must not take the process down
+            error = f"unreadable distribution metadata: {type(exc).__name__}: {exc}"
+    return _Candidate(name=ep.name, module=ep.value, distribution=name, version=version,
+                      requires=requires, load=ep.load, error=error)
+
+
+def _undecorated_hooks(module: ModuleType) -> list[str]:
+    """Messages for ``audio_core_register_*`` functions that lack ``@hookimpl``."""
+    marker = f"{hookspecs.PROJECT}_impl"
+    known = set(hookspecs.KIND_HOOKS.values())
+    return [f"function '{name}' is not decorated with @audio_core.plugins.hookimpl, "
+            f"so it would be ignored{'' if name in known else did_you_mean(name, known)}"
+            for name, obj in vars(module).items()
+            if name.startswith(_HOOK_PREFIX) and inspect.isfunction(obj)
+            and not hasattr(obj, marker)]
 
 
 def _names(value: str | None) -> set[str] | None:
@@ -104,32 +140,37 @@ class PluginManager:
 
     # -- discovery -------------------------------------------------------------------
     def discover(self) -> list[_Candidate]:
-        """Built-ins, then entry points of group ``audio_core``; nothing is imported."""
+        """Built-ins, then entry points of group ``audio_core``; nothing is imported.
+
+        Two distributions claiming one plugin name raise :class:`ComponentConflictError`,
+        unless all but one of them are blocked (then the blocked ones are dropped).
+        """
         found = [_Candidate(name, module, CORE_DISTRIBUTION, self.core_version, (),
                             lambda m=module: importlib.import_module(m), builtin=True)
                  for name, module in self._builtins]
         eps = (md.entry_points(group=ENTRY_POINT_GROUP) if self._entry_points is None
                else [ep for ep in self._entry_points if ep.group == ENTRY_POINT_GROUP])
-        by_name: dict[str, _Candidate] = {c.name: c for c in found}
+        by_name: dict[str, int] = {c.name: i for i, c in enumerate(found)}
         for ep in eps:
-            dist = getattr(ep, "dist", None)
-            cand = _Candidate(
-                name=ep.name, module=ep.value,
-                distribution=dist.metadata["Name"] if dist is not None else None,
-                version=dist.version if dist is not None else None,
-                requires=tuple(dist.requires or ()) if dist is not None else (),
-                load=ep.load)
-            previous = by_name.get(cand.name)
-            if previous is not None:
-                if (previous.distribution, previous.module) == (cand.distribution, cand.module):
-                    continue  # the same distribution seen twice on sys.path
-                raise ComponentConflictError(
-                    f"plugin name '{cand.name}' is claimed by two distributions: "
-                    f"{previous.distribution or previous.module} and "
-                    f"{cand.distribution or cand.module}; uninstall one, or block one with "
-                    f"{ENV_BLOCK}=<distribution>")
-            by_name[cand.name] = cand
-            found.append(cand)
+            cand = _candidate(ep)
+            index = by_name.get(cand.name)
+            if index is None:
+                by_name[cand.name] = len(found)
+                found.append(cand)
+                continue
+            previous = found[index]
+            if (previous.distribution, previous.module) == (cand.distribution, cand.module):
+                continue  # the same distribution seen twice on sys.path
+            if self._blocked_reason(cand):
+                continue  # the user resolved the clash by blocking this one
+            if self._blocked_reason(previous):
+                found[index] = cand
+                continue
+            raise ComponentConflictError(
+                f"plugin name '{cand.name}' is claimed by two distributions: "
+                f"{previous.distribution or previous.module} and "
+                f"{cand.distribution or cand.module}; uninstall one, or block one with "
+                f"{ENV_BLOCK}=<distribution>")
         return found
 
     # -- vetting ---------------------------------------------------------------------
@@ -165,12 +206,17 @@ class PluginManager:
 
     # -- loading ---------------------------------------------------------------------
     def load(self) -> PluginManager:
-        """Load every plugin once. Safe to call again (no-op)."""
+        """Load every plugin once. Safe to call again (no-op).
+
+        Raises :class:`ComponentConflictError` (before importing any plugin) when two
+        distributions claim the same plugin name.
+        """
         if self._loaded:
             return self
-        self._loaded = True
-        for cand in self.discover():
+        candidates = self.discover()
+        for cand in candidates:
             self.plugins[cand.name] = self._load_one(cand)
+        self._loaded = True
         return self
 
     def _info(self, cand: _Candidate, status: Status, reason: str | None = None,
@@ -179,15 +225,22 @@ class PluginManager:
                           reason, hooks, components, cand.builtin)
 
     def _fail(self, cand: _Candidate, status: Status, reason: str) -> PluginInfo:
+        """Record ``cand`` as not loaded: drop its components and remember why."""
         self.registry.remove_plugin(cand.name)
-        self.registry.mark_unavailable(BrokenPlugin(cand.name, cand.distribution, reason))
+        self.registry.mark_unavailable(
+            BrokenPlugin(cand.name, cand.distribution, reason, status))
         return self._info(cand, status, reason)
 
     def _load_one(self, cand: _Candidate) -> PluginInfo:
         reason = self._blocked_reason(cand)
         if reason:
-            self.registry.mark_unavailable(BrokenPlugin(cand.name, cand.distribution, reason))
-            return self._info(cand, "blocked", reason)
+            return self._fail(cand, "blocked", reason)
+        if not _PLUGIN_NAME.fullmatch(cand.name):
+            return self._fail(cand, "broken", f"invalid plugin name '{cand.name}': entry-point "
+                              "names in group 'audio_core' become component prefixes; use "
+                              "letters, digits, '_' and '-' (no dots)")
+        if cand.error:
+            return self._fail(cand, "broken", cand.error)
         reason = self._incompatible_reason(cand)
         if reason:
             return self._fail(cand, "incompatible", reason)
@@ -198,14 +251,17 @@ class PluginManager:
         if not isinstance(module, ModuleType):
             return self._fail(cand, "broken", f"entry point '{cand.module}' must name a "
                               f"module of hook implementations, got {type(module).__name__}")
+        undecorated = _undecorated_hooks(module)
+        if undecorated:
+            return self._fail(cand, "broken", "; ".join(undecorated))
         try:
             self.pm.register(module, name=cand.name)
         except Exception as exc:  # pluggy rejects hookimpls whose arguments do not match
-            return self._fail(cand, "broken", f"invalid hook implementation: {exc}")
-        unknown = self._unknown_hooks(cand.name)
-        if unknown:
+            return self._fail(cand, "broken", f"could not register hooks: {exc}")
+        problems = self._unknown_hooks(cand.name) + self._wrapper_hooks(cand.name)
+        if problems:
             self.pm.unregister(name=cand.name)
-            return self._fail(cand, "broken", "; ".join(unknown))
+            return self._fail(cand, "broken", "; ".join(problems))
         hooks: list[str] = []
         try:
             for kind, hook_name in hookspecs.KIND_HOOKS.items():
@@ -214,10 +270,9 @@ class PluginManager:
                         hooks.append(hook_name)
                         view = self.registry.view(kind, cand.name, cand.distribution,
                                                   cand.version)
-                        impl.function(registry=view)
-        except ComponentConflictError:
-            raise
-        except Exception as exc:
+                        # Pass only the arguments the hookimpl asks for, as pluggy does.
+                        impl.function(*[{"registry": view}[a] for a in impl.argnames])
+        except Exception as exc:  # incl. duplicate names: the plugin's own bug, not a clash
             self.pm.unregister(name=cand.name)
             return self._fail(cand, "broken", f"{hook_name} failed: {type(exc).__name__}: {exc}")
         components = tuple(s.name for s in self.registry.specs() if s.plugin == cand.name)
@@ -234,6 +289,15 @@ class PluginManager:
             if caller.spec is None and any(i.plugin_name == plugin_name
                                            for i in caller.get_hookimpls()):
                 problems.append(f"unknown hook '{name}'{did_you_mean(name, known)}")
+        return problems
+
+    def _wrapper_hooks(self, plugin_name: str) -> list[str]:
+        """Registration hooks are plain calls; hook wrappers would silently do nothing."""
+        problems = []
+        for hook_name in hookspecs.KIND_HOOKS.values():
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name == plugin_name and (impl.hookwrapper or impl.wrapper):
+                    problems.append(f"hook '{hook_name}' must not be a wrapper")
         return problems
 
     # -- queries ---------------------------------------------------------------------

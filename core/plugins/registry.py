@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,11 @@ from audio_core.errors import (
 from audio_core.plugins.hookspecs import KINDS
 
 Target = str | Path | Callable[..., Any]
+
+#: One segment of a component name: ``transformer``, ``frame_encoder``, ``mel-24k``.
+_NAME_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
+#: A lazy target: ``"package.module:Attribute"`` (the attribute may be dotted).
+_LAZY_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 @attrs.frozen
@@ -70,11 +76,15 @@ class ComponentSpec:
 
 @attrs.frozen
 class BrokenPlugin:
-    """A plugin that failed to load, kept so that using its components raises the reason."""
+    """A plugin that did not load, kept so that using its components raises the reason.
+
+    ``status`` is the plugin's status: ``"broken"``, ``"blocked"`` or ``"incompatible"``.
+    """
 
     name: str
     distribution: str | None
     reason: str
+    status: str = "broken"
 
 
 class Registry:
@@ -87,7 +97,8 @@ class Registry:
     # -- writing -----------------------------------------------------------------
     def add(self, spec: ComponentSpec) -> None:
         if spec.kind not in self._specs:
-            raise ValueError(f"unknown component kind '{spec.kind}'; kinds are {format_choices(KINDS)}")
+            raise ValueError(
+                f"unknown component kind '{spec.kind}'; kinds are {format_choices(KINDS)}")
         existing = self._specs[spec.kind].get(spec.name)
         if existing is not None:
             raise ComponentConflictError(
@@ -127,7 +138,8 @@ class Registry:
     def get(self, kind: str, name: str, *, path: str | None = None) -> ComponentSpec:
         """The spec of ``name``; the error names the config path and the valid choices."""
         if kind not in self._specs:
-            raise ValueError(f"unknown component kind '{kind}'; kinds are {format_choices(KINDS)}")
+            raise ValueError(
+                f"unknown component kind '{kind}'; kinds are {format_choices(KINDS)}")
         spec = self._specs[kind].get(name)
         if spec is not None:
             return spec
@@ -136,9 +148,10 @@ class Registry:
             broken = self._unavailable[namespace]
             where = f" at {path}" if path else ""
             dist = f" ({broken.distribution})" if broken.distribution else ""
+            state = "failed to load" if broken.status == "broken" else "was not loaded"
             raise PluginLoadError(
-                f"{kind} '{name}'{where} comes from plugin '{namespace}'{dist}, which failed "
-                f"to load: {broken.reason}"
+                f"{kind} '{name}'{where} comes from plugin '{namespace}'{dist}, which {state}: "
+                f"{broken.reason}"
             )
         where = f" at {path}" if path else ""
         choices = self._specs[kind]
@@ -159,11 +172,18 @@ class Registry:
         spec = self.get(kind, name, path=path)
         factory = spec.resolve()
         params = dict(params or {})
-        kwargs = check_params(factory, params, f"{kind} '{name}'", path)
+        what = f"{kind} '{name}'"
+        kwargs = check_params(factory, params, what, path)
         accepted = _accepted_names(factory)
         for key, value in (context or {}).items():
             if key not in params and (accepted is None or key in accepted):
                 kwargs[key] = value
+        missing = [key for key in _required_names(factory) if key not in kwargs]
+        if missing:
+            at = f"{path}.params.{missing[0]}" if path else missing[0]
+            raise ConfigError(
+                f"missing required parameter{'s' if len(missing) > 1 else ''} "
+                f"{format_choices(missing)} for {what} at {at}", at)
         return factory(**kwargs)
 
 
@@ -176,18 +196,45 @@ class KindRegistry:
         self._distribution, self._version = distribution, version
 
     def register(self, name: str, target: Target, *, description: str = "") -> ComponentSpec:
-        """Register ``target`` as ``<plugin>.<name>``. ``name`` may already carry the prefix."""
+        """Register ``target`` as ``<plugin>.<name>``. ``name`` may already carry the prefix.
+
+        ``target`` is a ``"module:attribute"`` string (imported on first use), a callable,
+        or (presets only) the path of a YAML file.
+        """
         prefix = f"{self.plugin}."
+        if not isinstance(name, str):
+            raise TypeError(f"{self.kind} names are strings, got {type(name).__name__}")
         if "." in name and not name.startswith(prefix):
             raise ComponentConflictError(
                 f"plugin '{self.plugin}' tried to register {self.kind} '{name}' outside its "
                 f"namespace; use '{name.rsplit('.', 1)[-1]}' (it becomes '{prefix}...')"
             )
-        full = name if name.startswith(prefix) else prefix + name
+        short = name[len(prefix):] if name.startswith(prefix) else name
+        if not all(_NAME_SEGMENT.fullmatch(part) for part in short.split(".")):
+            raise ValueError(
+                f"plugin '{self.plugin}' tried to register {self.kind} with invalid name "
+                f"'{name}'; use letters, digits, '_' and '-'")
+        _check_target(self.kind, prefix + short, target)
+        full = prefix + short
         spec = ComponentSpec(self.kind, full, target, self.plugin, self._distribution,
                              self._version, description or _first_doc_line(target))
         self._registry.add(spec)
         return spec
+
+
+def _check_target(kind: str, name: str, target: Target) -> None:
+    """Refuse targets that could only fail later, when the component is first used."""
+    if kind == "preset":
+        if not isinstance(target, (str, Path)):
+            raise TypeError(f"preset '{name}' must be the path of a YAML file, "
+                            f"got {type(target).__name__}")
+    elif isinstance(target, str):
+        if not _LAZY_TARGET.fullmatch(target):
+            raise ValueError(f"{kind} '{name}' has target '{target}'; lazy targets are "
+                             f"'package.module:Attribute' strings")
+    elif not callable(target):
+        raise TypeError(f"{kind} '{name}' must be a callable or a 'module:Attribute' string, "
+                        f"got {type(target).__name__}")
 
 
 def _first_doc_line(target: Target) -> str:
@@ -205,6 +252,18 @@ def _accepted_names(factory: Callable[..., Any]) -> set[str] | None:
         return None
     return {p.name for p in params
             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+
+
+def _required_names(factory: Callable[..., Any]) -> list[str]:
+    """Keyword parameters of ``factory`` without a default (empty if it cannot be inspected)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params
+            if p.default is inspect.Parameter.empty
+            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                           inspect.Parameter.KEYWORD_ONLY)]
 
 
 def check_params(factory: Callable[..., Any], params: Mapping[str, Any], what: str,

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from audio_core.config import load_config, save_config, to_yaml
 from audio_core.config.schema import RunConfig
 from audio_core.errors import ConfigError, UnknownComponentError
@@ -89,7 +88,7 @@ def test_unknown_component_param_is_an_error(registry):
 
 
 def test_missing_component_name(registry):
-    with pytest.raises(ConfigError, match=r"missing mandatory value: name \(at model.encoder.name\)"):
+    with pytest.raises(ConfigError, match=r"missing mandatory value: name \(at model\.encoder"):
         load_config({"model": {"encoder": {"params": {}}}}, registry=registry)
 
 
@@ -114,7 +113,7 @@ def test_extends_a_preset_by_name(tmp_path):
 def test_file_errors_name_the_file(tmp_path, registry):
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: [unclosed\n")
-    with pytest.raises(ConfigError, match="bad.yaml' is not valid YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml' is not valid YAML"):
         load_config(bad, registry=registry)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml", registry=registry)
