@@ -1,0 +1,1 @@
+"""Training engine on DeepSpeed: engines per optimizer role, checkpoints, EMA, export."""
