@@ -1,5 +1,6 @@
 """Run configs: attrs schemas validated by OmegaConf, loaded from YAML or presets."""
 
+from audio_core.config.build import build_component, build_dataset, data_context
 from audio_core.config.loader import (
     check_component_refs,
     component_refs,
@@ -27,8 +28,11 @@ __all__ = [
     "RunConfig",
     "RunSection",
     "TrainConfig",
+    "build_component",
+    "build_dataset",
     "check_component_refs",
     "component_refs",
+    "data_context",
     "load_config",
     "save_config",
     "to_yaml",

@@ -15,10 +15,11 @@ from typing import Any
 
 import attrs
 import yaml
-from audio_core.config.schema import ComponentConfig, RunConfig
-from audio_core.errors import ConfigError, did_you_mean, format_choices
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+
+from audio_core.config.schema import ComponentConfig, RunConfig
+from audio_core.errors import ConfigError, did_you_mean, format_choices
 
 EXTENDS_KEY = "extends"
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from audio_core.cli import build_parser, main
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from audio_core.config import load_config, save_config, to_yaml
 from audio_core.config.schema import RunConfig
 from audio_core.errors import ConfigError, UnknownComponentError
