@@ -115,7 +115,7 @@ def _undecorated_hooks(module: ModuleType) -> list[str]:
 def _names(value: str | None) -> set[str] | None:
     if value is None:
         return None
-    return {canonicalize_name(v) for v in value.split(",") if v.strip()}
+    return {canonicalize_name(v.strip()) for v in value.split(",") if v.strip()}
 
 
 class PluginManager:
