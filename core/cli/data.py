@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from audio_core.cli.output import print_json, print_table
 
@@ -28,22 +30,17 @@ def run_inspect(args: argparse.Namespace) -> int:
     from audio_core.data.inspect import inspect_path
 
     report = inspect_path(args.path, verify=not args.no_verify)
-    data = report.to_dict()
     if args.json:
-        print_json(data)
+        print_json(report.to_dict())
         return 0
-    summary = {k: v for k, v in data.items() if not isinstance(v, list | dict)}
-    print_table(f"audio data: {args.path}", ("", "value"), sorted(summary.items()))
-    for key, value in data.items():
-        if isinstance(value, dict):
-            print_table(key.replace("_", " "), ("value", "files"), sorted(value.items()))
+    print(report.summary())
+    root = Path(args.path)
+    shown = (lambda p: os.path.relpath(p, root)) if root.is_dir() else str
     if args.files:
-        files = data.get("files", [])
-        if files:
-            columns = list(files[0])
-            print_table("files", columns, [[f[c] for c in columns] for f in files])
-    bad = data.get("bad_files", [])
-    if bad:
-        print_table(f"bad files ({len(bad)})", ("path", "reason"),
-                    [(b["path"], b["reason"]) for b in bad])
+        print_table("files", ("path", "seconds", "rate", "channels", "format"),
+                    [(shown(f.path), f"{f.duration:.2f}", f.sample_rate, f.channels, f.format)
+                     for f in report.files])
+    if report.bad_files:
+        print_table(f"bad files ({len(report.bad_files)})", ("path", "reason"),
+                    [(shown(b.path), b.reason) for b in report.bad_files])
     return 0
