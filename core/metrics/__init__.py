@@ -1,0 +1,1 @@
+"""Audio quality metrics: SI-SDR, multi-resolution mel distance, ... (torch, batched)."""

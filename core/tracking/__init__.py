@@ -1,0 +1,1 @@
+"""Run tracking: console progress, JSONL, TensorBoard and MLflow behind one interface."""
