@@ -87,9 +87,11 @@ class OptimizerConfig:
 
     lr: float = at_least(3e-4, 0.0)
     betas: list[float] = attrs.field(factory=lambda: [0.9, 0.99])
+    eps: float = at_least(1e-8, 0.0)
     weight_decay: float = at_least(0.0, 0.0)
     warmup_steps: int = at_least(0, 0)
     schedule: str = choice("constant", "cosine", "linear")
+    min_lr_ratio: float = at_least(0.0, 0.0)
 
 
 @attrs.define
@@ -105,6 +107,11 @@ class TrainConfig:
     val_every: int = at_least(500, 0)
     checkpoint_every: int = at_least(500, 0)
     keep_checkpoints: int = at_least(3, 1)
+    ema_decay: float = at_least(0.0, 0.0)
+    nan_tolerance: int = at_least(10, 1)
+    val_batches: int = at_least(4, 0)
+    num_samples: int = at_least(2, 0)
+    trackers: list[str] = attrs.field(factory=lambda: ["jsonl", "tensorboard", "mlflow"])
 
 
 @attrs.define

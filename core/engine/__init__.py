@@ -1,1 +1,27 @@
-"""Training engine on DeepSpeed: engines per optimizer role, checkpoints, EMA, export."""
+"""Training engine on DeepSpeed: engines per optimizer role, checkpoints, EMA, export.
+
+``Engine`` (one per optimizer role), ``build_ds_config`` (per-engine DeepSpeed dicts from
+a run config) and the process-group helpers in :mod:`audio_core.engine.distributed`.
+Attributes are imported lazily so that importing the package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Engine": "audio_core.engine.engine",
+    "build_ds_config": "audio_core.engine.ds_config",
+    "lr_lambda": "audio_core.engine.ds_config",
+    "init_distributed": "audio_core.engine.distributed",
+    "teardown": "audio_core.engine.distributed",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'audio_core.engine' has no attribute '{name}'")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
