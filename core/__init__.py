@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "get_plugin_manager", "get_registry"]
+__all__ = ["__version__", "get_plugin_manager", "get_registry", "load"]
 
 
 def get_plugin_manager():
@@ -21,3 +21,11 @@ def get_plugin_manager():
 def get_registry():
     """The process-wide component :class:`~audio_core.plugins.Registry`."""
     return get_plugin_manager().registry
+
+
+def load(path, **kwargs):
+    """A ready model from an export folder or a run folder; see
+    :func:`audio_core.engine.export.load`."""
+    from audio_core.engine.export import load as _load
+
+    return _load(path, **kwargs)

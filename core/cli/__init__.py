@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "audio_core.cli.plugins",
     "audio_core.cli.config",
     "audio_core.cli.data",
+    "audio_core.cli.train",
 )
 
 

@@ -26,6 +26,37 @@ def audio_core_register_datasets(registry):
 
 
 @hookimpl
+def audio_core_register_encoders(registry):
+    registry.register("conv", "audio_core.components.conv:ConvEncoder")
+
+
+@hookimpl
+def audio_core_register_decoders(registry):
+    registry.register("conv", "audio_core.components.conv:ConvDecoder")
+    registry.register("frame_denoiser", "audio_core.components.conv:FrameDenoiser",
+                      description="Tiny latent denoiser (x_t, sigma) -> prediction")
+
+
+@hookimpl
+def audio_core_register_quantizers(registry):
+    registry.register("identity", "audio_core.components.bottlenecks:IdentityBottleneck")
+    registry.register("vae", "audio_core.components.bottlenecks:VAEBottleneck")
+
+
+@hookimpl
+def audio_core_register_losses(registry):
+    registry.register("l1", "audio_core.components.losses:WaveformL1")
+    registry.register("mse", "audio_core.components.losses:WaveformMSE")
+
+
+@hookimpl
+def audio_core_register_tasks(registry):
+    registry.register("autoencoder", "audio_core.tasks.autoencoder:AutoencoderTask",
+                      description="Encoder -> bottleneck/quantizer -> decoder with "
+                                  "reconstruction losses")
+
+
+@hookimpl
 def audio_core_register_presets(registry):
     for path in sorted(PRESETS_DIR.glob("*.yaml")):
         registry.register(path.stem, path, description=_preset_description(path))

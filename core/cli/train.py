@@ -1,0 +1,61 @@
+"""``audio-core train`` and ``audio-core export``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    t = subparsers.add_parser(
+        "train", help="train a model from a config",
+        description="Train from CONFIG (preset name or YAML) with KEY=VALUE overrides. Runs "
+                    "under plain python (one process), torchrun or the deepspeed launcher. "
+                    "The run folder is run.output_dir/run.name; --resume RUN_DIR continues "
+                    "from its newest checkpoint (CONFIG may then be omitted: the run's saved "
+                    "config is used).")
+    t.add_argument("config", nargs="?", metavar="CONFIG", help="preset name or YAML file")
+    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue this run")
+    t.add_argument("--local_rank", "--local-rank", type=int, default=None,
+                   help=argparse.SUPPRESS)  # passed by the deepspeed launcher
+    t.set_defaults(handler=run_train)
+
+    e = subparsers.add_parser(
+        "export", help="export a run's weights to safetensors + config",
+        description="Write the newest checkpoint's consolidated fp32 weights (or the EMA "
+                    "weights) of RUN_DIR as OUT/model.safetensors with OUT/config.yaml; "
+                    "audio_core.load(OUT) rebuilds the model in one call.")
+    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("out", metavar="OUT")
+    e.add_argument("--ema", action="store_true", help="export the EMA weights")
+    e.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint folder")
+    e.set_defaults(handler=run_export)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from audio_core.config import load_config
+    from audio_core.engine.trainer import Trainer
+    from audio_core.errors import ConfigError
+
+    overrides = list(args.overrides)
+    source = args.config
+    if source is not None and "=" in source and not Path(source).exists():
+        overrides.insert(0, source)  # `train --resume RUN k=v`: no CONFIG given
+        source = None
+    if source is None:
+        if not args.resume:
+            raise ConfigError("train needs CONFIG (or --resume RUN_DIR)")
+        source = str(Path(args.resume) / "config.yaml")
+    cfg = load_config(source, overrides, check_params=True)
+    run_dir = Path(args.resume) if args.resume else None
+    Trainer(cfg, run_dir=run_dir, resume=bool(args.resume)).fit()
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from audio_core.engine.export import export_run
+
+    out = export_run(args.run_dir, args.out, ema=args.ema, checkpoint=args.checkpoint)
+    print(f"exported {args.run_dir} to {out}")
+    return 0

@@ -1,0 +1,91 @@
+"""Export a run to consolidated safetensors + its resolved config, and load it back.
+
+``export_run(RUN_DIR, OUT)`` writes::
+
+    OUT/model.safetensors   fp32 weights of the task's exported module (EMA with ema=True)
+    OUT/config.yaml         the resolved run config
+    OUT/export.json         step, source checkpoint, weights kind, audio-core version
+
+``load(PATH)`` accepts an export folder or a run folder (its newest checkpoint) and returns
+the module, in eval mode, with ``.config`` set to the run config.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file
+from torch import nn
+
+from audio_core import __version__
+from audio_core.engine.checkpoint import (
+    EMA_FILE,
+    MODEL_FILE,
+    CheckpointError,
+    CheckpointManager,
+    save_safetensors,
+)
+
+CONFIG_FILE = "config.yaml"
+INFO_FILE = "export.json"
+
+
+def _checkpoint_of(run_dir: Path, checkpoint: str | Path | None) -> Path:
+    if checkpoint is not None:
+        return Path(checkpoint)
+    latest = CheckpointManager(run_dir / "checkpoints").latest()
+    if latest is None:
+        raise CheckpointError(f"{run_dir} has no complete checkpoint under "
+                              f"{run_dir / 'checkpoints'}; is it a run folder?")
+    return latest
+
+
+def export_run(run_dir: str | Path, out: str | Path, *, ema: bool = False,
+               checkpoint: str | Path | None = None) -> Path:
+    """Write the weights of ``run_dir``'s newest (or the given) checkpoint to ``out``."""
+    run_dir, out = Path(run_dir), Path(out)
+    ckpt = _checkpoint_of(run_dir, checkpoint)
+    name = EMA_FILE if ema else MODEL_FILE
+    if ema and not (ckpt / EMA_FILE).is_file():
+        raise CheckpointError(f"{ckpt} has no EMA weights (train.ema_decay was 0)")
+    tensors = CheckpointManager.load_tensors(ckpt, name)
+    state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+    out.mkdir(parents=True, exist_ok=True)
+    save_safetensors(tensors, out / MODEL_FILE)
+    config = run_dir / CONFIG_FILE
+    if config.is_file():
+        shutil.copyfile(config, out / CONFIG_FILE)
+    else:
+        (out / CONFIG_FILE).write_text(state["config"], encoding="utf-8")
+    info = {"step": state["step"], "checkpoint": str(ckpt.resolve()), "weights": "ema" if ema
+            else "model", "audio_core_version": __version__, "tensors": len(tensors)}
+    (out / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    return out
+
+
+def load(path: str | Path, *, device: str = "cpu", ema: bool = False,
+         registry: Any = None) -> nn.Module:
+    """A ready module from an export folder or a run folder, in one call."""
+    from audio_core.config import load_config
+    from audio_core.engine.trainer import build_task
+
+    path = Path(path)
+    if (path / MODEL_FILE).is_file():
+        weights, config = path / MODEL_FILE, path / CONFIG_FILE
+    else:
+        ckpt = _checkpoint_of(path, None)
+        weights, config = ckpt / (EMA_FILE if ema else MODEL_FILE), path / CONFIG_FILE
+    if not config.is_file():
+        raise CheckpointError(f"{config} is missing: cannot rebuild the model without its config")
+    if registry is None:
+        from audio_core import get_registry
+
+        registry = get_registry()
+    cfg = load_config(config, registry=registry)
+    module = build_task(cfg, registry).build_export_module()
+    module.load_state_dict(load_file(str(weights)), strict=True)
+    module.config = cfg
+    return module.to(device).eval()

@@ -1,0 +1,278 @@
+"""The training loop: data, task, engines, EMA, validation, logging, checkpoints, signals.
+
+``Trainer(cfg).fit()`` runs ``train.max_steps`` optimizer steps. One optimizer step is
+``train.grad_accum`` micro-batches whose loss was finite; a non-finite loss skips its
+micro-batch on every rank together, and ``train.nan_tolerance`` of them in a row stop the
+run with a message naming the last good checkpoint. SIGTERM/SIGINT make every rank save a
+checkpoint at the next step boundary and exit; ``resume=RUN_DIR`` continues from its newest
+checkpoint exactly (same batches, same RNG).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from audio_core.config.build import build_dataset
+from audio_core.config.loader import save_config, to_yaml
+from audio_core.config.schema import RunConfig
+from audio_core.data.loader import make_dataloader
+from audio_core.engine import distributed
+from audio_core.engine.checkpoint import CheckpointManager
+from audio_core.engine.ema import EMA
+from audio_core.engine.engine import Engine
+from audio_core.errors import AudioCoreError
+
+log = logging.getLogger("audio_core")
+
+DEFAULT_TASK = "core.autoencoder"
+
+
+class TrainingStopped(AudioCoreError):
+    """The run cannot continue (e.g. repeated non-finite losses)."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def run_dir_of(cfg: RunConfig) -> Path:
+    return Path(cfg.run.output_dir) / cfg.run.name
+
+
+class Trainer:
+    """Builds everything a run needs from ``cfg`` and trains it; see the module docstring."""
+
+    def __init__(self, cfg: RunConfig, *, run_dir: str | Path | None = None,
+                 resume: bool = False, registry: Any = None) -> None:
+        if registry is None:
+            from audio_core import get_registry
+
+            registry = get_registry()
+        self.cfg, self.registry, self.resume = cfg, registry, resume
+        self.run_dir = Path(run_dir) if run_dir is not None else run_dir_of(cfg)
+        self.step = 0
+        self._stop_signal: int | None = None
+        self._nan_streak = 0
+
+    # -- setup --------------------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.cfg
+        distributed.init_distributed()
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        seed_everything(cfg.run.seed + self.rank)
+        if distributed.is_main_process():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.run_dir / "config.yaml")
+        distributed.barrier()
+
+        self.train_set = build_dataset(cfg, "train", registry=self.registry)
+        self.loader = make_dataloader(
+            self.train_set, batch_size=cfg.data.batch_size, seed=cfg.run.seed, rank=self.rank,
+            world_size=self.world, num_workers=cfg.data.num_workers, shuffle=True,
+            drop_last=True)
+        self.val_loader = None
+        if cfg.data.val is not None and cfg.train.val_every > 0:
+            val_set = build_dataset(cfg, "val", registry=self.registry)
+            self.val_loader = make_dataloader(
+                val_set, batch_size=cfg.data.batch_size, seed=cfg.run.seed, rank=self.rank,
+                world_size=self.world, num_workers=0, shuffle=False, drop_last=False)
+
+        self.task = build_task(cfg, self.registry)
+        modules = self.task.build_modules()
+        self.engines = {role: Engine.from_config(role, modules[role], cfg,
+                                                 self.task.optimizer_config(role))
+                        for role in self.task.roles}
+        self.task.attach(self.engines)
+        exported = self.task.roles[0]
+        self.ema = EMA(self.engines[exported], cfg.train.ema_decay) \
+            if cfg.train.ema_decay > 0 else None
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints",
+                                             cfg.train.keep_checkpoints)
+        if self.resume:
+            self._restore()
+        self._build_tracking()
+
+    def _restore(self) -> None:
+        path = self.checkpoints.latest()
+        if path is None:
+            raise AudioCoreError(f"--resume: no checkpoint under {self.checkpoints.root}")
+        state = self.checkpoints.load(path, self.engines)
+        self.step = int(state["step"])
+        self.loader.load_state_dict(state["loader"])
+        if self.ema is not None:
+            self.ema.load_state_dict(CheckpointManager.load_tensors(path, "ema.safetensors"),
+                                     int(state.get("ema_updates", 0)))
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def _build_tracking(self) -> None:
+        from audio_core.tracking import ProgressBar, build_tracker
+
+        self.tracker = build_tracker(self.run_dir, backends=tuple(self.cfg.train.trackers),
+                                     rank=self.rank, run_name=self.cfg.run.name,
+                                     config_yaml=to_yaml(self.cfg))
+        self.progress = ProgressBar(self.cfg.train.max_steps, initial_step=self.step,
+                                    enabled=distributed.is_main_process())
+
+    # -- the loop -----------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        """Train to ``train.max_steps``; returns the last logged metrics."""
+        self.setup()
+        previous = self._install_signal_handlers()
+        last: dict[str, float] = {}
+        try:
+            batches = self._batches()
+            seconds_per_item = self.cfg.data.segment_seconds
+            while self.step < self.cfg.train.max_steps:
+                started = time.perf_counter()
+                logs = self._optimizer_step(batches)
+                self.step += 1
+                if self.ema is not None:
+                    self.ema.update()
+                items = self.cfg.data.batch_size * self.cfg.train.grad_accum * self.world
+                logs["throughput/audio_s_per_s"] = (
+                    items * seconds_per_item / max(time.perf_counter() - started, 1e-9))
+                self.progress.update(self.step, logs)
+                if self.step % self.cfg.train.log_every == 0 or self.step == 1:
+                    last = logs
+                    self.tracker.log_metrics(logs, self.step)
+                if self._due(self.cfg.train.val_every):
+                    self.validate()
+                stop = self._should_stop()
+                if self._due(self.cfg.train.checkpoint_every) or stop:
+                    self.save()
+                if stop:
+                    log.warning("received signal %s: checkpoint saved at step %d, stopping",
+                                self._stop_signal, self.step)
+                    break
+            else:
+                if not self._due(self.cfg.train.checkpoint_every):
+                    self.save()
+        finally:
+            self._restore_signal_handlers(previous)
+            self.progress.close()
+            self.tracker.close()
+        return last
+
+    def _due(self, every: int) -> bool:
+        return every > 0 and self.step % every == 0
+
+    def _batches(self) -> Iterator[dict[str, Any]]:
+        while True:
+            yield from self.loader
+
+    def _optimizer_step(self, batches: Iterator[dict[str, Any]]) -> dict[str, float]:
+        """``grad_accum`` good micro-batches; averages their logs."""
+        totals: dict[str, float] = {}
+        good = 0
+        while good < self.cfg.train.grad_accum:
+            logs = self.task.train_step(next(batches), self.step)
+            if float(logs.pop("skipped", 0.0)) > 0:
+                self._nan_streak += 1
+                log.warning("step %d: non-finite loss, micro-batch skipped (%d in a row)",
+                            self.step, self._nan_streak)
+                self.tracker.log_metrics({"nan_skipped": float(self._nan_streak)}, self.step)
+                if self._nan_streak >= self.cfg.train.nan_tolerance:
+                    latest = self.checkpoints.latest()
+                    raise TrainingStopped(
+                        f"{self._nan_streak} non-finite losses in a row at step {self.step}; "
+                        f"last good checkpoint: {latest or 'none yet'}. Lower the learning "
+                        f"rate or check the data, then resume with --resume {self.run_dir}")
+                continue
+            self._nan_streak = 0
+            good += 1
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + float(value)
+        out = {k: v / good for k, v in totals.items()}
+        out.update({f"lr/{role}": e.lr for role, e in self.engines.items()})
+        return out
+
+    # -- validation -----------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Reconstruction metrics over ``data.val`` (averaged over ranks) and audio samples."""
+        if self.val_loader is None:
+            return {}
+        from audio_core.metrics import MetricAccumulator, reconstruction_metrics
+
+        for engine in self.engines.values():
+            engine.eval()
+        acc = MetricAccumulator()
+        sr = self.cfg.data.sample_rate
+        for i, batch in enumerate(self.val_loader):
+            if self.cfg.train.val_batches and i >= self.cfg.train.val_batches:
+                break
+            recon = self.task.validation_step(batch)
+            if recon is None:
+                break
+            ref = batch["audio"].to(recon.device, torch.float32)
+            acc.update(reconstruction_metrics(recon, ref, sr, mask=batch["mask"].to(recon.device)),
+                       n=ref.shape[0])
+            if i == 0:
+                for j in range(min(self.cfg.train.num_samples, ref.shape[0])):
+                    self.tracker.log_audio(f"val_{j}/input", ref[j].cpu(), sr, self.step)
+                    self.tracker.log_audio(f"val_{j}/reconstruction", recon[j].cpu(), sr,
+                                           self.step)
+        for engine in self.engines.values():
+            engine.train()
+        metrics = {f"val/{k}": v for k, v in acc.compute().items()}
+        self.tracker.log_metrics(metrics, self.step)
+        return metrics
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def save(self) -> Path:
+        exported = self.engines[self.task.roles[0]]
+        model = exported.full_state_dict()
+        ema = self.ema.full_state_dict(model) if self.ema is not None else None
+        state = {"loader": self.loader.state_dict(), "config": to_yaml(self.cfg),
+                 "ema_updates": self.ema.updates if self.ema is not None else 0}
+        path = self.checkpoints.save(self.step, self.engines, state,
+                                     model=model if distributed.is_main_process() else None,
+                                     ema=ema if distributed.is_main_process() else None)
+        if distributed.is_main_process():
+            self.tracker.log_artifact(path / "model.safetensors")
+        return path
+
+    # -- signals --------------------------------------------------------------------------
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        def handler(signum, _frame):
+            self._stop_signal = signum
+
+        previous = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # not the main thread: no handlers
+                previous[sig] = signal.signal(sig, handler)
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    def _should_stop(self) -> bool:
+        """True on every rank once any rank got SIGTERM/SIGINT."""
+        flag = torch.tensor([1.0 if self._stop_signal is not None else 0.0])
+        if distributed.is_initialized() and distributed.world_size() > 1:
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if flag.item() > 0 and self._stop_signal is None:
+            self._stop_signal = signal.SIGTERM
+        return flag.item() > 0
+
+
+def build_task(cfg: RunConfig, registry: Any):
+    """The task named by ``cfg.task`` (default ``core.autoencoder``)."""
+    name = cfg.task.name if cfg.task is not None else DEFAULT_TASK
+    params = cfg.task.params if cfg.task is not None else {}
+    return registry.build("task", name, params, path="task",
+                          context={"cfg": cfg, "registry": registry})
