@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import torch
 
@@ -121,9 +122,9 @@ class Trainer:
 
         self.tracker = build_tracker(self.run_dir, backends=tuple(self.cfg.train.trackers),
                                      rank=self.rank, run_name=self.cfg.run.name,
-                                     config_yaml=to_yaml(self.cfg))
+                                     config_dict=attrs.asdict(self.cfg))
         self.progress = ProgressBar(self.cfg.train.max_steps, initial_step=self.step,
-                                    enabled=distributed.is_main_process())
+                                    disable=not distributed.is_main_process())
 
     # -- the loop -----------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
@@ -140,10 +141,12 @@ class Trainer:
                 self.step += 1
                 if self.ema is not None:
                     self.ema.update()
-                items = self.cfg.data.batch_size * self.cfg.train.grad_accum * self.world
+                audio_seconds = (self.cfg.data.batch_size * self.cfg.train.grad_accum
+                                 * self.world * seconds_per_item)
                 logs["throughput/audio_s_per_s"] = (
-                    items * seconds_per_item / max(time.perf_counter() - started, 1e-9))
-                self.progress.update(self.step, logs)
+                    audio_seconds / max(time.perf_counter() - started, 1e-9))
+                self.progress.update(self.step, loss=logs.get("loss/total"),
+                                     audio_seconds=audio_seconds)
                 if self.step % self.cfg.train.log_every == 0 or self.step == 1:
                     last = logs
                     self.tracker.log_metrics(logs, self.step)
@@ -218,7 +221,7 @@ class Trainer:
                 break
             ref = batch["audio"].to(recon.device, torch.float32)
             acc.update(reconstruction_metrics(recon, ref, sr, mask=batch["mask"].to(recon.device)),
-                       n=ref.shape[0])
+                       weight=ref.shape[0])
             if i == 0:
                 for j in range(min(self.cfg.train.num_samples, ref.shape[0])):
                     self.tracker.log_audio(f"val_{j}/input", ref[j].cpu(), sr, self.step)

@@ -166,7 +166,9 @@ class Registry:
         """Build component ``name`` with ``params``.
 
         ``context`` holds values the framework supplies (sample rate, seed, ...); each is
-        passed only if the factory accepts it and ``params`` does not set it. Unknown
+        passed only if the factory names it as a parameter (``**kwargs`` does not count:
+        ``nn.Module`` subclasses without ``__init__`` take ``**kwargs``) and ``params`` does
+        not set it. Unknown
         ``params`` keys raise a :class:`ConfigError` naming ``path.params.key``.
         """
         spec = self.get(kind, name, path=path)
@@ -174,9 +176,9 @@ class Registry:
         params = dict(params or {})
         what = f"{kind} '{name}'"
         kwargs = check_params(factory, params, what, path)
-        accepted = _accepted_names(factory)
+        named = _named_params(factory)
         for key, value in (context or {}).items():
-            if key not in params and (accepted is None or key in accepted):
+            if key not in params and key in named:
                 kwargs[key] = value
         missing = [key for key in _required_names(factory) if key not in kwargs]
         if missing:
@@ -250,6 +252,16 @@ def _accepted_names(factory: Callable[..., Any]) -> set[str] | None:
         return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
+    return {p.name for p in params
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+
+
+def _named_params(factory: Callable[..., Any]) -> set[str]:
+    """Parameter names ``factory`` declares explicitly (``**kwargs`` does not count)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return set()
     return {p.name for p in params
             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
 

@@ -108,5 +108,5 @@ def weighted_losses(losses: list[tuple[nn.Module, float]], estimate: Tensor, ref
         name = getattr(loss, "name", type(loss).__name__.lower())
         total = total + weight * out.value
         logs[f"loss/{name}"] = out.value.detach()
-        logs.update({f"loss/{name}/{k}": v.detach() for k, v in out.parts.items()})
+        logs.update({f"loss/{name}_{k}": v.detach() for k, v in out.parts.items()})
     return total, logs

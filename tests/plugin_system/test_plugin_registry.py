@@ -108,10 +108,12 @@ def test_build_passes_params_and_accepted_context(registry):
     assert data.root == "/data"
 
 
-def test_factories_taking_kwargs_accept_any_param():
+def test_factories_taking_kwargs_accept_any_param_but_only_named_context():
     reg = Registry()
     reg.view("loss", "p", None, None).register("any", lambda **kw: kw)
-    assert reg.build("loss", "p.any", {"a": 1}, context={"b": 2}) == {"a": 1, "b": 2}
+    assert reg.build("loss", "p.any", {"a": 1}, context={"b": 2}) == {"a": 1}
+    reg.view("loss", "p", None, None).register("named", lambda b=0, **kw: {"b": b, **kw})
+    assert reg.build("loss", "p.named", {"a": 1}, context={"b": 2}) == {"a": 1, "b": 2}
 
 
 def test_lazy_target_is_imported_on_first_use_only(tmp_path, monkeypatch):
