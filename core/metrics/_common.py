@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 from torch import Tensor
 
@@ -41,13 +38,3 @@ def prepare(
         raise ValueError(f"mask must have shape (batch, time) = {(batch, time)}, "
                          f"got {tuple(mask.shape)}")
     return est, ref, mask.to(device=est.device, dtype=est.dtype).unsqueeze(1)
-
-
-@contextlib.contextmanager
-def no_autocast(device: torch.device) -> Iterator[None]:
-    """Disable autocast so the maths really runs in float32 inside mixed-precision code."""
-    if torch.amp.is_autocast_available(device.type):
-        with torch.autocast(device_type=device.type, enabled=False):
-            yield
-    else:
-        yield

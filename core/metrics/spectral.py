@@ -12,7 +12,8 @@ import torch
 from torch import Tensor
 
 from audio_core.audio.dsp import mel_filterbank, stft
-from audio_core.metrics._common import no_autocast, prepare
+from audio_core.audio.dsp._common import no_autocast
+from audio_core.metrics._common import prepare
 
 
 def _log_mel(x: Tensor, sample_rate: int, n_fft: int, hop_length: int, n_mels: int,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from audio_core.metrics._common import no_autocast, prepare
+from audio_core.audio.dsp._common import no_autocast
+from audio_core.metrics._common import prepare
 
 
 def _masked(x: Tensor, mask: Tensor | None) -> Tensor:

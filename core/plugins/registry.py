@@ -244,38 +244,34 @@ def _first_doc_line(target: Target) -> str:
     return doc.splitlines()[0] if doc else ""
 
 
-def _accepted_names(factory: Callable[..., Any]) -> set[str] | None:
-    """Keyword names ``factory`` accepts, or ``None`` if it takes ``**kwargs``."""
+_KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _parameters(factory: Callable[..., Any]) -> list[inspect.Parameter] | None:
+    """The signature's parameters, or ``None`` if it cannot be inspected."""
     try:
-        params = inspect.signature(factory).parameters.values()
+        return list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):
         return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params
-            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
 
 
 def _named_params(factory: Callable[..., Any]) -> set[str]:
     """Parameter names ``factory`` declares explicitly (``**kwargs`` does not count)."""
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return set()
-    return {p.name for p in params
-            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+    return {p.name for p in _parameters(factory) or () if p.kind in _KEYWORD_KINDS}
+
+
+def _accepted_names(factory: Callable[..., Any]) -> set[str] | None:
+    """Keyword names ``factory`` accepts, or ``None`` if it takes ``**kwargs`` (or is opaque)."""
+    params = _parameters(factory)
+    if params is None or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return _named_params(factory)
 
 
 def _required_names(factory: Callable[..., Any]) -> list[str]:
     """Keyword parameters of ``factory`` without a default (empty if it cannot be inspected)."""
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return []
-    return [p.name for p in params
-            if p.default is inspect.Parameter.empty
-            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                           inspect.Parameter.KEYWORD_ONLY)]
+    return [p.name for p in _parameters(factory) or ()
+            if p.default is inspect.Parameter.empty and p.kind in _KEYWORD_KINDS]
 
 
 def check_params(factory: Callable[..., Any], params: Mapping[str, Any], what: str,

@@ -41,7 +41,7 @@ def _real_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @contextlib.contextmanager
-def _no_autocast(device: torch.device) -> Iterator[None]:
+def no_autocast(device: torch.device) -> Iterator[None]:
     """Disable autocast so spectral maths really runs in float32."""
     if torch.amp.is_autocast_available(device.type):
         with torch.autocast(device_type=device.type, enabled=False):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audio_core.audio.dsp._common import _compute_dtype, _no_autocast
+from audio_core.audio.dsp._common import _compute_dtype, no_autocast
 
 
 @functools.lru_cache(maxsize=32)
@@ -122,7 +122,7 @@ def mel_to_linear(
         norm,
     )
     dtype = _compute_dtype(mel)
-    with _no_autocast(mel.device):
+    with no_autocast(mel.device):
         fb = torch.tensor(_mel_numpy(*key), device=mel.device, dtype=dtype)
         pinv_np, lipschitz = _mel_inverse_numpy(*key)
         pinv = torch.tensor(pinv_np, device=mel.device, dtype=dtype)

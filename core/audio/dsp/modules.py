@@ -10,10 +10,10 @@ from audio_core.audio.dsp._common import (
     LogMode,
     WindowSpec,
     _compute_dtype,
-    _no_autocast,
     _real_dtype,
     _stft_params,
     get_window,
+    no_autocast,
 )
 from audio_core.audio.dsp.mel import mel_filterbank, mel_to_linear
 from audio_core.audio.dsp.stft import stft
@@ -121,7 +121,7 @@ class Spectrogram(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(..., time) -> (..., n_fft // 2 + 1, frames)."""
-        with _no_autocast(x.device):
+        with no_autocast(x.device):
             s = self._spectrum(x)
             return s if self.power is None else self._scale(s)
 
@@ -205,7 +205,7 @@ class MelSpectrogram(Spectrogram):
 
     def forward(self, x: Tensor) -> Tensor:
         """(..., time) -> (..., n_mels, frames)."""
-        with _no_autocast(x.device):
+        with no_autocast(x.device):
             s = self._spectrum(x)
             mel = torch.matmul(self.mel_fb.to(s.dtype), s)
             return self._scale(mel)

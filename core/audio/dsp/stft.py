@@ -10,10 +10,10 @@ from audio_core.audio.dsp._common import (
     WindowSpec,
     _compute_dtype,
     _flatten,
-    _no_autocast,
     _real_dtype,
     _stft_params,
     get_window,
+    no_autocast,
 )
 
 
@@ -52,7 +52,7 @@ def stft(
     time = flat.shape[-1]
     if not center and time < n_fft:
         raise ValueError(f"input of {time} samples is shorter than n_fft={n_fft} (center=False)")
-    with _no_autocast(x.device):
+    with no_autocast(x.device):
         win = get_window(window, win_length, device=x.device, dtype=dtype)
         if center:
             pad = n_fft // 2
@@ -105,7 +105,7 @@ def istft(
         )
     dtype = _compute_dtype(spec)
     flat, lead = _flatten(spec.to(dtype), 2)
-    with _no_autocast(spec.device):
+    with no_autocast(spec.device):
         win = get_window(window, win_length, device=spec.device, dtype=_real_dtype(dtype))
         y = torch.istft(
             flat,
