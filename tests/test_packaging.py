@@ -34,6 +34,7 @@ def test_wheel_contains_code_presets_and_entry_points(tmp_path):
         parser = configparser.ConfigParser()
         parser.read_string(zf.read(entry_points).decode())
     assert "audio_core/presets/demo.yaml" in names
+    assert "audio_core/presets/deepspeed/zero3.json" in names
     assert "audio_core/plugins/builtin.py" in names
     assert not any(n.startswith("core/") for n in names)
     assert parser["console_scripts"]["audio-core"] == "audio_core.cli:main"

@@ -48,8 +48,9 @@ AUTO = "auto"
 _MISSING = object()
 SHORTHANDS = ("config", "zero_stage", "offload_optimizer", "offload_param", "roles")
 OFFLOAD_DEVICES = ("none", "cpu", "nvme")
+# ./configs/deepspeed (a project's own presets) first, then those shipped in the package.
 PRESET_DIRS = (Path.cwd() / "configs" / "deepspeed",
-               Path(__file__).resolve().parents[2] / "configs" / "deepspeed")
+               Path(__file__).resolve().parents[1] / "presets" / "deepspeed")
 # "auto" zero keys left to DeepSpeed's own defaults (they depend on model width).
 ZERO_AUTO_DEFAULTS = ("reduce_bucket_size", "allgather_bucket_size", "stage3_prefetch_bucket_size",
                       "stage3_param_persistence_threshold", "stage3_max_live_parameters",
