@@ -47,6 +47,10 @@ def audio_core_register_quantizers(registry):
 def audio_core_register_losses(registry):
     registry.register("l1", "audio_core.components.losses:WaveformL1")
     registry.register("mse", "audio_core.components.losses:WaveformMSE")
+    registry.register("mrstft", "audio_core.components.spectral_losses:MultiResolutionSTFTLoss",
+                      description="Spectral convergence + log-magnitude L1 over STFT sizes")
+    registry.register("mel", "audio_core.components.spectral_losses:MultiResolutionMelLoss",
+                      description="Log-mel L1 over several resolutions")
 
 
 @hookimpl
@@ -54,6 +58,25 @@ def audio_core_register_tasks(registry):
     registry.register("autoencoder", "audio_core.tasks.autoencoder:AutoencoderTask",
                       description="Encoder -> bottleneck/quantizer -> decoder with "
                                   "reconstruction losses")
+    registry.register("adversarial", "audio_core.tasks.adversarial:AdversarialCodecTask",
+                      description="GAN codec: autoencoder generator vs discriminators "
+                                  "(two engines)")
+    registry.register("frozen_encoder", "audio_core.tasks.frozen_encoder:FrozenEncoderTask",
+                      description="Decoder trained on the latents of a frozen encoder")
+    registry.register("diffusion", "audio_core.tasks.diffusion:DiffusionTask",
+                      description="EDM diffusion on audio or frozen-encoder latents")
+
+
+@hookimpl
+def audio_core_register_discriminators(registry):
+    registry.register("waveform", "audio_core.components.discriminators:WaveformDiscriminator",
+                      description="Small strided Conv1d stack on the waveform")
+
+
+@hookimpl
+def audio_core_register_samplers(registry):
+    registry.register("euler", "audio_core.components.samplers:EulerSampler",
+                      description="Karras Euler/Heun sampler with classifier-free guidance")
 
 
 @hookimpl

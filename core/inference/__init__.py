@@ -1,0 +1,1 @@
+"""Running trained models on audio files: reconstruction, and its report (metrics, plots)."""
