@@ -82,7 +82,8 @@ class FrameDenoiser(nn.Module):
         self.out = nn.Conv1d(hidden, dim, 3, padding=1)
 
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
-        emb = rearrange(self.embed(sigma.float().clamp_min(1e-8).log()[:, None]), "b h -> b h 1")
+        log_sigma = sigma.float().clamp_min(1e-8).log()[:, None]
+        emb = rearrange(self.embed(log_sigma.to(self.inp.weight.dtype)), "b h -> b h 1")
         h = self.inp(x) + emb
         for block in self.blocks:
             h = h + block(F.silu(h))

@@ -8,7 +8,10 @@ An :class:`Engine` owns a module, its optimizer and LR schedule. Per micro-batch
     applied = engine.step()             # optimizer step only at the accumulation boundary
 
 Every rank must make the same sequence of engine calls, or collectives hang. In a GAN
-step, freeze the other role with ``other.requires_grad_(False)`` while this role steps.
+step, freeze the other role with ``other.requires_grad_(False)`` while this role steps,
+and compute G's adversarial terms through D's raw ``engine.module``, not ``engine(...)``:
+DeepSpeed hooks an engine's outputs, so a backward through them runs that engine's backward
+bookkeeping (ZeRO-0 refuses it; ZeRO-1-3 rescale by its accumulation steps).
 
 Optimizer and schedule: unless the DeepSpeed config has an ``optimizer`` block, the engine
 builds ``torch.optim.AdamW`` (exact, and needs no JIT-built op on CPU); unless it has a
