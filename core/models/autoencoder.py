@@ -25,12 +25,22 @@ class AudioAutoencoder(nn.Module):
     ``encoder`` maps waveforms to ``(batch, dim, frames)`` and exposes ``hop_length``;
     ``quantizer`` (optional) returns a :class:`QuantizedResult`; ``decoder`` maps latents
     back to ``(batch, channels, time')``, which is trimmed or padded to the input length.
+
+    Discrete codecs: a quantizer that produces codes also implements the codec contract
+    used by :meth:`encode_codes`/:meth:`decode_codes` and the token CLI:
+
+    - ``forward(latent, n_quantizers=None) -> QuantizedResult`` (fewer codebooks = lower
+      bitrate),
+    - ``encode(latent, n_quantizers=None) -> codes`` int64 ``(batch, codebooks, frames)``,
+    - ``decode(codes) -> latent`` ``(batch, dim, frames)`` (any leading subset of codebooks),
+    - attributes ``num_codebooks`` and ``codebook_bits`` (bits per code).
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module,
-                 quantizer: nn.Module | None = None) -> None:
+                 quantizer: nn.Module | None = None, sample_rate: int | None = None) -> None:
         super().__init__()
         self.encoder, self.quantizer, self.decoder = encoder, quantizer, decoder
+        self.sample_rate = sample_rate
 
     @property
     def hop_length(self) -> int:
@@ -54,3 +64,27 @@ class AudioAutoencoder(nn.Module):
         quantized = self.quantizer(latent) if self.quantizer is not None else None
         code = quantized.latent if quantized is not None else latent
         return AutoencoderOutput(self.decode(code, waveform.shape[-1]), latent, quantized)
+
+    # -- codec contract -----------------------------------------------------------------
+    @property
+    def frame_rate(self) -> float:
+        """Latent frames per second at :attr:`sample_rate`."""
+        if self.sample_rate is None:
+            raise ValueError("frame_rate needs the model's sample_rate")
+        return float(self.sample_rate) / self.hop_length
+
+    def _codec(self) -> nn.Module:
+        q = self.quantizer
+        if q is None or not all(hasattr(q, a) for a in ("encode", "decode", "num_codebooks")):
+            raise TypeError(f"this model's quantizer ({type(q).__name__}) produces no discrete "
+                            f"codes; token encode/decode needs a quantizer with encode(), "
+                            f"decode() and num_codebooks")
+        return q
+
+    def encode_codes(self, waveform: Tensor, n_quantizers: int | None = None) -> Tensor:
+        """Waveform ``(batch, channels, time)`` -> codes int64 ``(batch, codebooks, frames)``."""
+        return self._codec().encode(self.encoder(waveform), n_quantizers=n_quantizers)
+
+    def decode_codes(self, codes: Tensor, length: int | None = None) -> Tensor:
+        """Codes ``(batch, codebooks, frames)`` -> waveform ``(batch, channels, length)``."""
+        return self.decode(self._codec().decode(codes), length)

@@ -24,7 +24,8 @@ class AutoencoderTask(Task):
             raise ValueError("the autoencoder task needs model.encoder and model.decoder")
         return AudioAutoencoder(self.build(m.encoder, "encoder", "model.encoder", **ctx),
                                 self.build(m.decoder, "decoder", "model.decoder", **ctx),
-                                self.build(m.quantizer, "quantizer", "model.quantizer", **ctx))
+                                self.build(m.quantizer, "quantizer", "model.quantizer", **ctx),
+                                sample_rate=self.cfg.data.sample_rate)
 
     def build_losses(self) -> list[tuple[nn.Module, float]]:
         if not self.cfg.model.losses:
