@@ -1,9 +1,31 @@
-"""``audio-core reconstruct``: run a trained model over an audio file."""
+"""``audio-core reconstruct``, ``encode`` and ``decode``: run a trained model over audio files
+and token files (logic in :mod:`audio_core.inference.codec`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+
+MODEL_HELP = "an export folder or a run folder (its newest checkpoint)"
+
+
+def _bitrate_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--bandwidth", type=float, metavar="KBPS",
+                       help="target bitrate in kbps: uses floor(KBPS * 1000 / (frame_rate * "
+                            "codebook_bits)) codebooks")
+    group.add_argument("--n-quantizers", type=int, metavar="N",
+                       help="use the first N codebooks (default: all)")
+
+
+def _common(p: argparse.ArgumentParser, *, context: bool = True) -> None:
+    p.add_argument("--chunk-seconds", type=float, default=10.0,
+                   help="process long files in chunks of this length (default 10)")
+    if context:
+        p.add_argument("--context-seconds", type=float, default=0.5,
+                       help="audio/codes either side of a chunk computed and discarded "
+                            "(default 0.5)")
+    p.add_argument("--ema", action="store_true", help="use EMA weights (run folders)")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -12,23 +34,84 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Load MODEL (an export folder or a run folder), resample IN to the "
                     "model's rate and channels, reconstruct it in overlapping chunks and "
                     "write OUT, plus OUT.json (SI-SDR, mel distance, L1) and OUT.png "
-                    "(original and reconstructed spectrograms).")
-    r.add_argument("model", metavar="MODEL")
+                    "(original and reconstructed spectrograms). --bandwidth/--n-quantizers "
+                    "reconstruct a discrete codec through fewer codebooks.")
+    r.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     r.add_argument("input", metavar="IN")
     r.add_argument("output", metavar="OUT")
-    r.add_argument("--chunk-seconds", type=float, default=10.0,
-                   help="process long files in chunks of this length (default 10)")
+    _bitrate_options(r)
+    _common(r, context=False)
     r.add_argument("--no-report", action="store_true", help="write only the audio")
-    r.add_argument("--ema", action="store_true", help="use EMA weights (run folders)")
     r.set_defaults(handler=run_reconstruct)
+
+    e = subparsers.add_parser(
+        "encode", help="encode an audio file to a token file",
+        description="Encode IN (resampled to the model's rate and channels) with MODEL's "
+                    "discrete codec and write the bit-packed codes and a header (model "
+                    "fingerprint, rates, codebooks, length) to OUT (docs/tokens.md).")
+    e.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    e.add_argument("input", metavar="IN")
+    e.add_argument("output", metavar="OUT.tokens")
+    _bitrate_options(e)
+    _common(e)
+    e.set_defaults(handler=run_encode)
+
+    d = subparsers.add_parser(
+        "decode", help="decode a token file to audio",
+        description="Decode IN.tokens with MODEL (the model that encoded it: a different "
+                    "model or sample rate is an error) and write OUT at the model's rate "
+                    "with the original length.")
+    d.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    d.add_argument("input", metavar="IN.tokens")
+    d.add_argument("output", metavar="OUT")
+    d.add_argument("--n-quantizers", type=int, metavar="N",
+                   help="decode only the first N stored codebooks (default: all)")
+    _common(d)
+    d.set_defaults(handler=run_decode)
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     from audio_core.engine.export import load
-    from audio_core.inference.reconstruct import reconstruct_file
 
     model = load(args.model, ema=args.ema)
-    metrics = reconstruct_file(model, args.input, args.output, report=not args.no_report,
-                               chunk_seconds=args.chunk_seconds)
+    if args.bandwidth is None and args.n_quantizers is None:
+        from audio_core.inference.reconstruct import reconstruct_file
+
+        metrics = reconstruct_file(model, args.input, args.output, report=not args.no_report,
+                                   chunk_seconds=args.chunk_seconds)
+    else:
+        from audio_core.inference.codec import reconstruct_codec_file
+
+        metrics = reconstruct_codec_file(model, args.input, args.output,
+                                         bandwidth=args.bandwidth,
+                                         n_quantizers=args.n_quantizers,
+                                         report=not args.no_report,
+                                         chunk_seconds=args.chunk_seconds)
     print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    from audio_core.engine.export import load
+    from audio_core.inference.codec import encode_file
+
+    model = load(args.model, ema=args.ema)
+    header = encode_file(model, args.input, args.output, bandwidth=args.bandwidth,
+                         n_quantizers=args.n_quantizers, chunk_seconds=args.chunk_seconds,
+                         context_seconds=args.context_seconds)
+    print(json.dumps({"tokens": args.output, "fingerprint": header.model_fingerprint,
+                      "codebooks": header.num_codebooks, "frames": header.num_frames,
+                      "kbps": header.kbps, "seconds": header.length / header.sample_rate},
+                     indent=2))
+    return 0
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    from audio_core.engine.export import load
+    from audio_core.inference.codec import decode_file
+
+    model = load(args.model, ema=args.ema)
+    info = decode_file(model, args.input, args.output, n_quantizers=args.n_quantizers,
+                       chunk_seconds=args.chunk_seconds, context_seconds=args.context_seconds)
+    print(json.dumps(info, indent=2))
     return 0

@@ -39,7 +39,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from audio_core.components.adversarial import OBJECTIVES, feature_matching_loss
+from audio_core.components.adversarial import OBJECTIVES, feature_matching_loss, get_objective
 from audio_core.components.discriminators import DiscriminatorList
 from audio_core.config.schema import OptimizerConfig
 from audio_core.errors import ConfigError, format_choices
@@ -86,7 +86,9 @@ class AdversarialCodecTask(AutoencoderTask):
     adversarial terms before this optimizer step), ``d_update_every`` (D updates on steps
     where ``step % d_update_every == 0``), ``d_lr`` (the discriminator's learning rate;
     default ``train.optimizer.lr``), ``random_discriminator`` (each step trains against one
-    discriminator chosen from the step number and ``run.seed``, the same on every rank).
+    discriminator chosen from the step number and ``run.seed``, the same on every rank),
+    ``repulsion_weight``/``repulsion_margin`` (a term added to D's loss that keeps the mean
+    real and fake scores at least ``margin`` apart, against discriminator collapse; 0: off).
     """
 
     roles = ("generator", "discriminator")
@@ -94,7 +96,8 @@ class AdversarialCodecTask(AutoencoderTask):
     def __init__(self, *, cfg: Any, registry: Any, adversarial_weight: float = 1.0,
                  feature_matching_weight: float = 2.0, loss: str = "hinge",
                  warmup_steps: int = 0, d_update_every: int = 1, d_lr: float | None = None,
-                 random_discriminator: bool = False) -> None:
+                 random_discriminator: bool = False, repulsion_weight: float = 0.0,
+                 repulsion_margin: float = 1.0) -> None:
         super().__init__(cfg=cfg, registry=registry)
         if loss not in OBJECTIVES:
             raise ConfigError(f"task.params.loss must be one of {format_choices(OBJECTIVES)}, "
@@ -106,7 +109,11 @@ class AdversarialCodecTask(AutoencoderTask):
                                   f"task.params.{key}")
         if d_lr is not None and d_lr < 0:
             raise ConfigError(f"task.params.d_lr must be >= 0, got {d_lr}", "task.params.d_lr")
-        self.objective = OBJECTIVES[loss]
+        if repulsion_weight < 0 or repulsion_margin <= 0:
+            raise ConfigError(f"task.params.repulsion_weight must be >= 0 and repulsion_margin "
+                              f"> 0, got {repulsion_weight} and {repulsion_margin}",
+                              "task.params.repulsion_weight")
+        self.objective = get_objective(loss, repulsion_weight, repulsion_margin)
         self.adversarial_weight, self.feature_matching_weight = (float(adversarial_weight),
                                                                  float(feature_matching_weight))
         self.warmup_steps, self.d_update_every = int(warmup_steps), int(d_update_every)
@@ -167,15 +174,16 @@ class AdversarialCodecTask(AutoencoderTask):
             if d_on:
                 real_logits, fake_logits, _, _ = split_halves(
                     d(torch.cat([audio, fake.detach()]).to(d.dtype), index=index))
-                d_loss = self.objective.discriminator(real_logits, fake_logits)
+                d_loss, d_parts = self.objective.discriminator_terms(real_logits, fake_logits)
                 checks.append(d_loss)
+                logs.update({f"discriminator/{k}": v for k, v in d_parts.items()})
                 logs.update({"loss/discriminator": d_loss.detach(),
                              "discriminator/real": torch.stack(
                                  [r.detach().float().mean() for r in real_logits]).mean(),
                              "discriminator/fake": torch.stack(
                                  [f.detach().float().mean() for f in fake_logits]).mean()})
             if not all_finite(*checks):
-                return {"loss": loss.detach(), "skipped": torch.tensor(1.0), **logs}
+                return {"loss/total": loss.detach(), "skipped": torch.tensor(1.0), **logs}
             if d_on:
                 d.backward(d_loss)
                 d.step()
@@ -187,7 +195,7 @@ class AdversarialCodecTask(AutoencoderTask):
                 logs.update(extra)
             g.backward(loss)
             g.step()
-        return {"loss": loss.detach(), "skipped": torch.tensor(0.0), **logs}
+        return {"loss/total": loss.detach(), "skipped": torch.tensor(0.0), **logs}
 
     def with_adversarial_terms(self, d: Any, audio: Tensor, fake: Tensor, loss: Tensor,
                                index: int | None) -> tuple[Tensor, dict[str, Tensor]]:

@@ -135,7 +135,7 @@ class DiffusionTask(Task):
         loss, sigma = edm_loss(self.engines["denoiser"], x0, sigma_data=self.sigma_data,
                                p_mean=self.p_mean, p_std=self.p_std, mask=mask)
         used = self.optimize("denoiser", loss)
-        return {"loss": loss.detach(), "skipped": torch.tensor(float(not used)),
+        return {"loss/total": loss.detach(), "skipped": torch.tensor(float(not used)),
                 "diffusion/log_sigma": sigma.log().mean().detach()}
 
     @torch.no_grad()

@@ -127,7 +127,7 @@ class FrozenEncoderTask(Task):
             logs["loss/quantizer"] = out.quantized.loss.detach().float()
             logs.update({f"quantizer/{k}": v for k, v in out.quantized.metrics.items()})
         used = self.optimize("generator", loss)
-        return {"loss": loss.detach(), "skipped": torch.tensor(float(not used)), **logs}
+        return {"loss/total": loss.detach(), "skipped": torch.tensor(float(not used)), **logs}
 
     @torch.no_grad()
     def validation_step(self, batch: dict[str, Any]) -> Tensor:

@@ -372,7 +372,7 @@ def scenario_diffusion(out: Path, rank: int, world: int) -> None:
     losses = []
     for step in range(60):
         logs = task.train_step(fixed[step % len(fixed)], step)
-        losses.append(float(logs["loss"]))
+        losses.append(float(logs["loss/total"]))
     after = evaluate()
     sample = task.sample((2, 8, 16), generator=torch.Generator().manual_seed(0))
     if rank == 0:

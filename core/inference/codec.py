@@ -1,0 +1,299 @@
+"""Encode audio to token files and decode them back, for any model with a discrete codec.
+
+A model qualifies when it implements the codec contract of
+:class:`~audio_core.models.autoencoder.AudioAutoencoder` (``encode_codes``,
+``decode_codes``, ``hop_length``, a quantizer with ``num_codebooks`` and ``codebook_bits``).
+
+Long signals are processed in chunks on the latent frame grid (docs/tokens.md):
+
+- **encode**: the padded signal (a multiple of ``hop_length`` samples, ``F`` frames) is cut
+  into non-overlapping chunks of ``chunk_frames`` frames. Each chunk is encoded together
+  with up to ``context_frames`` frames of audio on either side, and the codes of the
+  context are discarded, so the chunks' codes concatenate to exactly ``F`` frames. An
+  encoder whose receptive field fits in the context gives the unchunked codes.
+- **decode**: the same chunks of codes, each decoded with up to ``context_frames`` frames
+  of codes on either side; neighbouring chunks are crossfaded linearly over
+  ``context_frames * hop_length`` samples (at most) centred on their boundary, and the
+  result is trimmed to the original length. A decoder whose receptive field fits in half
+  the context gives the unchunked audio (up to float rounding).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from audio_core.errors import AudioCoreError
+from audio_core.inference.tokens import TokenHeader, model_fingerprint, read_tokens, write_tokens
+
+
+class CodecError(AudioCoreError, ValueError):
+    """A model is not a discrete codec, a bitrate is out of range, or a token file does not
+    belong to the model."""
+
+
+@dataclass(frozen=True)
+class CodecInfo:
+    """The facts about a codec model that token files and bitrates depend on."""
+
+    sample_rate: int
+    channels: int
+    hop_length: int
+    num_codebooks: int
+    codebook_bits: int
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def kbps(self, n_quantizers: int) -> float:
+        """Bitrate with the first ``n_quantizers`` codebooks, in kilobits per second."""
+        return n_quantizers * self.codebook_bits * self.frame_rate / 1000
+
+
+def codec_info(model: nn.Module) -> CodecInfo:
+    """:class:`CodecInfo` of ``model``; :class:`CodecError` if it has no discrete codes.
+
+    Sample rate and channels come from ``model.config.data`` (loaded models), else from
+    ``model.sample_rate`` and ``model.encoder.channels``.
+    """
+    q = getattr(model, "quantizer", None)
+    needed = ("encode", "decode", "num_codebooks", "codebook_bits")
+    if not hasattr(model, "encode_codes") or q is None or not all(hasattr(q, a) for a in needed):
+        raise CodecError(f"this model ({type(model).__name__} with quantizer "
+                         f"{type(q).__name__}) produces no discrete codes: token encode/decode "
+                         f"and --bandwidth/--n-quantizers need a quantizer implementing "
+                         f"{', '.join(needed)}")
+    cfg = getattr(model, "config", None)
+    if cfg is not None and hasattr(cfg, "data"):
+        rate, channels = int(cfg.data.sample_rate), int(cfg.data.channels)
+    else:
+        if getattr(model, "sample_rate", None) is None:
+            raise CodecError("the model has neither a config nor a sample_rate")
+        rate = int(model.sample_rate)
+        channels = int(getattr(model.encoder, "channels", 1))
+    return CodecInfo(rate, channels, int(model.hop_length), int(q.num_codebooks),
+                     int(q.codebook_bits))
+
+
+def select_quantizers(info: CodecInfo, *, bandwidth: float | None = None,
+                      n_quantizers: int | None = None) -> int:
+    """Codebooks to use: ``n_quantizers``, or ``floor(bandwidth * 1000 / (frame_rate *
+    codebook_bits))`` for ``bandwidth`` in kbps, or all; :class:`CodecError` if out of range."""
+    if bandwidth is not None and n_quantizers is not None:
+        raise CodecError("give a bandwidth or a number of quantizers, not both")
+    per_codebook = info.kbps(1)
+    if bandwidth is not None:
+        n = math.floor(bandwidth / per_codebook + 1e-9)
+        if not 1 <= n <= info.num_codebooks:
+            raise CodecError(
+                f"bandwidth {bandwidth:g} kbps is outside this model's range: each of its "
+                f"{info.num_codebooks} codebooks adds {per_codebook:g} kbps "
+                f"({info.frame_rate:g} frames/s x {info.codebook_bits} bits), so choose "
+                f"{per_codebook:g} to {info.kbps(info.num_codebooks):g} kbps")
+        return n
+    if n_quantizers is None:
+        return info.num_codebooks
+    if not 1 <= n_quantizers <= info.num_codebooks:
+        raise CodecError(f"n_quantizers must be in [1, {info.num_codebooks}] for this model, "
+                         f"got {n_quantizers}")
+    return int(n_quantizers)
+
+
+def frame_spans(num_frames: int, chunk_frames: int, context_frames: int
+                ) -> list[tuple[int, int, int, int]]:
+    """``(start, end, lo, hi)`` per chunk: frames ``[start, end)`` are kept, ``[lo, hi)`` are
+    computed (``context_frames`` either side, clipped to ``[0, num_frames)``)."""
+    if chunk_frames < 1 or context_frames < 0:
+        raise ValueError(f"chunk_frames must be >= 1 and context_frames >= 0, got "
+                         f"{chunk_frames} and {context_frames}")
+    return [(a, min(a + chunk_frames, num_frames), max(0, a - context_frames),
+             min(num_frames, a + chunk_frames + context_frames))
+            for a in range(0, max(num_frames, 1), chunk_frames)]
+
+
+def _grid(info: CodecInfo, chunk_seconds: float, context_seconds: float) -> tuple[int, int]:
+    if chunk_seconds <= 0 or context_seconds < 0:
+        raise CodecError(f"chunk seconds must be > 0 and context seconds >= 0, got "
+                         f"{chunk_seconds} and {context_seconds}")
+    chunk = max(1, int(chunk_seconds * info.sample_rate) // info.hop_length)
+    return chunk, math.ceil(context_seconds * info.sample_rate / info.hop_length)
+
+
+def _progress(spans: list, what: str, show: bool) -> Any:
+    return tqdm(spans, desc=what, unit="chunk", disable=not show or len(spans) < 4)
+
+
+def _place(model: nn.Module, x: Tensor) -> Tensor:
+    p = next(model.parameters(), None)
+    return x if p is None else x.to(p.device, p.dtype if x.is_floating_point() else x.dtype)
+
+
+@torch.no_grad()
+def encode_audio(model: nn.Module, audio: Tensor, *, n_quantizers: int | None = None,
+                 chunk_seconds: float = 10.0, context_seconds: float = 0.5,
+                 show_progress: bool = True) -> Tensor:
+    """Audio ``(channels, time)`` at the model's rate -> codes int64 ``(n, ceil(time /
+    hop_length))``, chunked on the frame grid (see the module docstring)."""
+    info = codec_info(model)
+    n = select_quantizers(info, n_quantizers=n_quantizers)
+    hop = info.hop_length
+    frames = -(-audio.shape[-1] // hop)
+    audio = _place(model, F.pad(audio, (0, frames * hop - audio.shape[-1])))
+    codes = torch.zeros(n, frames, dtype=torch.int64)
+    spans = frame_spans(frames, *_grid(info, chunk_seconds, context_seconds))
+    for start, end, lo, hi in _progress(spans, "encode", show_progress):
+        piece = model.encode_codes(audio[None, :, lo * hop:hi * hop], n_quantizers=n)[0]
+        if piece.shape != (n, hi - lo):
+            raise CodecError(f"the encoder gave codes of shape {tuple(piece.shape)} for "
+                             f"{(hi - lo) * hop} samples; chunked encoding needs "
+                             f"({n}, samples / hop_length = {hi - lo})")
+        codes[:, start:end] = piece[:, start - lo:end - lo].cpu()
+    return codes
+
+
+@torch.no_grad()
+def decode_audio(model: nn.Module, codes: Tensor, length: int | None = None, *,
+                 chunk_seconds: float = 10.0, context_seconds: float = 0.5,
+                 show_progress: bool = True) -> Tensor:
+    """Codes ``(n, frames)`` -> audio ``(channels, length)`` (default ``frames *
+    hop_length``), chunked and crossfaded on the frame grid (see the module docstring)."""
+    info = codec_info(model)
+    hop, frames = info.hop_length, codes.shape[-1]
+    chunk, context = _grid(info, chunk_seconds, context_seconds)
+    spans = frame_spans(frames, chunk, context)
+    # crossfade half-width at the boundary before chunk i (each side keeps >= half of it)
+    halves = [0] + [min(context * hop // 2, (a - lo) * hop // 2, (prev_hi - a) * hop // 2)
+                    for (a, _, lo, _), (_, _, _, prev_hi) in zip(spans[1:], spans, strict=False)]
+    out = torch.zeros(info.channels, frames * hop)
+    weight = torch.zeros(frames * hop)
+    codes = _place(model, codes.long())
+    for i, (start, end, lo, hi) in enumerate(_progress(spans, "decode", show_progress)):
+        piece = model.decode_codes(codes[None, :, lo:hi], (hi - lo) * hop)[0].float().cpu()
+        left, right = halves[i], halves[i + 1] if i + 1 < len(spans) else 0
+        a, b = start * hop - left, end * hop + right
+        w = torch.ones(b - a)
+        if left:
+            w[:2 * left] = (torch.arange(2 * left) + 0.5) / (2 * left)
+        if right:
+            w[-2 * right:] = 1 - (torch.arange(2 * right) + 0.5) / (2 * right)
+        out[:, a:b] += piece[:, a - lo * hop:b - lo * hop] * w
+        weight[a:b] += w
+    out = out / weight.clamp_min(1e-8)
+    length = frames * hop if length is None else int(length)
+    return out[:, :length] if out.shape[-1] >= length else F.pad(out, (0, length - out.shape[-1]))
+
+
+def check_tokens(model: nn.Module, header: TokenHeader, *, source: str | os.PathLike = "tokens",
+                 fingerprint: str | None = None) -> None:
+    """:class:`CodecError` naming both fingerprints unless ``header`` was written by ``model``
+    (same fingerprint, sample rate, hop length and bits per code)."""
+    info = codec_info(model)
+    fingerprint = fingerprint or model_fingerprint(model)
+    problems = []
+    if header.model_fingerprint != fingerprint:
+        problems.append("the model fingerprint differs")
+    if int(header.sample_rate) != info.sample_rate:
+        problems.append(f"sample rate {header.sample_rate} Hz in the file, {info.sample_rate} "
+                        f"Hz in the model")
+    if header.hop_length is not None and int(header.hop_length) != info.hop_length:
+        problems.append(f"hop length {header.hop_length} vs {info.hop_length}")
+    if int(header.codebook_bits) != info.codebook_bits:
+        problems.append(f"{header.codebook_bits} bits per code vs {info.codebook_bits}")
+    if header.num_codebooks > info.num_codebooks:
+        problems.append(f"{header.num_codebooks} codebooks vs the model's "
+                        f"{info.num_codebooks}")
+    if problems:
+        raise CodecError(f"{source} was encoded by a model with fingerprint "
+                         f"{header.model_fingerprint}, but this model's fingerprint is "
+                         f"{fingerprint}: {'; '.join(problems)}. Decode it with the model (and "
+                         f"weights: --ema or not) that encoded it.")
+
+
+def encode_file(model: nn.Module, source: str | os.PathLike, target: str | os.PathLike, *,
+                bandwidth: float | None = None, n_quantizers: int | None = None,
+                chunk_seconds: float = 10.0, context_seconds: float = 0.5,
+                show_progress: bool = True) -> TokenHeader:
+    """Encode audio file ``source`` (resampled to the model's rate and channels) into token
+    file ``target`` with the codebooks ``bandwidth``/``n_quantizers`` select; returns the
+    header written."""
+    from audio_core.audio.io import load_audio
+
+    info = codec_info(model)
+    n = select_quantizers(info, bandwidth=bandwidth, n_quantizers=n_quantizers)
+    audio, _ = load_audio(source, sample_rate=info.sample_rate, channels=info.channels)
+    codes = encode_audio(model, audio, n_quantizers=n, chunk_seconds=chunk_seconds,
+                         context_seconds=context_seconds, show_progress=show_progress)
+    header = TokenHeader(model_fingerprint=model_fingerprint(model),
+                         sample_rate=info.sample_rate, frame_rate=info.frame_rate,
+                         codebook_bits=info.codebook_bits, channels=info.channels,
+                         length=int(audio.shape[-1]), hop_length=info.hop_length)
+    return write_tokens(target, codes, header)
+
+
+def decode_file(model: nn.Module, source: str | os.PathLike, target: str | os.PathLike, *,
+                n_quantizers: int | None = None, chunk_seconds: float = 10.0,
+                context_seconds: float = 0.5, show_progress: bool = True) -> dict[str, Any]:
+    """Decode token file ``source`` with ``model`` (which must have encoded it) into audio
+    file ``target``, using its first ``n_quantizers`` codebooks (default all stored)."""
+    from audio_core.audio.io import save_audio
+
+    codes, header = read_tokens(source)
+    check_tokens(model, header, source=source)
+    if n_quantizers is not None:
+        if not 1 <= n_quantizers <= header.num_codebooks:
+            raise CodecError(f"{source} stores {header.num_codebooks} codebooks; "
+                             f"--n-quantizers must be in [1, {header.num_codebooks}], got "
+                             f"{n_quantizers}")
+        codes = codes[:n_quantizers]
+    audio = decode_audio(model, codes, header.length, chunk_seconds=chunk_seconds,
+                         context_seconds=context_seconds, show_progress=show_progress)
+    save_audio(target, audio.clamp(-1, 1), header.sample_rate)
+    return {"tokens": str(source), "output": str(target), "sample_rate": header.sample_rate,
+            "seconds": header.length / header.sample_rate, "codebooks": int(codes.shape[0]),
+            "kbps": codes.shape[0] * header.codebook_bits * header.frame_rate / 1000}
+
+
+class LimitedCodec(nn.Module):
+    """``model`` reconstructing through its first ``n_quantizers`` codebooks:
+    ``forward(audio)`` returns an ``AutoencoderOutput`` like the model's own."""
+
+    def __init__(self, model: nn.Module, n_quantizers: int) -> None:
+        super().__init__()
+        self.model, self.n_quantizers = model, int(n_quantizers)
+        self.config = getattr(model, "config", None)
+
+    def forward(self, audio: Tensor) -> Any:
+        from audio_core.models.autoencoder import AutoencoderOutput
+
+        codes = self.model.encode_codes(audio, n_quantizers=self.n_quantizers)
+        latent = self.model.quantizer.decode(codes)
+        return AutoencoderOutput(self.model.decode(latent, audio.shape[-1]), latent, None)
+
+
+def reconstruct_codec_file(model: nn.Module, source: str | os.PathLike,
+                           target: str | os.PathLike, *, bandwidth: float | None = None,
+                           n_quantizers: int | None = None, report: bool = True,
+                           chunk_seconds: float = 10.0) -> dict[str, Any]:
+    """:func:`~audio_core.inference.reconstruct.reconstruct_file` through the codebooks
+    ``bandwidth``/``n_quantizers`` select; the metrics gain ``codebooks`` and ``kbps``."""
+    from audio_core.inference.reconstruct import reconstruct_file
+
+    info = codec_info(model)
+    n = select_quantizers(info, bandwidth=bandwidth, n_quantizers=n_quantizers)
+    metrics = reconstruct_file(LimitedCodec(model, n), source, target, report=report,
+                               chunk_seconds=chunk_seconds)
+    metrics.update(codebooks=n, kbps=info.kbps(n))
+    if report:
+        Path(target).with_suffix(".json").write_text(json.dumps(metrics, indent=2),
+                                                      encoding="utf-8")
+    return metrics
