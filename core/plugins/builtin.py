@@ -41,6 +41,9 @@ def audio_core_register_decoders(registry):
 def audio_core_register_quantizers(registry):
     registry.register("identity", "audio_core.components.bottlenecks:IdentityBottleneck")
     registry.register("vae", "audio_core.components.bottlenecks:VAEBottleneck")
+    registry.register("rvq", "audio_core.components.rvq:ResidualVQ",
+                      description="Minimal residual VQ (codebook + commitment loss, quantizer "
+                                  "dropout): a baseline discrete codec")
 
 
 @hookimpl
@@ -71,6 +74,13 @@ def audio_core_register_tasks(registry):
 def audio_core_register_discriminators(registry):
     registry.register("waveform", "audio_core.components.discriminators:WaveformDiscriminator",
                       description="Small strided Conv1d stack on the waveform")
+    registry.register("msd", "audio_core.components.discriminators:MultiScaleDiscriminator",
+                      description="Multi-scale waveform discriminator (MelGAN-style)")
+    registry.register("mpd", "audio_core.components.discriminators:MultiPeriodDiscriminator",
+                      description="Multi-period discriminator (HiFi-GAN-style, 2-D convs)")
+    registry.register("msstft",
+                      "audio_core.components.discriminators:MultiScaleSTFTDiscriminator",
+                      description="Multi-scale complex STFT discriminator (EnCodec-style)")
 
 
 @hookimpl
