@@ -23,6 +23,10 @@ def audio_core_register_datasets(registry):
                       description="ImageNet-style ROOT/<class>/*.wav with integer labels")
     registry.register("split_folder", "audio_core.data.folders:SplitFolderDataset",
                       description="ROOT/<split>/... with train/val/test splits")
+    registry.register("librispeech", "audio_core.data.speech:LibriSpeechDataset",
+                      description="LibriSpeech subset/speaker/chapter/*.flac with transcripts")
+    registry.register("common_voice", "audio_core.data.speech:CommonVoiceDataset",
+                      description="Common Voice clips/ listed by <split>.tsv with sentences")
 
 
 @hookimpl

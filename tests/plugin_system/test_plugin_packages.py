@@ -38,7 +38,7 @@ def test_package_layout_and_metadata(folder, name):
     assert project["name"] == f"audio-plugin-{name}"
     assert project["entry-points"][ENTRY_POINT_GROUP] == {name: f"audio_plugin_{name}.hooks"}
     requires = {Requirement(r).name: Requirement(r) for r in project["dependencies"]}
-    assert set(requires) == {"audio-core", "torch"}
+    assert {"audio-core", "torch"} <= set(requires)  # plus whatever the family needs
     assert requires["torch"].specifier == ""  # pinned by the environment's constraints
     assert Version(audio_core.__version__) in requires["audio-core"].specifier
     assert (root / f"audio_plugin_{name}" / "__init__.py").is_file()

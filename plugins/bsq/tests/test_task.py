@@ -1,0 +1,81 @@
+"""Presets and the bsq.tokenizer task in one process (the 2-rank run is test_distributed.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import audio_core
+from audio_core.config import load_config
+from audio_core.engine.trainer import Trainer, build_task
+
+SIZES = {"small": (9, 512, 6, 8), "standard": (18, 768, 12, 12), "large": (36, 1024, 24, 16)}
+
+
+def test_plugin_registers_its_components(manager):
+    assert set(manager.plugins["bsq"].components) == {
+        "bsq.transformer", "bsq.bsq", "bsq.griffin_lim", "bsq.tokenizer", "bsq.tiny",
+        "bsq.small", "bsq.standard", "bsq.large"}
+
+
+@pytest.mark.parametrize("preset", sorted(SIZES))
+def test_model_size_presets(registry, preset):
+    cfg = load_config(f"bsq.{preset}", registry=registry, check_params=True)
+    bits, width, depth, heads = SIZES[preset]
+    assert cfg.model.quantizer.params["bits"] == bits
+    for part in (cfg.model.encoder, cfg.model.decoder):
+        p = part.params
+        assert (p["width"], p["depth"], p["heads"]) == (width, depth, heads)
+        assert (p["patch_time"], p["patch_freq"], p["max_frames"]) == (16, 16, 1024)
+    task = cfg.task.params
+    assert cfg.data.sample_rate == 16000
+    assert (task["n_mels"], task["n_fft"], task["hop_length"]) == (128, 1024, 160)
+    assert task["db_range"] == [-80.0, 0.0]
+    samples = round(cfg.data.segment_seconds * cfg.data.sample_rate)
+    assert 1 + samples // 160 == 1024
+    assert cfg.data.train.name == "core.librispeech"
+
+
+def test_standard_preset_builds_at_a_tiny_size(registry):
+    """The real presets' component wiring, with the sizes overridden down."""
+    shrink = [f"model.{p}.params.{k}={v}" for p in ("encoder", "decoder")
+              for k, v in (("width", 32), ("depth", 1), ("heads", 2))]
+    cfg = load_config("bsq.standard", shrink, registry=registry)
+    model = build_task(cfg, registry).build_model()
+    assert model.bits == 18 and model.freq_patches == 8 and model.frame_rate == 6.25
+    assert model.bitrate == 900.0
+    mel = -80 * torch.rand(1, 128, 100)
+    assert model(mel)[0].shape == mel.shape
+
+
+def test_train_validate_export_load(tmp_path, registry):
+    cfg = load_config("bsq.tiny", [
+        f"run.output_dir={tmp_path}", "train.max_steps=3", "train.val_every=3",
+        "train.checkpoint_every=3", "train.log_every=1", "train.trackers=[jsonl]",
+        "data.train.params.num_items=16", "data.val.params.num_items=4",
+        "train.val_batches=1"], registry=registry, check_params=True)
+    trainer = Trainer(cfg, registry=registry)
+    trainer.fit()
+    run = tmp_path / "bsq_tiny"
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [x["metrics"] for x in lines if "loss/total" in x["metrics"]]
+    assert len(train) == 3 and all(math.isfinite(m["loss/total"]) for m in train)
+    assert {"loss/mel_mse_db", "quantizer/entropy_codebook_bits",
+            "quantizer/bit_balance"} <= train[0].keys()
+    val = [x["metrics"] for x in lines if "val/si_sdr" in x["metrics"]]
+    assert len(val) == 1 and math.isfinite(val[0]["val/mel_distance"])
+    spec = trainer.task.validation_logs()  # spectrogram errors of the same batches, in dB
+    assert spec.keys() == {"mel_mse_db", "mel_mae_db"}
+    assert 0 < spec["mel_mae_db"] <= math.sqrt(spec["mel_mse_db"]) + 1e-6
+    assert trainer.task.validation_logs() == {}  # reset after reading
+
+    from audio_core.engine.export import export_run
+
+    model = audio_core.load(export_run(run, tmp_path / "export"), registry=registry)
+    wave = 0.1 * torch.randn(1, 1, 8000)
+    codes = model.encode_audio(wave)
+    assert codes.shape == (1, 1, 13 * 4)
+    assert model.decode_audio(codes, 8000).shape == (1, 1, 8000)
