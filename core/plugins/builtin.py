@@ -95,14 +95,4 @@ def audio_core_register_samplers(registry):
 
 @hookimpl
 def audio_core_register_presets(registry):
-    for path in sorted(PRESETS_DIR.glob("*.yaml")):
-        registry.register(path.stem, path, description=_preset_description(path))
-
-
-def _preset_description(path: Path) -> str:
-    """The first ``# `` comment line of a preset file."""
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("#"):
-                return line.lstrip("# ").strip()
-    return ""
+    registry.register_folder(PRESETS_DIR)

@@ -223,6 +223,16 @@ class KindRegistry:
         self._registry.add(spec)
         return spec
 
+    def register_folder(self, folder: str | Path, pattern: str = "*.yaml") -> list[ComponentSpec]:
+        """Register every preset file in ``folder`` under its stem (presets only).
+
+        The description is the file's first ``# `` comment line.
+        """
+        if self.kind != "preset":
+            raise TypeError(f"register_folder registers presets, not {self.kind}s")
+        return [self.register(path.stem, path, description=_first_comment_line(path))
+                for path in sorted(Path(folder).glob(pattern))]
+
 
 def _check_target(kind: str, name: str, target: Target) -> None:
     """Refuse targets that could only fail later, when the component is first used."""
@@ -237,6 +247,15 @@ def _check_target(kind: str, name: str, target: Target) -> None:
     elif not callable(target):
         raise TypeError(f"{kind} '{name}' must be a callable or a 'module:Attribute' string, "
                         f"got {type(target).__name__}")
+
+
+def _first_comment_line(path: Path) -> str:
+    """The first ``# `` comment of a text file, for preset descriptions."""
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#"):
+                return line.lstrip("# ").strip()
+    return ""
 
 
 def _first_doc_line(target: Target) -> str:

@@ -207,3 +207,15 @@ def test_remove_plugin_and_unavailable_namespace():
                                               r"plugin 'p' \(audio-plugin-p\), which failed to "
                                               r"load: import failed: boom"):
         reg.get("encoder", "p.enc", path="model.encoder")
+
+
+def test_register_folder_registers_each_preset_with_its_comment(tmp_path):
+    (tmp_path / "small.yaml").write_text("# A small model\nrun: {name: s}\n")
+    (tmp_path / "big.yaml").write_text("run: {name: b}\n")
+    (tmp_path / "notes.txt").write_text("# not a preset\n")
+    reg = Registry()
+    specs = reg.view("preset", "fam", None, None).register_folder(tmp_path)
+    assert [(s.name, s.description) for s in specs] == [("fam.big", ""),
+                                                        ("fam.small", "A small model")]
+    with pytest.raises(TypeError, match="presets"):
+        reg.view("encoder", "fam", None, None).register_folder(tmp_path)

@@ -43,13 +43,4 @@ def audio_core_register_tasks(registry):
 
 @hookimpl
 def audio_core_register_presets(registry):
-    for path in sorted(PRESETS_DIR.glob("*.yaml")):
-        registry.register(path.stem, path, description=_first_comment(path))
-
-
-def _first_comment(path: Path) -> str:
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("#"):
-                return line.lstrip("# ").strip()
-    return ""
+    registry.register_folder(PRESETS_DIR)
