@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "latent diffusion models.",
         epilog="Run 'audio-core COMMAND --help' for the options of a command.")
     parser.add_argument("--version", action="version", version=f"audio-core {__version__}")
+    # `deepspeed --module audio_core ...` passes --local_rank=N before the sub-command.
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=None,
+                        help=argparse.SUPPRESS)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(subparsers)

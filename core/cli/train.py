@@ -46,7 +46,10 @@ def run_train(args: argparse.Namespace) -> int:
     if source is None:
         if not args.resume:
             raise ConfigError("train needs CONFIG (or --resume RUN_DIR)")
-        source = str(Path(args.resume) / "config.yaml")
+        saved = Path(args.resume) / "config.yaml"
+        if not saved.is_file():
+            raise ConfigError(f"--resume {args.resume}: not a run folder (no config.yaml)")
+        source = str(saved)
     cfg = load_config(source, overrides, check_params=True)
     run_dir = Path(args.resume) if args.resume else None
     Trainer(cfg, run_dir=run_dir, resume=bool(args.resume)).fit()

@@ -81,12 +81,19 @@ class CheckpointManager:
 
     # -- queries ----------------------------------------------------------------------
     def latest(self) -> Path | None:
-        """The newest complete checkpoint, or ``None``."""
+        """The checkpoint ``latest`` names, or ``None`` when there is no complete one.
+
+        If the pointer is missing or names an incomplete or deleted folder (a crash between
+        its writes, a hand-deleted folder), the newest complete checkpoint is used instead.
+        """
         pointer = self.root / LATEST
-        if not pointer.is_file():
-            return None
-        path = self.root / pointer.read_text(encoding="utf-8").strip()
-        return path if (path / STATE_FILE).is_file() else None
+        if pointer.is_file():
+            name = pointer.read_text(encoding="utf-8").strip()
+            path = self.root / name
+            if name and (path / STATE_FILE).is_file():
+                return path
+        complete = self.all()
+        return complete[-1] if complete else None
 
     def all(self) -> list[Path]:
         return sorted(p for p in self.root.glob("step_*") if p.is_dir()

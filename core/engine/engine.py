@@ -53,6 +53,7 @@ from torch import nn
 from audio_core.config.schema import OptimizerConfig, RunConfig
 from audio_core.engine import distributed
 from audio_core.engine.ds_config import build_ds_config, lr_lambda
+from audio_core.engine.zero3 import expose_record_outputs
 from audio_core.errors import ConfigError
 
 CLIENT_KEY = "audio_core"  # our client_state lives under this key in DeepSpeed checkpoints
@@ -101,6 +102,8 @@ class Engine:
         self.ds, self.optimizer, _, self.lr_scheduler = deepspeed.initialize(
             model=module, model_parameters=params, optimizer=client_opt,
             lr_scheduler=schedule, config=ds_config, dist_init_required=False)
+        if self.zero_stage == 3:
+            expose_record_outputs(self.module)
 
     @classmethod
     def from_config(cls, role: str, module: nn.Module, cfg: RunConfig,

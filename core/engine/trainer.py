@@ -28,7 +28,7 @@ from audio_core.config.loader import save_config, to_yaml
 from audio_core.config.schema import RunConfig
 from audio_core.data.loader import make_dataloader
 from audio_core.engine import distributed
-from audio_core.engine.checkpoint import CheckpointManager
+from audio_core.engine.checkpoint import CheckpointManager, rng_state, set_rng_state
 from audio_core.engine.ema import EMA
 from audio_core.engine.engine import Engine
 from audio_core.errors import AudioCoreError
@@ -66,6 +66,7 @@ class Trainer:
         self.step = 0
         self._stop_signal: int | None = None
         self._nan_streak = 0
+        self._saved_step: int | None = None  # step of the newest checkpoint this run has
 
     # -- setup --------------------------------------------------------------------------
     def setup(self) -> None:
@@ -101,16 +102,20 @@ class Trainer:
             if cfg.train.ema_decay > 0 else None
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints",
                                              cfg.train.keep_checkpoints)
+        restored = None
         if self.resume:
             self._restore()
+            restored = rng_state()
         self._build_tracking()
+        if restored is not None:  # whatever tracker set-up drew, training continues exactly
+            set_rng_state(restored)
 
     def _restore(self) -> None:
         path = self.checkpoints.latest()
         if path is None:
             raise AudioCoreError(f"--resume: no checkpoint under {self.checkpoints.root}")
         state = self.checkpoints.load(path, self.engines)
-        self.step = int(state["step"])
+        self.step = self._saved_step = int(state["step"])
         self.loader.load_state_dict(state["loader"])
         if self.ema is not None:
             self.ema.load_state_dict(CheckpointManager.load_tensors(path, "ema.safetensors"),
@@ -160,7 +165,7 @@ class Trainer:
                                 self._stop_signal, self.step)
                     break
             else:
-                if not self._due(self.cfg.train.checkpoint_every):
+                if self._saved_step != self.step:  # e.g. resuming a finished run: no re-save
                     self.save()
         finally:
             self._restore_signal_handlers(previous)
@@ -183,13 +188,14 @@ class Trainer:
             logs = self.task.train_step(next(batches), self.step)
             if float(logs.pop("skipped", 0.0)) > 0:
                 self._nan_streak += 1
+                step = self.step + 1  # the optimizer step being assembled (logs are 1-based)
                 log.warning("step %d: non-finite loss, micro-batch skipped (%d in a row)",
-                            self.step, self._nan_streak)
-                self.tracker.log_metrics({"nan_skipped": float(self._nan_streak)}, self.step)
+                            step, self._nan_streak)
+                self.tracker.log_metrics({"nan_skipped": float(self._nan_streak)}, step)
                 if self._nan_streak >= self.cfg.train.nan_tolerance:
                     latest = self.checkpoints.latest()
                     raise TrainingStopped(
-                        f"{self._nan_streak} non-finite losses in a row at step {self.step}; "
+                        f"{self._nan_streak} non-finite losses in a row at step {step}; "
                         f"last good checkpoint: {latest or 'none yet'}. Lower the learning "
                         f"rate or check the data, then resume with --resume {self.run_dir}")
                 continue
@@ -243,6 +249,7 @@ class Trainer:
         path = self.checkpoints.save(self.step, self.engines, state,
                                      model=model if distributed.is_main_process() else None,
                                      ema=ema if distributed.is_main_process() else None)
+        self._saved_step = self.step
         if distributed.is_main_process():
             self.tracker.log_artifact(path / "model.safetensors")
         return path
