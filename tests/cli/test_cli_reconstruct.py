@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ def test_chunk_must_exceed_overlap():
 @pytest.mark.slow
 def test_reconstruct_writes_audio_report_and_plot(tmp_path, monkeypatch):
     from audio_core.config import load_config
+    from audio_core.engine import distributed
     from audio_core.engine.export import export_run
     from audio_core.engine.trainer import Trainer
 
@@ -45,7 +47,13 @@ def test_reconstruct_writes_audio_report_and_plot(tmp_path, monkeypatch):
     cfg = load_config("tiny_autoencoder", ["train.max_steps=2", "train.val_every=0",
                                            "train.trackers=[jsonl]", "data.batch_size=2",
                                            "run.output_dir=runs"])
-    Trainer(cfg).fit()
+    saved = dict(os.environ)
+    try:  # an in-process run starts a 1-rank process group and sets RANK etc.
+        Trainer(cfg).fit()
+    finally:
+        distributed.teardown()
+        os.environ.clear()
+        os.environ.update(saved)
     export_run("runs/tiny_autoencoder", "exported")
     clip = Path(__file__).resolve().parents[1] / "data" / "clips" / "speech" / "en_22k.wav"
     assert main(["reconstruct", "exported", str(clip), "out.wav", "--chunk-seconds", "1"]) == 0
