@@ -236,6 +236,7 @@ class Trainer:
         for engine in self.engines.values():
             engine.train()
         metrics = {f"val/{k}": v for k, v in acc.compute().items()}
+        metrics.update({f"val/{k}": v for k, v in self.task.validation_logs().items()})
         self.tracker.log_metrics(metrics, self.step)
         return metrics
 

@@ -67,6 +67,12 @@ class Task:
         """Reconstruction ``(batch, channels, time)`` of ``batch["audio"]``, or ``None``."""
         return None
 
+    def validation_logs(self) -> dict[str, float]:
+        """Extra validation metrics gathered by :meth:`validation_step` since the last call
+        (e.g. spectrogram errors), averaged over ranks. Collective: every rank calls it once
+        per validation, after the last batch."""
+        return {}
+
     def export_module(self) -> nn.Module:
         """The module ``audio-core export`` writes (by default the first role's)."""
         return self.engines[self.roles[0]].module
