@@ -15,6 +15,19 @@ import torch
 import torch.distributed as dist
 
 
+def capture_validation(trainer) -> dict[str, float]:
+    """A dict that receives the metrics each validation of ``trainer`` logs on this rank."""
+    captured: dict[str, float] = {}
+    validate = trainer.validate
+
+    def recording_validate() -> dict[str, float]:
+        captured.update(validate())
+        return captured
+
+    trainer.validate = recording_validate
+    return captured
+
+
 def batchnorm_check(rank: int, world: int) -> dict:
     from audio_plugin_bsq.batchnorm import SyncBatchNorm1d
 
@@ -76,11 +89,12 @@ def main(out: Path, librispeech: Path) -> None:
         cfg = load_config("bsq.small", [*overrides, f"train.max_steps={steps}"], registry=registry,
                           check_params=True)
         trainer = Trainer(cfg, run_dir=run_dir, resume=phase == "resumed", registry=registry)
+        val = capture_validation(trainer)
         trainer.fit()
         module = trainer.engines["generator"].module
         result[phase] = {"step": trainer.step, "bn": batchnorm_stats(module),
                          "params": {k: v.detach().clone() for k, v in module.named_parameters()},
-                         "val": trainer.task.validation_logs(),
+                         "val": val,
                          "indices": trainer.loader.sampler.indices(0)}
     if rank == 0:
         export_run(run_dir, out / "export")

@@ -87,7 +87,7 @@ def test_trains_resumes_and_exports(run, registry):
     steps = [x["step"] for x in lines if "loss/total" in x["metrics"]]
     assert steps == [1, 2, 3, 4, 5, 6]
     assert any("val/si_sdr" in x["metrics"] for x in lines)
-    assert r0["first"]["val"] == r1["first"]["val"] and "mel_mse_db" in r0["first"]["val"]
+    assert r0["first"]["val"] == r1["first"]["val"] and "val/mel_mse_db" in r0["first"]["val"]
     model = audio_core.load(out / "export", registry=registry)
     assert model.bits == 9 and model.n_mels == 128 and model.freq_patches == 8
     for key, value in {**r0["resumed"]["bn"], **r0["resumed"]["params"]}.items():
