@@ -1,18 +1,48 @@
 """Hook implementations of the ``soundstream`` plugin.
 
 Entry point ``soundstream = "audio_plugin_soundstream.hooks"`` in group ``audio_core``.
-
-This is the distribution skeleton: no hooks are implemented yet. The issue that adds the
-soundstream model family fills this module in; it will register (names get the
-``soundstream.`` prefix):
-
-- ``soundstream.seanet`` encoder and decoder
-- ``soundstream.rvq`` quantizer
-- ``soundstream.*`` discriminators and losses
-- presets
-
-Register each target as a ``"audio_plugin_soundstream.<module>:<Class>"`` string so that
-loading this module stays free of torch. See ``docs/plugin-authors.md``.
+Targets are ``"module:Class"`` strings, so importing this module (``audio-core plugins``)
+imports neither torch nor model code.
 """
 
-from audio_core.plugins import hookimpl  # noqa: F401  (used once hooks are added)
+from __future__ import annotations
+
+from pathlib import Path
+
+from audio_core.plugins import hookimpl
+
+PRESETS = Path(__file__).resolve().parent / "presets"
+
+
+@hookimpl
+def audio_core_register_encoders(registry):
+    registry.register("encoder", "audio_plugin_soundstream.seanet:SEANetEncoder",
+                      description="Causal SEANet conv encoder (optional Haar front end, LSTM, "
+                                  "energy transformer): (batch, channels, time) -> "
+                                  "(batch, dim, frames)")
+
+
+@hookimpl
+def audio_core_register_decoders(registry):
+    registry.register("decoder", "audio_plugin_soundstream.seanet:SEANetDecoder",
+                      description="Causal SEANet conv decoder: (batch, dim, frames) -> "
+                                  "(batch, channels, frames * hop)")
+
+
+@hookimpl
+def audio_core_register_quantizers(registry):
+    registry.register("rvq", "audio_plugin_soundstream.rvq:ResidualVQ",
+                      description="Residual VQ, EMA codebooks, k-means init, dead-code "
+                                  "replacement, quantizer dropout, optional SOM updates")
+
+
+@hookimpl
+def audio_core_register_losses(registry):
+    registry.register("aux", "audio_plugin_soundstream.stage_loss:DecoderStageLoss",
+                      description="Decoder upsampling stages' channel means vs the "
+                                  "downsampled target (needs decoder aux_outputs)")
+
+
+@hookimpl
+def audio_core_register_presets(registry):
+    registry.register_folder(PRESETS)

@@ -1,0 +1,54 @@
+"""Registrations, presets and the bitrate arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from audio_core.config import load_config
+from audio_core.engine.trainer import build_task
+
+PRESETS = ("soundstream.tiny", "soundstream.24khz", "soundstream.16khz_speech")
+
+
+def test_components_are_registered(registry):
+    names = {(s.kind, s.name) for s in registry.specs()}
+    assert {("encoder", "soundstream.encoder"), ("decoder", "soundstream.decoder"),
+            ("quantizer", "soundstream.rvq"), ("loss", "soundstream.aux")} <= names
+    assert {f"preset:{p}" for p in PRESETS} <= {f"{k}:{n}" for k, n in names}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_presets_validate_with_params(registry, preset):
+    cfg = load_config(preset, registry=registry, check_params=True)
+    assert cfg.model.quantizer.name == "soundstream.rvq"
+
+
+def model_of(registry, preset):
+    cfg = load_config(preset, registry=registry)
+    return cfg, build_task(cfg, registry).build_export_module()
+
+
+def test_24khz_preset_is_6kbps_at_75hz_with_about_15m_parameters(registry):
+    cfg, model = model_of(registry, "soundstream.24khz")
+    assert model.hop_length == 320 and model.frame_rate == 75.0
+    assert model.quantizer.num_codebooks == 8 and model.quantizer.codebook_size == 1024
+    assert model.quantizer.bitrate(model.frame_rate) == 6000.0
+    assert [model.quantizer.bitrate(model.frame_rate, n) for n in (1, 4)] == [750.0, 3000.0]
+    params = sum(p.numel() for p in model.parameters())
+    assert 13e6 < params < 17e6, params
+    assert [d.name for d in cfg.model.discriminators] == ["core.msd", "core.mpd", "core.msstft"]
+
+
+def test_16khz_speech_preset_is_4kbps(registry):
+    _, model = model_of(registry, "soundstream.16khz_speech")
+    assert model.frame_rate == 50.0 and model.quantizer.bitrate(model.frame_rate) == 4000.0
+
+
+def test_tiny_preset_builds_and_runs(registry):
+    _, model = model_of(registry, "soundstream.tiny")
+    x = torch.randn(2, 1, 1234)
+    out = model(x)
+    assert out.reconstruction.shape == x.shape
+    assert out.quantized.codes.shape == (2, 4, -(-1234 // model.hop_length))
+    assert out.quantized.bits_per_frame == 24.0

@@ -1,0 +1,81 @@
+"""A 2-rank CPU run (gloo, ZeRO-2) of the adversarial task on the tiny preset."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from filelock import FileLock
+
+WORKER = Path(__file__).with_name("dist_worker.py")
+LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
+              "MASTER_PORT")
+
+pytestmark = pytest.mark.integration
+
+
+def launch(out: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(WORKER), str(out)]
+    proc = subprocess.run(cmd, env=env, cwd=out, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        pytest.fail(f"worker failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
+
+
+@pytest.fixture(scope="session")
+def result(tmp_path_factory, request):
+    """What rank 0 of the one 2-rank launch wrote (shared by pytest-xdist workers)."""
+    if not hasattr(request.config, "workerinput"):  # not a pytest-xdist worker
+        out = tmp_path_factory.mktemp("soundstream_dist")
+        launch(out)
+    else:
+        root = tmp_path_factory.getbasetemp().parent  # common to all xdist workers
+        out, done = root / "soundstream_dist", root / "soundstream_dist.done"
+        with FileLock(str(root / "soundstream_dist.lock")):
+            if not done.exists():
+                out.mkdir(exist_ok=True)
+                launch(out)
+                done.touch()
+    return torch.load(out / "result.pt", weights_only=False)
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_trains_with_zero2_on_both_engines(result):
+    assert result["zero"] == (2, 2)
+
+
+def test_dead_code_replacement_leaves_codebooks_identical_across_ranks(result):
+    rank0, rank1 = result["replaced"]
+    assert sum(rank0) > 0 and rank0 == rank1  # codes were replaced, in step on both ranks
+    for gathered in (result["after_4"], result["after_6"]):
+        assert same(gathered[0], gathered[1])
+        assert any(k.endswith("embed") for k in gathered[0])
+
+
+def test_checkpoints_resume_exactly(result):
+    assert len(result["checkpoints"]) >= 2  # steps 2, 4 and 6 (keep_checkpoints permitting)
+    assert result["resumed_step"] == 6
+    resumed, straight = result["resumed"], result["straight"]
+    assert resumed.keys() == straight.keys()
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], atol=1e-6, rtol=1e-5,
+                                   msg=lambda m, k=key: f"{k}: {m}")
+    assert same(result["disc"][0], result["disc"][1])
+
+
+def test_export_loads_and_codes(result):
+    exported, resumed = result["exported"], result["resumed"]
+    assert exported.keys() == resumed.keys()
+    for key in resumed:
+        torch.testing.assert_close(exported[key], resumed[key])
+    assert result["codes_shape"] == (1, 4, -(-3000 // 32)) and result["codes_max"] < 64
+    assert result["decoded_shape"] == (1, 1, 3000)
