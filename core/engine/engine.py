@@ -104,6 +104,14 @@ class Engine:
             lr_scheduler=schedule, config=ds_config, dist_init_required=False)
         if self.zero_stage == 3:
             expose_record_outputs(self.module)
+        self._broadcast_buffers()
+
+    def _broadcast_buffers(self) -> None:
+        """Start every rank from rank 0's buffers (EMA codebooks, batch-norm statistics, ...):
+        DeepSpeed broadcasts parameters at initialisation, not buffers."""
+        if distributed.world_size() > 1:
+            for buffer in self.module.buffers():
+                torch.distributed.broadcast(buffer.data, src=0)
 
     @classmethod
     def from_config(cls, role: str, module: nn.Module, cfg: RunConfig,
@@ -206,9 +214,11 @@ class Engine:
             yield self.module
 
     def full_state_dict(self) -> dict[str, torch.Tensor]:
-        """Every parameter and buffer as a full fp32 CPU tensor on every rank (collective)."""
+        """Every parameter and buffer as a full CPU tensor on every rank (collective);
+        floating-point ones in fp32, integer and bool buffers keep their dtype."""
         with self.gathered() as module:
-            return {k: v.detach().float().cpu().clone() for k, v in module.state_dict().items()}
+            return {k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu().clone()
+                    for k, v in module.state_dict().items()}
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, directory: str | Path, tag: str,
