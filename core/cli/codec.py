@@ -42,6 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _bitrate_options(r)
     _common(r, context=False)
     r.add_argument("--no-report", action="store_true", help="write only the audio")
+    r.add_argument("--compare-untrained", action="store_true",
+                   help="also score the same architecture freshly initialised (under "
+                        "'baseline' in OUT.json): how much training helped")
     r.set_defaults(handler=run_reconstruct)
 
     e = subparsers.add_parser(
@@ -77,8 +80,9 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     if args.bandwidth is None and args.n_quantizers is None:
         from audio_core.inference.reconstruct import reconstruct_file
 
+        baseline = load(args.model, untrained=True) if args.compare_untrained else None
         metrics = reconstruct_file(model, args.input, args.output, report=not args.no_report,
-                                   chunk_seconds=args.chunk_seconds)
+                                   chunk_seconds=args.chunk_seconds, baseline=baseline)
     else:
         from audio_core.inference.codec import reconstruct_codec_file
 

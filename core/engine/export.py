@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file
 from torch import nn
 
@@ -67,8 +68,12 @@ def export_run(run_dir: str | Path, out: str | Path, *, ema: bool = False,
 
 
 def load(path: str | Path, *, device: str = "cpu", ema: bool = False,
-         registry: Any = None) -> nn.Module:
-    """A ready module from an export folder or a run folder, in one call."""
+         registry: Any = None, untrained: bool = False) -> nn.Module:
+    """A ready module from an export folder or a run folder, in one call.
+
+    ``untrained=True`` builds the same architecture freshly initialised (seeded by
+    ``run.seed``) instead of loading weights: the baseline a trained model is compared to.
+    """
     from audio_core.config import load_config
     from audio_core.engine.trainer import build_task
 
@@ -85,7 +90,10 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool = False,
 
         registry = get_registry()
     cfg = load_config(config, registry=registry)
-    module = build_task(cfg, registry).build_export_module()
-    module.load_state_dict(load_file(str(weights)), strict=True)
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.run.seed)
+        module = build_task(cfg, registry).build_export_module()
+    if not untrained:
+        module.load_state_dict(load_file(str(weights)), strict=True)
     module.config = cfg
     return module.to(device).eval()

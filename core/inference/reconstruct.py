@@ -40,12 +40,14 @@ def reconstruct(model: nn.Module, audio: torch.Tensor, *, chunk_seconds: float =
 
 
 def reconstruct_file(model: nn.Module, source: str | Path, target: str | Path, *,
-                     report: bool = True, chunk_seconds: float = 10.0) -> dict[str, Any]:
+                     report: bool = True, chunk_seconds: float = 10.0,
+                     baseline: nn.Module | None = None) -> dict[str, Any]:
     """Write ``model``'s reconstruction of ``source`` to ``target`` (wav/flac/...).
 
     With ``report``, also writes ``target`` + ``.json`` (SI-SDR, mel distance, L1 against
     the input at the model rate) and ``.png`` (input and reconstruction spectrograms).
-    Returns the metrics.
+    ``baseline`` (e.g. the untrained model) is scored on the same input, under
+    ``"baseline"`` in the metrics. Returns the metrics.
     """
     from audio_core.metrics import reconstruction_metrics
 
@@ -57,6 +59,9 @@ def reconstruct_file(model: nn.Module, source: str | Path, target: str | Path, *
     metrics = {"source": str(source), "sample_rate": sample_rate,
                "seconds": audio.shape[-1] / sample_rate,
                **reconstruction_metrics(recon[None], audio[None], sample_rate)}
+    if baseline is not None:
+        reference = reconstruct(baseline, audio, chunk_seconds=chunk_seconds)
+        metrics["baseline"] = reconstruction_metrics(reference[None], audio[None], sample_rate)
     if report:
         from audio_core.inference.plots import save_spectrogram_comparison
 

@@ -56,9 +56,12 @@ def test_reconstruct_writes_audio_report_and_plot(tmp_path, monkeypatch):
         os.environ.update(saved)
     export_run("runs/tiny_autoencoder", "exported")
     clip = Path(__file__).resolve().parents[1] / "data" / "clips" / "speech" / "en_22k.wav"
-    assert main(["reconstruct", "exported", str(clip), "out.wav", "--chunk-seconds", "1"]) == 0
+    assert main(["reconstruct", "exported", str(clip), "out.wav", "--chunk-seconds", "1",
+                 "--compare-untrained"]) == 0
     audio, sr = sf.read("out.wav")
     assert sr == 16000 and abs(len(audio) - 2.5 * 16000) <= 1
     report = json.loads(Path("out.json").read_text())
     assert {"si_sdr", "mel_distance", "l1"} <= set(report)
+    assert {"si_sdr", "mel_distance", "l1"} <= set(report["baseline"])  # the untrained model
+    assert report["baseline"]["mel_distance"] != report["mel_distance"]
     assert Path("out.png").stat().st_size > 10_000
