@@ -37,7 +37,7 @@ def launch(prefix: list[str], out: Path, *scenarios: str) -> dict[str, dict]:
                           capture_output=True, text=True, timeout=TIMEOUT)
     if proc.returncode != 0:
         pytest.fail(f"worker failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
-    return {name: torch.load(out / f"{name}.pt", weights_only=False) for name in scenarios}
+    return {name: torch.load(out / f"{name}.pt", weights_only=True) for name in scenarios}
 
 
 def torchrun(nproc: int = 2) -> list[str]:
@@ -67,7 +67,7 @@ def results(tmp_path_factory, worker_id) -> dict[str, dict]:
             out.mkdir(exist_ok=True)
             launch(torchrun(2), out, *MAIN_SCENARIOS)
             done.touch()
-    return {name: torch.load(out / f"{name}.pt", weights_only=False) for name in MAIN_SCENARIOS}
+    return {name: torch.load(out / f"{name}.pt", weights_only=True) for name in MAIN_SCENARIOS}
 
 
 @pytest.mark.parametrize("stage", [0, 1, 2, 3])

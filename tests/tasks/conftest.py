@@ -45,4 +45,4 @@ def task_results(tmp_path_factory, worker_id) -> dict[str, dict]:
                 out.mkdir(exist_ok=True)
                 launch(out)
                 done.touch()
-    return {name: torch.load(out / f"{name}.pt", weights_only=False) for name in SCENARIOS}
+    return {name: torch.load(out / f"{name}.pt", weights_only=True) for name in SCENARIOS}

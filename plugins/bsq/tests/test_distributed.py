@@ -54,7 +54,7 @@ def run(tmp_path_factory):
     if proc.returncode != 0:
         pytest.fail(f"2-rank run failed ({proc.returncode}):\n"
                     f"{(proc.stdout + proc.stderr)[-6000:]}")
-    ranks = [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(2)]
+    ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(2)]
     return out, ranks
 
 

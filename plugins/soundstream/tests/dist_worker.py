@@ -85,7 +85,7 @@ def main() -> None:
             "zero": zero, "after_4": after_4, "after_6": after_6, "replaced": counts,
             "resumed_step": resumed.step, "resumed": resumed_state, "straight": straight_state,
             "disc": disc_same,
-            "exported": {k: v.float() for k, v in model.state_dict().items()},
+            "exported": {k: v.detach().clone() for k, v in model.state_dict().items()},
             "codes_shape": tuple(codes.shape), "codes_max": int(codes.max()),
             "decoded_shape": tuple(model.decode_codes(codes, 3000).shape),
             "checkpoints": sorted(p.name for p in (out / "a" / "checkpoints").iterdir()),

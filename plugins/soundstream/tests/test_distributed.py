@@ -42,7 +42,7 @@ def result(tmp_path_factory, request):
                 out.mkdir(exist_ok=True)
                 launch(out)
                 done.touch()
-    return torch.load(out / "result.pt", weights_only=False)
+    return torch.load(out / "result.pt", weights_only=True)
 
 
 def same(a: dict, b: dict) -> bool:
