@@ -44,7 +44,7 @@ from audio_core.components.discriminators import DiscriminatorList
 from audio_core.config.schema import OptimizerConfig
 from audio_core.errors import ConfigError, format_choices
 from audio_core.tasks.autoencoder import AutoencoderTask
-from audio_core.tasks.base import weighted_losses
+from audio_core.tasks.base import reconstruction_objective
 
 
 def all_finite(*values: Tensor) -> bool:
@@ -162,11 +162,7 @@ class AdversarialCodecTask(AutoencoderTask):
         index = self.discriminator_index(step)
         out = g(audio)
         fake = out.reconstruction
-        loss, logs = weighted_losses(self.losses, fake, audio, mask)
-        if out.quantized is not None:
-            loss = loss + out.quantized.loss.float()
-            logs["loss/quantizer"] = out.quantized.loss.detach().float()
-            logs.update({f"quantizer/{k}": v for k, v in out.quantized.metrics.items()})
+        loss, logs = reconstruction_objective(self.losses, out, audio, mask)
         checks = [loss]
 
         d_on = self.discriminator_active(step)

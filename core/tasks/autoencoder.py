@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from audio_core.models.autoencoder import AudioAutoencoder
-from audio_core.tasks.base import Task, weighted_losses
+from audio_core.tasks.base import Task, reconstruction_objective
 
 
 class AutoencoderTask(Task):
@@ -41,11 +41,7 @@ class AutoencoderTask(Task):
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, Tensor]:
         audio, mask = self.input_audio(batch), batch.get("mask")
         out = self.engines["generator"](audio)
-        loss, logs = weighted_losses(self.losses, out.reconstruction, audio, mask)
-        if out.quantized is not None:
-            loss = loss + out.quantized.loss.float()
-            logs["loss/quantizer"] = out.quantized.loss.detach().float()
-            logs.update({f"quantizer/{k}": v for k, v in out.quantized.metrics.items()})
+        loss, logs = reconstruction_objective(self.losses, out, audio, mask)
         used = self.optimize("generator", loss)
         return {"loss/total": loss.detach(), "skipped": torch.tensor(float(not used)), **logs}
 

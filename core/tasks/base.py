@@ -116,3 +116,16 @@ def weighted_losses(losses: list[tuple[nn.Module, float]], estimate: Tensor, ref
         logs[f"loss/{name}"] = out.value.detach()
         logs.update({f"loss/{name}_{k}": v.detach() for k, v in out.parts.items()})
     return total, logs
+
+
+def reconstruction_objective(losses: list[tuple[nn.Module, float]], output: Any, audio: Tensor,
+                             mask: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+    """Weighted ``losses`` of ``output.reconstruction`` against ``audio``, plus the loss and
+    metrics of ``output.quantized`` (when the model has a quantizer)."""
+    loss, logs = weighted_losses(losses, output.reconstruction, audio, mask)
+    quantized = output.quantized
+    if quantized is not None:
+        loss = loss + quantized.loss.float()
+        logs["loss/quantizer"] = quantized.loss.detach().float()
+        logs.update({f"quantizer/{k}": v for k, v in quantized.metrics.items()})
+    return loss, logs

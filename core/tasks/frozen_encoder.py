@@ -23,7 +23,7 @@ from audio_core.config.schema import ComponentConfig
 from audio_core.errors import ConfigError, format_choices
 from audio_core.models.autoencoder import AutoencoderOutput
 from audio_core.models.records import QuantizedResult
-from audio_core.tasks.base import Task, weighted_losses
+from audio_core.tasks.base import Task, reconstruction_objective
 
 TARGETS = ("waveform",)
 
@@ -121,11 +121,7 @@ class FrozenEncoderTask(Task):
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, Tensor]:
         audio, mask = self.input_audio(batch), batch.get("mask")
         out = self.engines["generator"](self.encode(audio), audio.shape[-1])
-        loss, logs = weighted_losses(self.losses, out.reconstruction, audio, mask)
-        if out.quantized is not None:
-            loss = loss + out.quantized.loss.float()
-            logs["loss/quantizer"] = out.quantized.loss.detach().float()
-            logs.update({f"quantizer/{k}": v for k, v in out.quantized.metrics.items()})
+        loss, logs = reconstruction_objective(self.losses, out, audio, mask)
         used = self.optimize("generator", loss)
         return {"loss/total": loss.detach(), "skipped": torch.tensor(float(not used)), **logs}
 
