@@ -298,7 +298,7 @@ def scenario_frozen(out: Path, rank: int, world: int) -> None:
     if rank == 0:
         ckpt = trainer.checkpoints.latest()
         model_states = next(ckpt.rglob("mp_rank_00_model_states.pt"))
-        result["ckpt_module_keys"] = sorted(torch.load(model_states, weights_only=False)["module"])
+        result["ckpt_module_keys"] = sorted(torch.load(model_states, weights_only=True)["module"])
         from safetensors.torch import load_file
 
         result["ckpt_safetensors_keys"] = sorted(load_file(str(ckpt / MODEL_FILE)))

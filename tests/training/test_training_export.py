@@ -21,7 +21,7 @@ STEP = 8
 
 @pytest.fixture(scope="module")
 def zero3(resume_runs):
-    dump = torch.load(resume_runs / "z3_full.pt", weights_only=False)
+    dump = torch.load(resume_runs / "z3_full.pt", weights_only=True)
     assert dump["zero_stage"] == 3 and dump["step"] == STEP
     return resume_runs / "z3_full", dump
 

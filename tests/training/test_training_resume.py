@@ -66,8 +66,8 @@ def test_resume_is_exact(resume_runs, helpers, name):
     for file in ("model.safetensors", "ema.safetensors"):
         assert_tensors_equal(load_file(end_split / file), load_file(end_full / file))
     # the weights live in DeepSpeed's engines too: gathered after fit, they are equal
-    dump_full = torch.load(resume_runs / f"{name}_full.pt", weights_only=False)
-    dump_resumed = torch.load(resume_runs / f"{name}_resumed.pt", weights_only=False)
+    dump_full = torch.load(resume_runs / f"{name}_full.pt", weights_only=True)
+    dump_resumed = torch.load(resume_runs / f"{name}_resumed.pt", weights_only=True)
     assert dump_full["step"] == dump_resumed["step"] == MAX_STEPS
     assert_tensors_equal(dump_resumed["state"], dump_full["state"])
     expected_stage = 3 if name.startswith("z3") else 2
