@@ -65,6 +65,16 @@ def _run(convs: nn.ModuleList, out: nn.Module, x: Tensor, slope: float) -> Discr
     return [out(x)], features
 
 
+def merge_outputs(outputs: Iterable[DiscriminatorOutput]) -> DiscriminatorOutput:
+    """Several sub-discriminators' ``(logits, features)`` as one pair of flat lists."""
+    logits: list[Tensor] = []
+    features: list[Tensor] = []
+    for lg, ft in outputs:
+        logits += lg
+        features += ft
+    return logits, features
+
+
 class WaveformDiscriminator(nn.Module):
     """Strided Conv1d stack on the raw waveform.
 
@@ -113,14 +123,13 @@ class MultiScaleDiscriminator(nn.Module):
                                  count_include_pad=False)
 
     def forward(self, audio: Tensor) -> DiscriminatorOutput:
-        logits, features = [], []
-        for i, d in enumerate(self.discriminators):
-            if i:
-                audio = self.pool(audio)
-            lg, ft = d(audio)
-            logits += lg
-            features += ft
-        return logits, features
+        def scales():
+            x = audio
+            for i, d in enumerate(self.discriminators):
+                x = self.pool(x) if i else x
+                yield d(x)
+
+        return merge_outputs(scales())
 
 
 class PeriodDiscriminator(nn.Module):
@@ -174,12 +183,7 @@ class MultiPeriodDiscriminator(nn.Module):
                                 norm) for p in periods)
 
     def forward(self, audio: Tensor) -> DiscriminatorOutput:
-        logits, features = [], []
-        for d in self.discriminators:
-            lg, ft = d(audio)
-            logits += lg
-            features += ft
-        return logits, features
+        return merge_outputs(d(audio) for d in self.discriminators)
 
 
 class STFTDiscriminator(nn.Module):
@@ -240,12 +244,7 @@ class MultiScaleSTFTDiscriminator(nn.Module):
             for n in n_ffts)
 
     def forward(self, audio: Tensor) -> DiscriminatorOutput:
-        logits, features = [], []
-        for d in self.discriminators:
-            lg, ft = d(audio)
-            logits += lg
-            features += ft
-        return logits, features
+        return merge_outputs(d(audio) for d in self.discriminators)
 
 
 class DiscriminatorList(nn.ModuleList):
