@@ -3,7 +3,9 @@
 A :class:`StreamingState` holds, for each stateful layer, what the next chunk needs from
 the past: the last input samples of a causal convolution, the overlapping tail of a
 transposed convolution, an LSTM's ``(h, c)``, cached attention keys, and the encoder's
-not-yet-whole hop of input samples. Layers read and write it keyed by themselves.
+not-yet-whole hop of input samples. Layers read and write it keyed by themselves. It also
+keeps each convolution's kernel, computed (weight norm) and laid out once per stream
+rather than once per chunk.
 
 :class:`StreamingCodec` drives a causal encoder, an optional quantizer and a causal decoder::
 
@@ -31,6 +33,7 @@ class StreamingState:
 
     def __init__(self) -> None:
         self._buffers: dict[int, tuple[nn.Module, Any]] = {}
+        self._constants: dict[int, tuple[nn.Module, Any]] = {}
 
     def get(self, layer: nn.Module, default: Callable[[], Any] | None = None) -> Any:
         """``layer``'s carried value; ``default()`` (or ``None``) before the first chunk."""
@@ -40,6 +43,14 @@ class StreamingState:
 
     def __setitem__(self, layer: nn.Module, value: Any) -> None:
         self._buffers[id(layer)] = (layer, value)  # keep the layer alive: ids stay unique
+
+    def constant(self, layer: nn.Module, make: Callable[[], Any]) -> Any:
+        """A value ``layer`` needs unchanged on every chunk (its kernel, laid out for the
+        convolution), made by ``make()`` on the first chunk and reused after. The weights
+        must not change during a stream."""
+        if id(layer) not in self._constants:
+            self._constants[id(layer)] = (layer, make())
+        return self._constants[id(layer)][1]
 
     def __contains__(self, layer: nn.Module) -> bool:
         return id(layer) in self._buffers
