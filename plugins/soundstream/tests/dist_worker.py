@@ -1,10 +1,11 @@
 """2-rank worker for test_distributed.py (not collected: no ``test_`` prefix).
 
-``python -m torch.distributed.run --nproc_per_node 2 dist_worker.py OUT_DIR``: every rank
-trains the tiny preset (shrunk) with the adversarial task under ZeRO-2 through the real
-Trainer: run A 4 steps (checkpoints at 2 and 4), resumed to 6; run C 6 steps straight.
-Rank 0 writes ``OUT_DIR/result.pt`` with the codebooks of both ranks, the replacement
-counts, both final states and the export's round trip.
+``python -m torch.distributed.run --nproc_per_node 2 dist_worker.py OUT_DIR STAGE``: every
+rank trains the tiny preset (shrunk, weight-normed convolutions) with the adversarial task
+under ZeRO stage ``STAGE`` through the real Trainer: run A 4 steps (checkpoints at 2 and
+4), resumed to 6; run C 6 steps straight. Rank 0 writes ``OUT_DIR/result.pt`` with the
+codebooks of both ranks, the replacement counts, both final states and the export's round
+trip.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the plugin, unin
 OVERRIDES = ["data.segment_seconds=0.064", "data.batch_size=2", "train.checkpoint_every=2",
              "train.val_every=0", "train.trackers=[jsonl]", "train.log_every=1",
              "train.optimizer.schedule=constant", "train.optimizer.warmup_steps=0",
-             "task.params.warmup_steps=1", "deepspeed.zero_stage=2",
-             "data.train.params.num_items=64", "run.seed=3"]
+             "task.params.warmup_steps=1", "data.train.params.num_items=64", "run.seed=3"]
 
 
 def gather(obj):
@@ -39,7 +39,7 @@ def main() -> None:
     from audio_core.engine.trainer import Trainer
     from audio_core.testing import PluginUnderTest
 
-    out = Path(sys.argv[1])
+    out, stage = Path(sys.argv[1]), int(sys.argv[2])
     distributed.init_distributed()
     rank = distributed.rank()
     registry = PluginUnderTest("soundstream", "audio-plugin-soundstream",
@@ -55,7 +55,8 @@ def main() -> None:
     rvq.EMACodebook.replace_dead = counting
 
     def cfg(steps: int):
-        return load_config("soundstream.tiny", [*OVERRIDES, f"train.max_steps={steps}"],
+        return load_config("soundstream.tiny", [*OVERRIDES, f"train.max_steps={steps}",
+                                                f"deepspeed.zero_stage={stage}"],
                            registry=registry)
 
     def codebooks(trainer):

@@ -1,4 +1,4 @@
-"""A 2-rank CPU run (gloo, ZeRO-2) of the adversarial task on the tiny preset."""
+"""2-rank CPU runs (gloo, ZeRO-2 and ZeRO-3) of the adversarial task on the tiny preset."""
 
 from __future__ import annotations
 
@@ -18,39 +18,41 @@ LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_AD
 pytestmark = pytest.mark.integration
 
 
-def launch(out: Path) -> None:
+def launch(out: Path, stage: int) -> None:
     env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
     env["OMP_NUM_THREADS"] = "1"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(WORKER), str(out)]
+           str(WORKER), str(out), str(stage)]
     proc = subprocess.run(cmd, env=env, cwd=out, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         pytest.fail(f"worker failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=[2, 3], ids=["zero2", "zero3"])
 def result(tmp_path_factory, request):
-    """What rank 0 of the one 2-rank launch wrote (shared by pytest-xdist workers)."""
+    """What rank 0 of the 2-rank launch at this ZeRO stage wrote (one launch per stage,
+    shared by pytest-xdist workers)."""
+    stage, name = request.param, f"soundstream_dist_zero{request.param}"
     if not hasattr(request.config, "workerinput"):  # not a pytest-xdist worker
-        out = tmp_path_factory.mktemp("soundstream_dist")
-        launch(out)
+        out = tmp_path_factory.mktemp(name)
+        launch(out, stage)
     else:
         root = tmp_path_factory.getbasetemp().parent  # common to all xdist workers
-        out, done = root / "soundstream_dist", root / "soundstream_dist.done"
-        with FileLock(str(root / "soundstream_dist.lock")):
+        out, done = root / name, root / f"{name}.done"
+        with FileLock(str(root / f"{name}.lock")):
             if not done.exists():
                 out.mkdir(exist_ok=True)
-                launch(out)
+                launch(out, stage)
                 done.touch()
-    return torch.load(out / "result.pt", weights_only=True)
+    return {**torch.load(out / "result.pt", weights_only=True), "stage": stage}
 
 
 def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_trains_with_zero2_on_both_engines(result):
-    assert result["zero"] == (2, 2)
+def test_trains_with_the_zero_stage_on_both_engines(result):
+    assert result["zero"] == (result["stage"], result["stage"])
 
 
 def test_dead_code_replacement_leaves_codebooks_identical_across_ranks(result):
