@@ -86,6 +86,8 @@ class Engine:
         check_precision(ds_config, role)
         self.role = role
         self.ds_config = ds_config
+        #: whether the latest :meth:`step` applied the optimizer (False after fp16 overflow)
+        self.last_step_applied = False
         opt = optimizer or OptimizerConfig()
         params = [p for p in module.parameters() if p.requires_grad]
         client_opt = None
@@ -141,7 +143,8 @@ class Engine:
         (the accumulation boundary, and no fp16 overflow); the LR schedule then advances."""
         boundary, skipped = self.is_boundary(), self.ds.skipped_steps
         self.ds.step()
-        return boundary and self.ds.skipped_steps == skipped
+        self.last_step_applied = boundary and self.ds.skipped_steps == skipped
+        return self.last_step_applied
 
     def zero_grad(self) -> None:
         """Drop accumulated gradients (DeepSpeed also clears them after each applied step)."""

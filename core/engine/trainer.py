@@ -144,8 +144,8 @@ class Trainer:
                 started = time.perf_counter()
                 logs = self._optimizer_step(batches)
                 self.step += 1
-                if self.ema is not None:
-                    self.ema.update()
+                if self.ema is not None and self.ema.engine.last_step_applied:
+                    self.ema.update()  # not after an fp16-overflow step: nothing changed
                 audio_seconds = (self.cfg.data.batch_size * self.cfg.train.grad_accum
                                  * self.world * seconds_per_item)
                 logs["throughput/audio_s_per_s"] = (

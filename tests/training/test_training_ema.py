@@ -92,6 +92,28 @@ def test_ema_is_the_closed_form_and_survives_resume(tmp_path, helpers, in_proces
     assert_matches({n: ema6[n] for n in p0}, closed_form(p0, params, DECAY))
 
 
+def test_ema_skips_steps_the_optimizer_did_not_apply(tmp_path, helpers, in_process,
+                                                     monkeypatch):
+    """An fp16-overflow step (here: the engine reports step 2 as not applied) changes no
+    weights, so the EMA must not fold the unchanged parameters in again."""
+    from audio_core.engine.engine import Engine
+
+    calls, step = [], Engine.step
+
+    def overflow_on_second(self):
+        applied = step(self)
+        calls.append(applied)
+        if len(calls) == 2:
+            self.last_step_applied = applied = False
+        return applied
+
+    monkeypatch.setattr(Engine, "step", overflow_on_second)
+    config = helpers.write_config(tmp_path, run={"output_dir": str(tmp_path)},
+                                  train={"ema_decay": DECAY, "max_steps": 4})
+    trainer = in_process(config)
+    assert len(calls) == 4 and trainer.ema.updates == 3
+
+
 def test_ema_decay_out_of_range_is_rejected():
     with pytest.raises(ValueError, match=r"EMA decay must be in \(0, 1\)"):
         EMA(engine=None, decay=1.0)
