@@ -7,13 +7,14 @@
     OUT/export.json         step, source checkpoint, weights kind, audio-core version
 
 ``load(PATH)`` accepts an export folder or a run folder (its newest checkpoint) and returns
-the module, in eval mode, with ``.config`` set to the run config.
+the module, in eval mode, with ``.config`` set to the run config. Both use the config stored
+in the checkpoint itself, not the run folder's ``config.yaml``, which a later resume with
+other settings may have rewritten.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,21 @@ def _checkpoint_of(run_dir: Path, checkpoint: str | Path | None) -> Path:
     return latest
 
 
+def _trained_config(ckpt: Path, run_dir: Path) -> str:
+    """The resolved config (YAML) ``ckpt`` was trained with: the copy stored in its trainer
+    state, else (older checkpoints) the run's ``config.yaml``."""
+    state_file = ckpt / "trainer_state.json"
+    if state_file.is_file():
+        stored = json.loads(state_file.read_text(encoding="utf-8")).get("config")
+        if stored:
+            return stored
+    config = run_dir / CONFIG_FILE
+    if not config.is_file():
+        raise CheckpointError(f"neither {state_file} nor {config} holds the run config: "
+                              f"cannot rebuild the model without it")
+    return config.read_text(encoding="utf-8")
+
+
 def export_run(run_dir: str | Path, out: str | Path, *, ema: bool = False,
                checkpoint: str | Path | None = None) -> Path:
     """Write the weights of ``run_dir``'s newest (or the given) checkpoint to ``out``."""
@@ -56,11 +72,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, ema: bool = False,
     state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
     out.mkdir(parents=True, exist_ok=True)
     save_safetensors(tensors, out / MODEL_FILE)
-    config = run_dir / CONFIG_FILE
-    if config.is_file():
-        shutil.copyfile(config, out / CONFIG_FILE)
-    else:
-        (out / CONFIG_FILE).write_text(state["config"], encoding="utf-8")
+    (out / CONFIG_FILE).write_text(_trained_config(ckpt, run_dir), encoding="utf-8")
     info = {"step": state["step"], "checkpoint": str(ckpt.resolve()), "weights": "ema" if ema
             else "model", "audio_core_version": __version__, "tensors": len(tensors)}
     (out / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
@@ -74,22 +86,27 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool = False,
     ``untrained=True`` builds the same architecture freshly initialised (seeded by
     ``run.seed``) instead of loading weights: the baseline a trained model is compared to.
     """
+    from omegaconf import OmegaConf
+
     from audio_core.config import load_config
     from audio_core.engine.trainer import build_task
 
     path = Path(path)
     if (path / MODEL_FILE).is_file():
         weights, config = path / MODEL_FILE, path / CONFIG_FILE
+        if not config.is_file():
+            raise CheckpointError(f"{config} is missing: cannot rebuild the model without "
+                                  f"its config")
+        source = config
     else:
         ckpt = _checkpoint_of(path, None)
-        weights, config = ckpt / (EMA_FILE if ema else MODEL_FILE), path / CONFIG_FILE
-    if not config.is_file():
-        raise CheckpointError(f"{config} is missing: cannot rebuild the model without its config")
+        weights = ckpt / (EMA_FILE if ema else MODEL_FILE)
+        source = OmegaConf.to_container(OmegaConf.create(_trained_config(ckpt, path)))
     if registry is None:
         from audio_core import get_registry
 
         registry = get_registry()
-    cfg = load_config(config, registry=registry)
+    cfg = load_config(source, registry=registry)
     with torch.random.fork_rng():
         torch.manual_seed(cfg.run.seed)
         module = build_task(cfg, registry).build_export_module()
