@@ -1,4 +1,10 @@
-"""``reconstruct_file``: a model's reconstruction of an audio file, with a report."""
+"""``reconstruct_file``: a model's reconstruction of an audio file, with a report.
+
+A model qualifies when it maps a waveform ``(batch, channels, time)`` to its reconstruction
+of the same shape in one of two ways: a ``reconstruct(waveform)`` method (models whose
+forward works on something else, e.g. a spectrogram tokenizer with a vocoder), or a forward
+returning a record with ``.reconstruction`` (:class:`~audio_core.models.AudioAutoencoder`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,14 @@ from tqdm import tqdm
 
 from audio_core.audio.io import load_audio, save_audio
 from audio_core.inference.chunking import process_in_chunks
+
+
+def reconstruct_waveform(model: nn.Module, waveform: torch.Tensor) -> torch.Tensor:
+    """``model``'s reconstruction of ``waveform`` ``(batch, channels, time)``, same shape,
+    fp32 (see the module docstring for the two contracts)."""
+    method = getattr(model, "reconstruct", None)
+    out = method(waveform) if callable(method) else model(waveform).reconstruction
+    return out.float()
 
 
 def model_rate(model: nn.Module) -> tuple[int, int]:
@@ -33,10 +47,8 @@ def reconstruct(model: nn.Module, audio: torch.Tensor, *, chunk_seconds: float =
         return tqdm(starts, desc="reconstruct", unit="chunk",
                     disable=not show_progress or n_chunks < 4)
 
-    def run(piece: torch.Tensor) -> torch.Tensor:
-        return model(piece).reconstruction.float()
-
-    return process_in_chunks(audio.float(), run, chunk, overlap, progress)
+    return process_in_chunks(audio.float(), lambda piece: reconstruct_waveform(model, piece),
+                             chunk, overlap, progress)
 
 
 def reconstruct_file(model: nn.Module, source: str | Path, target: str | Path, *,

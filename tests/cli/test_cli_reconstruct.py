@@ -65,3 +65,25 @@ def test_reconstruct_writes_audio_report_and_plot(tmp_path, monkeypatch):
     assert {"si_sdr", "mel_distance", "l1"} <= set(report["baseline"])  # the untrained model
     assert report["baseline"]["mel_distance"] != report["mel_distance"]
     assert Path("out.png").stat().st_size > 10_000
+
+
+def test_a_model_with_its_own_reconstruct_method_is_used_through_it():
+    """Models whose forward is not waveform -> record (e.g. spectrogram tokenizers) qualify
+    through ``reconstruct(waveform)``; chunks go through it too."""
+    from omegaconf import OmegaConf
+
+    from audio_core.inference.reconstruct import reconstruct
+
+    class HalfVolume(torch.nn.Module):
+        config = OmegaConf.create({"data": {"sample_rate": 100, "channels": 1}})
+
+        def forward(self, mel):
+            raise AssertionError("forward takes mels, not waveforms")
+
+        def reconstruct(self, waveform):
+            assert waveform.ndim == 3
+            return waveform * 0.5
+
+    audio = torch.randn(1, 1000)
+    out = reconstruct(HalfVolume(), audio, chunk_seconds=3.0, show_progress=False)
+    torch.testing.assert_close(out, audio * 0.5)
