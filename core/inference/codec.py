@@ -1,8 +1,15 @@
 """Encode audio to token files and decode them back, for any model with a discrete codec.
 
 A model qualifies when it implements the codec contract of
-:class:`~audio_core.models.autoencoder.AudioAutoencoder` (``encode_codes``,
-``decode_codes``, ``hop_length``, a quantizer with ``num_codebooks`` and ``codebook_bits``).
+:class:`~audio_core.models.autoencoder.AudioAutoencoder`:
+
+- ``codec_spec() -> {"hop_length", "num_codebooks", "codebook_bits", "scalable"}``: codes
+  form a grid of ``num_codebooks`` rows and one column per ``hop_length`` samples, each
+  code ``codebook_bits`` bits; ``scalable`` when any leading subset of the rows decodes
+  (residual codebooks: lower bitrates), else only all of them do (a fixed bitrate);
+- ``encode_codes(waveform (batch, channels, time), n_quantizers=None)`` -> int64 codes
+  ``(batch, n, ceil(time / hop_length))``;
+- ``decode_codes(codes (batch, n, frames), length=None)`` -> ``(batch, channels, length)``.
 
 Long signals are processed in chunks on the latent frame grid (docs/tokens.md):
 
@@ -50,6 +57,7 @@ class CodecInfo:
     hop_length: int
     num_codebooks: int
     codebook_bits: int
+    scalable: bool = True
 
     @property
     def frame_rate(self) -> float:
@@ -64,15 +72,17 @@ def codec_info(model: nn.Module) -> CodecInfo:
     """:class:`CodecInfo` of ``model``; :class:`CodecError` if it has no discrete codes.
 
     Sample rate and channels come from ``model.config.data`` (loaded models), else from
-    ``model.sample_rate`` and ``model.encoder.channels``.
+    ``model.sample_rate`` and ``model.encoder.channels`` (default 1).
     """
-    q = getattr(model, "quantizer", None)
-    needed = ("encode", "decode", "num_codebooks", "codebook_bits")
-    if not hasattr(model, "encode_codes") or q is None or not all(hasattr(q, a) for a in needed):
-        raise CodecError(f"this model ({type(model).__name__} with quantizer "
-                         f"{type(q).__name__}) produces no discrete codes: token encode/decode "
-                         f"and --bandwidth/--n-quantizers need a quantizer implementing "
-                         f"{', '.join(needed)}")
+    missing = [a for a in ("codec_spec", "encode_codes", "decode_codes")
+               if not callable(getattr(model, a, None))]
+    if missing:
+        raise CodecError(f"this model ({type(model).__name__}) is not a discrete codec: it "
+                         f"lacks {', '.join(missing)} (see audio_core.inference.codec)")
+    try:
+        spec = model.codec_spec()
+    except TypeError as exc:  # an autoencoder without a discrete quantizer
+        raise CodecError(str(exc)) from exc
     cfg = getattr(model, "config", None)
     if cfg is not None and hasattr(cfg, "data"):
         rate, channels = int(cfg.data.sample_rate), int(cfg.data.channels)
@@ -80,9 +90,9 @@ def codec_info(model: nn.Module) -> CodecInfo:
         if getattr(model, "sample_rate", None) is None:
             raise CodecError("the model has neither a config nor a sample_rate")
         rate = int(model.sample_rate)
-        channels = int(getattr(model.encoder, "channels", 1))
-    return CodecInfo(rate, channels, int(model.hop_length), int(q.num_codebooks),
-                     int(q.codebook_bits))
+        channels = int(getattr(getattr(model, "encoder", None), "channels", 1))
+    return CodecInfo(rate, channels, int(spec["hop_length"]), int(spec["num_codebooks"]),
+                     int(spec["codebook_bits"]), bool(spec.get("scalable", True)))
 
 
 def select_quantizers(info: CodecInfo, *, bandwidth: float | None = None,
@@ -91,6 +101,11 @@ def select_quantizers(info: CodecInfo, *, bandwidth: float | None = None,
     codebook_bits))`` for ``bandwidth`` in kbps, or all; :class:`CodecError` if out of range."""
     if bandwidth is not None and n_quantizers is not None:
         raise CodecError("give a bandwidth or a number of quantizers, not both")
+    everything = n_quantizers in (None, info.num_codebooks) and bandwidth is None
+    if not info.scalable and not everything:
+        raise CodecError(f"this model's bitrate is fixed at {info.kbps(info.num_codebooks):g} "
+                         f"kbps: its {info.num_codebooks} code rows all decode together, so "
+                         f"--bandwidth/--n-quantizers do not apply")
     per_codebook = info.kbps(1)
     if bandwidth is not None:
         n = math.floor(bandwidth / per_codebook + 1e-9)
@@ -249,6 +264,8 @@ def decode_file(model: nn.Module, source: str | os.PathLike, target: str | os.Pa
 
     codes, header = read_tokens(source)
     check_tokens(model, header, source=source)
+    if n_quantizers is not None and not codec_info(model).scalable:
+        raise CodecError("this model's bitrate is fixed: --n-quantizers does not apply")
     if n_quantizers is not None:
         if not 1 <= n_quantizers <= header.num_codebooks:
             raise CodecError(f"{source} stores {header.num_codebooks} codebooks; "
@@ -265,19 +282,16 @@ def decode_file(model: nn.Module, source: str | os.PathLike, target: str | os.Pa
 
 class LimitedCodec(nn.Module):
     """``model`` reconstructing through its first ``n_quantizers`` codebooks:
-    ``forward(audio)`` returns an ``AutoencoderOutput`` like the model's own."""
+    ``reconstruct(audio (batch, channels, time))`` = ``decode_codes(encode_codes(audio, n))``."""
 
     def __init__(self, model: nn.Module, n_quantizers: int) -> None:
         super().__init__()
         self.model, self.n_quantizers = model, int(n_quantizers)
         self.config = getattr(model, "config", None)
 
-    def forward(self, audio: Tensor) -> Any:
-        from audio_core.models.autoencoder import AutoencoderOutput
-
+    def reconstruct(self, audio: Tensor) -> Tensor:
         codes = self.model.encode_codes(audio, n_quantizers=self.n_quantizers)
-        latent = self.model.quantizer.decode(codes)
-        return AutoencoderOutput(self.model.decode(latent, audio.shape[-1]), latent, None)
+        return self.model.decode_codes(codes, audio.shape[-1])
 
 
 def reconstruct_codec_file(model: nn.Module, source: str | os.PathLike,

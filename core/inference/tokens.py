@@ -35,7 +35,7 @@ from audio_core.errors import AudioCoreError
 MAGIC = b"ACTOKENS"
 FORMAT_VERSION = 1
 _PREFIX = struct.Struct("<8sHI")  # magic, format version, header length
-MAX_BITS = 32
+MAX_BITS = 62  # codes stay non-negative int64
 
 
 class TokenFileError(AudioCoreError, ValueError):

@@ -66,6 +66,14 @@ class AudioAutoencoder(nn.Module):
         return AutoencoderOutput(self.decode(code, waveform.shape[-1]), latent, quantized)
 
     # -- codec contract -----------------------------------------------------------------
+    def codec_spec(self) -> dict[str, int | bool]:
+        """The code grid (see :func:`audio_core.inference.codec.codec_info`): samples per
+        frame, codebooks, bits per code; residual codebooks are ``scalable`` (any leading
+        subset decodes). ``TypeError`` without a discrete quantizer."""
+        q = self._codec()
+        return {"hop_length": self.hop_length, "num_codebooks": int(q.num_codebooks),
+                "codebook_bits": int(q.codebook_bits), "scalable": True}
+
     @property
     def frame_rate(self) -> float:
         """Latent frames per second at :attr:`sample_rate`."""
@@ -75,10 +83,12 @@ class AudioAutoencoder(nn.Module):
 
     def _codec(self) -> nn.Module:
         q = self.quantizer
-        if q is None or not all(hasattr(q, a) for a in ("encode", "decode", "num_codebooks")):
-            raise TypeError(f"this model's quantizer ({type(q).__name__}) produces no discrete "
-                            f"codes; token encode/decode needs a quantizer with encode(), "
-                            f"decode() and num_codebooks")
+        needed = ("encode", "decode", "num_codebooks", "codebook_bits")
+        if q is None or not all(hasattr(q, a) for a in needed):
+            raise TypeError(f"this model ({type(self).__name__} with quantizer "
+                            f"{type(q).__name__}) produces no discrete codes: token "
+                            f"encode/decode and --bandwidth/--n-quantizers need a quantizer "
+                            f"implementing {', '.join(needed)}")
         return q
 
     def encode_codes(self, waveform: Tensor, n_quantizers: int | None = None) -> Tensor:

@@ -51,7 +51,7 @@ def header(**kw) -> TokenHeader:
 
 
 # -- token files -----------------------------------------------------------------------------
-@pytest.mark.parametrize("bits", range(1, 17))
+@pytest.mark.parametrize("bits", [*range(1, 17), 31, 32, 33, 48, 62])
 def test_token_file_round_trips_exactly(tmp_path, bits):
     rng = np.random.default_rng(bits)
     codebooks, frames = 1 + bits % 3, 2 * bits + 5  # odd frame counts
@@ -290,3 +290,58 @@ def test_decoding_a_foreign_file_is_a_clear_error(workspace, capsys):
     root = workspace["root"]
     assert run("decode", workspace["model"], root / "in.wav", root / "f.wav") == 1
     assert "not an audio-core token file" in capsys.readouterr().err
+
+
+# -- a fixed-bitrate codec (codec_spec scalable: False) ------------------------------------------
+class FixedRateCodec(nn.Module):
+    """Two 8-bit code rows per 2 samples (even and odd samples), which only decode together."""
+
+    sample_rate = RATE
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(127.5))
+
+    def codec_spec(self):
+        return {"hop_length": 2, "num_codebooks": 2, "codebook_bits": 8, "scalable": False}
+
+    def encode_codes(self, waveform, n_quantizers=None):
+        assert n_quantizers in (None, 2)
+        x = nn.functional.pad(waveform[:, 0], (0, waveform.shape[-1] % 2))
+        x = x.reshape(x.shape[0], -1, 2).transpose(1, 2)  # (batch, 2, frames)
+        return ((x.clamp(-1, 1) + 1) * self.scale).round().long()
+
+    def decode_codes(self, codes, length=None):
+        x = (codes.float() / self.scale - 1).transpose(1, 2).reshape(codes.shape[0], 1, -1)
+        return x if length is None else x[..., :length]
+
+
+def test_a_fixed_bitrate_codec_round_trips_and_refuses_fewer_codebooks(tmp_path):
+    from audio_core.inference.codec import decode_file, encode_file, reconstruct_codec_file
+
+    model = FixedRateCodec()
+    info = codec_info(model)
+    assert not info.scalable and info.kbps(2) == 2 * 8 * RATE / 2 / 1000
+    audio = 0.5 * torch.sin(torch.linspace(0, 60, 1001))[None]
+    source = tmp_path / "in.wav"
+    sf.write(source, audio[0].numpy(), RATE, subtype="FLOAT")
+    head = encode_file(model, source, tmp_path / "x.tokens", chunk_seconds=0.01,
+                       context_seconds=0.0, show_progress=False)
+    assert (head.num_codebooks, head.num_frames, head.length) == (2, 501, 1001)
+    decode_file(model, tmp_path / "x.tokens", tmp_path / "out.wav", show_progress=False)
+    back, _ = sf.read(tmp_path / "out.wav")
+    assert back.shape == (1001,) and np.abs(back - audio[0].numpy()).max() <= 0.5 / 127.5 + 1e-4
+    for call in (lambda: select_quantizers(info, n_quantizers=1),
+                 lambda: select_quantizers(info, bandwidth=8.0),
+                 lambda: decode_file(model, tmp_path / "x.tokens", tmp_path / "o.wav",
+                                     n_quantizers=1),
+                 lambda: reconstruct_codec_file(model, source, tmp_path / "r.wav",
+                                                n_quantizers=1)):
+        with pytest.raises(CodecError, match="fixed"):
+            call()
+
+
+def test_a_model_without_the_codec_contract_is_named():
+    with pytest.raises(CodecError, match=r"Linear\) is not a discrete codec: it lacks "
+                                         r"codec_spec, encode_codes, decode_codes"):
+        codec_info(nn.Linear(2, 2))
