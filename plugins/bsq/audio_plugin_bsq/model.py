@@ -5,6 +5,7 @@
     codes = model.encode(mel)                   # (batch, codes_per_token, tokens) int64
     mel_hat = model.decode(codes, frames)       # == recon (eval mode)
     wave_hat = model.reconstruct(wave)          # waveform in/out: core mel + vocoder
+    grid = model.encode_codes(wave)             # core codec contract: audio-core encode/decode
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.audio.dsp import MelSpectrogram
+from audio_plugin_bsq.codes import num_codes
 from audio_plugin_bsq.vocoder import GriffinLimVocoder
 
 
@@ -166,3 +168,43 @@ class BSQTokenizer(nn.Module):
         out = self.mel_to_waveform(recon, wave.shape[-1])
         out = rearrange(out, "(b c) 1 t -> b c t", c=wave.shape[1])
         return out[:, 0] if squeeze else out
+
+    # -- the core codec contract (audio-core encode/decode/reconstruct, token files) ---------
+    @property
+    def samples_per_step(self) -> int:
+        """Waveform samples per time step: ``hop_length * patch_time``."""
+        return self.hop_length * self.patch_time
+
+    def codec_spec(self) -> dict[str, int | bool]:
+        """One code frame per time step with ``freq_patches * k`` rows (frequency patch
+        major, then the ``k`` codes of its token), ``bits_per_code`` bits each. Every row is
+        needed to decode: the bitrate is fixed (``scalable: False``)."""
+        k = num_codes(self.bits, self.quantizer.bits_per_code)
+        return {"hop_length": self.samples_per_step, "num_codebooks": self.freq_patches * k,
+                "codebook_bits": int(self.quantizer.bits_per_code), "scalable": False}
+
+    @torch.no_grad()
+    def encode_codes(self, waveform: Tensor, n_quantizers: int | None = None) -> Tensor:
+        """Mono waveform ``(batch, 1, time)`` -> codes ``(batch, freq_patches * k,
+        ceil(time / samples_per_step))``: :meth:`encode_audio`'s tokens as a time grid."""
+        rows = self.codec_spec()["num_codebooks"]
+        if waveform.ndim != 3 or waveform.shape[1] != 1:
+            raise ValueError(f"expected a mono waveform (batch, 1, time), got shape "
+                             f"{tuple(waveform.shape)}")
+        if n_quantizers not in (None, rows):
+            raise ValueError(f"a BSQ tokenizer decodes only from all {rows} code rows, got "
+                             f"n_quantizers={n_quantizers}")
+        steps = -(-waveform.shape[-1] // self.samples_per_step)
+        tokens = self.encode_audio(waveform)  # one more step when the mel has a last frame
+        return rearrange(tokens, "b k (t f) -> b (f k) t", f=self.freq_patches)[..., :steps]
+
+    @torch.no_grad()
+    def decode_codes(self, codes: Tensor, length: int | None = None) -> Tensor:
+        """Codes ``(batch, freq_patches * k, steps)`` from :meth:`encode_codes` -> waveform
+        ``(batch, 1, length)`` (default ``steps * samples_per_step``)."""
+        steps, chunk = codes.shape[-1], self.encoder.max_time_patches
+        whole = steps if steps <= chunk else -(-steps // chunk) * chunk
+        codes = nn.functional.pad(codes, (0, whole - steps))  # chunks decode independently
+        tokens = rearrange(codes, "b (f k) t -> b k (t f)", f=self.freq_patches)
+        return self.decode_audio(tokens, steps * self.samples_per_step if length is None
+                                 else int(length))

@@ -1,20 +1,17 @@
 """The tokenizer model: shapes, encode/decode, chunking, checkpointing, SpecAugment, vocoder,
-token files."""
+the core codec contract and token files."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from audio_plugin_bsq.specaugment import SpecAugment
-from audio_plugin_bsq.tokens import (
-    FORMAT_VERSION,
-    TokenFileError,
-    header_for,
-    model_fingerprint,
-    read_tokens,
-    write_tokens,
-)
 from conftest import tiny_model
+from einops import rearrange
+
+from audio_core.inference.tokens import read_tokens
 
 
 def test_forward_shapes_and_info(model):
@@ -96,34 +93,44 @@ def test_specaugment_masks_bands_in_training_only():
     assert torch.equal(aug.eval()(spec), spec)
 
 
-def test_token_file_round_trip(tmp_path, model):
+def test_codes_on_the_core_grid_are_the_tokens_time_major(model):
     model.eval()
-    wave = 0.1 * torch.randn(1, 1, 1000)
-    codes = model.encode_audio(wave)[0]
-    header = header_for(model, codes, frames=1 + 1000 // 64, samples=1000)
-    path = write_tokens(tmp_path / "clip.bsqt", codes, header)
-    assert path.stat().st_size < 200 + (codes.shape[-1] * 8 + 7) // 8
-    back = read_tokens(path, fingerprint=model_fingerprint(model))
-    assert back.header == header and torch.equal(back.codes, codes)
-    assert back.header.frame_rate == model.frame_rate and back.header.bits == 8
-    decoded = model.decode(back.codes[None], back.header.frames)
-    torch.testing.assert_close(decoded, model(model.mel_spectrogram(wave))[0])
-    with pytest.raises(TokenFileError, match="made by model"):
-        read_tokens(path, fingerprint=model_fingerprint(tiny_model(seed=1)))
-    data = bytearray(path.read_bytes())
-    data[4] = FORMAT_VERSION + 1
-    (tmp_path / "v2.bsqt").write_bytes(bytes(data))
-    with pytest.raises(TokenFileError, match="format version"):
-        read_tokens(tmp_path / "v2.bsqt")
+    wave = 0.1 * torch.randn(2, 1, 5000)  # 20 time steps of 256 samples: 3 model chunks
+    grid = model.encode_codes(wave)
+    assert model.codec_spec() == {"hop_length": 256, "num_codebooks": 2, "codebook_bits": 8,
+                                  "scalable": False}
+    assert grid.shape == (2, 2, 20)  # (batch, freq_patches x codes per token, steps)
+    tokens = model.encode_audio(wave)[..., :20 * 2]
+    assert torch.equal(rearrange(grid, "b (f k) t -> b k (t f)", f=2), tokens)
+    # decoding pads to whole model chunks (3 x 8 steps), which decode independently
+    whole = torch.cat([tokens, torch.zeros_like(tokens[..., :4 * 2])], dim=-1)
+    torch.testing.assert_close(model.decode_codes(grid, 5000), model.decode_audio(whole, 5000))
+    with pytest.raises(ValueError, match="all 2 code rows"):
+        model.encode_codes(wave, n_quantizers=1)
 
 
-def test_token_file_with_many_bits(tmp_path):
-    from audio_plugin_bsq.tokens import TokenHeader
+@pytest.mark.parametrize("bits", [8, 70])  # 70 bits: two codes per token (62 + 8 bits)
+def test_core_token_files_round_trip_and_know_their_model(tmp_path, bits):
+    from audio_core.inference.codec import CodecError, decode_file, encode_file
 
-    codes = torch.randint(0, 2**30, (3, 11)) % torch.tensor([2**30, 2**30, 2**10])[:, None]
-    header = TokenHeader(bits=70, bits_per_code=30, tokens=11, freq_patches=1,
-                         sample_rate=16000, frame_rate=6.25)
-    back = read_tokens(write_tokens(tmp_path / "x.bsqt", codes, header))
-    assert torch.equal(back.codes, codes)
-    with pytest.raises(ValueError, match="do not match the header"):
-        write_tokens(tmp_path / "y.bsqt", codes[:2], header)
+    model = tiny_model(bits=bits).eval()
+    wave = 0.1 * torch.randn(5000)
+    sf.write(tmp_path / "in.wav", wave.numpy(), 16000, subtype="FLOAT")
+    header = encode_file(model, tmp_path / "in.wav", tmp_path / "x.tokens",
+                         show_progress=False)
+    codes, back = read_tokens(tmp_path / "x.tokens")
+    rows = 2 * (1 if bits == 8 else 2)
+    assert back.model_fingerprint == header.model_fingerprint and codes.shape == (rows, 20)
+    assert (back.codebook_bits, back.hop_length, back.frame_rate) == (min(bits, 62), 256, 62.5)
+    padded = torch.nn.functional.pad(wave, (0, 20 * 256 - 5000))[None, None]
+    assert torch.equal(codes, model.encode_codes(padded)[0])
+    decode_file(model, tmp_path / "x.tokens", tmp_path / "out.wav", show_progress=False)
+    audio, rate = sf.read(tmp_path / "out.wav")
+    # one chunk of 20 frames, decoded at its full length (Griffin-Lim depends on it), trimmed
+    expected = model.decode_codes(codes[None], 20 * 256)[0, 0, :5000].clamp(-1, 1)
+    assert rate == 16000 and audio.shape == (5000,)
+    np.testing.assert_allclose(audio, expected.numpy(), atol=1e-4)
+    with pytest.raises(CodecError, match="fingerprint"):
+        decode_file(tiny_model(bits=bits, seed=1), tmp_path / "x.tokens", tmp_path / "o.wav")
+    with pytest.raises(CodecError, match="fixed"):
+        decode_file(model, tmp_path / "x.tokens", tmp_path / "o.wav", n_quantizers=1)

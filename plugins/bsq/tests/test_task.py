@@ -74,7 +74,8 @@ def test_train_validate_export_load(tmp_path, registry):
 
     from audio_core.engine.export import export_run
 
-    model = audio_core.load(export_run(run, tmp_path / "export"), registry=registry)
+    exported = export_run(run, tmp_path / "export")
+    model = audio_core.load(exported, registry=registry)
     wave = 0.1 * torch.randn(1, 1, 8000)
     codes = model.encode_audio(wave)
     assert codes.shape == (1, 1, 13 * 4)
@@ -91,3 +92,15 @@ def test_train_validate_export_load(tmp_path, registry):
     metrics = reconstruct_file(model, source, tmp_path / "out.wav", report=False)
     audio, rate = sf.read(tmp_path / "out.wav")
     assert rate == 16000 and audio.shape == (12000,) and math.isfinite(metrics["l1"])
+
+    # `audio-core encode` / `decode` write and read core token files (docs/tokens.md)
+    from audio_core.cli import main
+    from audio_core.inference.tokens import read_tokens
+
+    assert main(["encode", str(exported), str(source), str(tmp_path / "x.tokens")]) == 0
+    codes, header = read_tokens(tmp_path / "x.tokens")
+    assert header.hop_length == model.samples_per_step and header.length == 12000
+    assert codes.shape == (model.codec_spec()["num_codebooks"], -(-12000 // header.hop_length))
+    assert main(["decode", str(exported), str(tmp_path / "x.tokens"),
+                 str(tmp_path / "back.wav")]) == 0
+    assert sf.read(tmp_path / "back.wav")[0].shape == (12000,)
