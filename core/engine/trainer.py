@@ -67,9 +67,15 @@ class Trainer:
         self._stop_signal: int | None = None
         self._nan_streak = 0
         self._saved_step: int | None = None  # step of the newest checkpoint this run has
+        self._ready = False
 
     # -- setup --------------------------------------------------------------------------
     def setup(self) -> None:
+        """Build data, task, engines and trackers (restoring the newest checkpoint when
+        resuming). :meth:`fit` calls it; calling it first (to inspect the engines) is fine,
+        the second call does nothing."""
+        if self._ready:
+            return
         cfg = self.cfg
         distributed.init_distributed()
         self.rank, self.world = distributed.rank(), distributed.world_size()
@@ -109,6 +115,7 @@ class Trainer:
         self._build_tracking()
         if restored is not None:  # whatever tracker set-up drew, training continues exactly
             set_rng_state(restored)
+        self._ready = True
 
     def _restore(self) -> None:
         path = self.checkpoints.latest()

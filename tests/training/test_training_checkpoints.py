@@ -117,3 +117,14 @@ def test_resume_without_any_checkpoint_is_an_error(tmp_path, helpers, in_process
     config = helpers.write_config(tmp_path, run={"output_dir": str(tmp_path)})
     with pytest.raises(AudioCoreError, match="no checkpoint under"):
         in_process(config, run_dir=tmp_path / "empty", resume=True)
+
+
+def test_setup_is_idempotent(tmp_path, helpers, in_process):
+    """``fit()`` calls ``setup()``; a caller who set up first to inspect the engines (or
+    calls it again) keeps the same engines, data and EMA rather than fresh copies."""
+    config = helpers.write_config(tmp_path, run={"output_dir": str(tmp_path)},
+                                  train={"max_steps": 1, "checkpoint_every": 0})
+    trainer = in_process(config)
+    engines, ema, loader = trainer.engines, trainer.ema, trainer.loader
+    trainer.setup()
+    assert trainer.engines is engines and trainer.ema is ema and trainer.loader is loader

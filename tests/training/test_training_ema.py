@@ -117,3 +117,4 @@ def test_ema_skips_steps_the_optimizer_did_not_apply(tmp_path, helpers, in_proce
 def test_ema_decay_out_of_range_is_rejected():
     with pytest.raises(ValueError, match=r"EMA decay must be in \(0, 1\)"):
         EMA(engine=None, decay=1.0)
+
