@@ -106,7 +106,8 @@ class SEANetEncoder(nn.Module):
         if waveform.ndim != 3 or waveform.shape[1] != self.channels:
             raise ValueError(f"expected a waveform (batch, {self.channels}, time), got shape "
                              f"{tuple(waveform.shape)}")
-        return self.net(F.pad(waveform, (0, -waveform.shape[-1] % self.hop_length)))
+        latent = self.net(F.pad(waveform, (0, -waveform.shape[-1] % self.hop_length)))
+        return latent.contiguous()  # time-major inside (causal.py), plain layout outside
 
     def stream(self, chunk: Tensor, state: StreamingState) -> Tensor:
         """A chunk of any length -> the latent frames ``(batch, dim, n)`` of the hops it
@@ -117,7 +118,7 @@ class SEANetEncoder(nn.Module):
         state[self] = x[..., whole:]
         if whole == 0:
             return x.new_zeros(x.shape[0], self.dim, 0)
-        return stream_apply(self.net, x[..., :whole], state)
+        return stream_apply(self.net, x[..., :whole], state).contiguous()
 
     def flush(self, state: StreamingState) -> Tensor:
         """End of stream: the last partial hop, zero-padded (``(batch, dim, 0 or 1)``)."""
@@ -185,7 +186,7 @@ class SEANetDecoder(nn.Module):
         if self.aux_outputs and self.training:
             self.stage_outputs = outputs
             stage_loss.publish(outputs, self.stage_factors)
-        return self.tail(h)
+        return self.tail(h).contiguous()
 
     def stream(self, latent: Tensor, state: StreamingState) -> Tensor:
         """Latent frames of one chunk -> their ``frames * hop_length`` samples."""
@@ -194,4 +195,4 @@ class SEANetDecoder(nn.Module):
         h = stream_apply(self.head, latent, state)
         for stage in self.stages:
             h = stream_apply(stage, h, state)
-        return stream_apply(self.tail, h, state)
+        return stream_apply(self.tail, h, state).contiguous()

@@ -93,3 +93,16 @@ def test_seanet_activations_stay_time_major_so_no_conv_copies_its_input():
             m.register_forward_pre_hook(check)
     dec(enc(torch.randn(3, 1, 480))).sum().backward()
     assert len(seen) > 10 and all(ok for _, ok in seen), [n for n, ok in seen if not ok]
+
+
+def test_encoder_and_decoder_outputs_are_plain_contiguous_tensors():
+    """The time-major layout stays inside: callers may ``view`` the results."""
+    torch.manual_seed(0)
+    small = {"channels": 2, "dim": 8, "width": 4, "ratios": (2, 3), "lstm_layers": 1}
+    enc, dec = SEANetEncoder(**small), SEANetDecoder(**small)
+    latent = enc(torch.randn(3, 2, 120))
+    audio = dec(latent)
+    assert latent.is_contiguous() and audio.is_contiguous() and audio.shape == (3, 2, 120)
+    state = StreamingState()
+    assert enc.stream(torch.randn(3, 2, 60), state).is_contiguous()
+    assert dec.stream(latent[..., :4], state).is_contiguous()
