@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -12,11 +13,14 @@ from audio_core.models.records import QuantizedResult
 @dataclass
 class AutoencoderOutput:
     """``reconstruction`` ``(batch, channels, time)``; ``latent`` ``(batch, dim, frames)``
-    before the bottleneck; ``quantized`` the bottleneck's result (``None`` without one)."""
+    before the bottleneck; ``quantized`` the bottleneck's result (``None`` without one);
+    ``intermediates``: what the components exposed from this forward for losses, keyed
+    ``"<role>.<name>"`` (e.g. ``"decoder.stages"``; see :meth:`AudioAutoencoder.forward`)."""
 
     reconstruction: Tensor
     latent: Tensor
     quantized: QuantizedResult | None
+    intermediates: dict[str, Any] = field(default_factory=dict)
 
 
 class AudioAutoencoder(nn.Module):
@@ -60,10 +64,23 @@ class AudioAutoencoder(nn.Module):
         return out
 
     def forward(self, waveform: Tensor) -> AutoencoderOutput:
+        """Waveform -> :class:`AutoencoderOutput`. A component with an ``intermediates()``
+        method (returning a dict, emptied by the call) contributes what its forward kept to
+        ``output.intermediates`` under ``"<role>.<key>"``: losses that declare
+        ``wants_output = True`` receive the output and read them there."""
         latent = self.encoder(waveform)
         quantized = self.quantizer(latent) if self.quantizer is not None else None
         code = quantized.latent if quantized is not None else latent
-        return AutoencoderOutput(self.decode(code, waveform.shape[-1]), latent, quantized)
+        recon = self.decode(code, waveform.shape[-1])
+        return AutoencoderOutput(recon, latent, quantized, self._intermediates())
+
+    def _intermediates(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for role in ("encoder", "quantizer", "decoder"):
+            take = getattr(getattr(self, role), "intermediates", None)
+            if callable(take):
+                out.update({f"{role}.{key}": value for key, value in take().items()})
+        return out
 
     # -- codec contract -----------------------------------------------------------------
     def codec_spec(self) -> dict[str, int | bool]:

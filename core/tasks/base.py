@@ -102,15 +102,18 @@ class Task:
 
 
 def weighted_losses(losses: list[tuple[nn.Module, float]], estimate: Tensor, reference: Tensor,
-                    mask: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+                    mask: Tensor | None, output: Any = None) -> tuple[Tensor, dict[str, Tensor]]:
     """Sum of ``weight * loss(estimate, reference, mask)`` and each part, for logging.
 
-    Spectral losses compute in fp32: inputs are cast before the call.
+    Spectral losses compute in fp32: inputs are cast before the call. A loss with
+    ``wants_output = True`` is also given the model's whole ``output`` record (keyword
+    ``output``), e.g. to read ``output.intermediates``.
     """
     total = estimate.new_zeros((), dtype=torch.float32)
     logs: dict[str, Tensor] = {}
     for loss, weight in losses:
-        out = loss(estimate.float(), reference.float(), mask)
+        extra = {"output": output} if getattr(loss, "wants_output", False) else {}
+        out = loss(estimate.float(), reference.float(), mask, **extra)
         name = getattr(loss, "name", type(loss).__name__.lower())
         total = total + weight * out.value
         logs[f"loss/{name}"] = out.value.detach()
@@ -122,7 +125,7 @@ def reconstruction_objective(losses: list[tuple[nn.Module, float]], output: Any,
                              mask: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
     """Weighted ``losses`` of ``output.reconstruction`` against ``audio``, plus the loss and
     metrics of ``output.quantized`` (when the model has a quantizer)."""
-    loss, logs = weighted_losses(losses, output.reconstruction, audio, mask)
+    loss, logs = weighted_losses(losses, output.reconstruction, audio, mask, output)
     quantized = output.quantized
     if quantized is not None:
         loss = loss + quantized.loss.float()

@@ -139,3 +139,44 @@ def test_frozen_encoder_build_is_seeded_and_keeps_the_callers_rng():
     assert out.reconstruction.shape == (2, 1, 30)
     with pytest.raises(ConfigError, match=r"task\.params\.target"):
         FrozenEncoderTask(cfg=cfg, registry=get_registry(), target="mel")
+
+
+def test_losses_that_want_the_model_output_get_it_and_others_do_not():
+    """The loss contract: ``loss(estimate, reference, mask)``; a loss declaring
+    ``wants_output = True`` also receives the model's output record by keyword, e.g. to read
+    ``output.intermediates`` that components exposed (AudioAutoencoder.forward)."""
+    from audio_core.components.conv import ConvDecoder, ConvEncoder
+    from audio_core.models import LossOutput
+    from audio_core.models.autoencoder import AudioAutoencoder
+    from audio_core.tasks.base import reconstruction_objective
+
+    class Plain(torch.nn.Module):
+        def forward(self, estimate, reference, mask):
+            return LossOutput((estimate - reference).abs().mean())
+
+    class Curious(torch.nn.Module):
+        wants_output = True
+        name = "curious"
+
+        def forward(self, estimate, reference, mask, *, output):
+            return LossOutput(output.intermediates["encoder.energy"])
+
+    class Exposing(ConvEncoder):
+        def forward(self, waveform):
+            latent = super().forward(waveform)
+            self._energy = latent.pow(2).mean()
+            return latent
+
+        def intermediates(self):
+            return {"energy": self._energy}
+
+    torch.manual_seed(0)
+    params = {"dim": 4, "width": 2, "ratios": [2, 2]}
+    model = AudioAutoencoder(Exposing(**params), ConvDecoder(**params))
+    x = torch.randn(2, 1, 64)
+    out = model(x)
+    assert set(out.intermediates) == {"encoder.energy"}
+    total, logs = reconstruction_objective([(Plain(), 1.0), (Curious(), 2.0)], out, x, None)
+    energy = out.intermediates["encoder.energy"]
+    assert logs["loss/curious"] == energy.detach()
+    torch.testing.assert_close(total, logs["loss/plain"] + 2 * energy)

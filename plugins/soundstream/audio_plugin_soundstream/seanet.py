@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audio_plugin_soundstream import stage_loss
 from audio_plugin_soundstream.causal import (
     CausalConv1d,
     CausalConvTranspose1d,
@@ -136,8 +135,9 @@ class SEANetDecoder(nn.Module):
 
     Mirrors :class:`SEANetEncoder`: per ratio (reversed), a transposed conv halving the width
     then residual units. ``aux_outputs=True`` keeps each upsampling stage's output
-    (:attr:`stage_outputs`, ``(batch, width_i, frames * up_i)``) after every training
-    forward and hands them to the ``soundstream.aux`` loss.
+    ``(batch, width_i, frames * up_i)`` from every training forward until
+    :meth:`intermediates` hands them (with :attr:`stage_factors`) to the model output,
+    for the ``soundstream.aux`` loss.
     """
 
     def __init__(self, channels: int = 1, dim: int = 128, width: int = 32,
@@ -172,7 +172,7 @@ class SEANetDecoder(nn.Module):
         if tanh:
             tail.append(nn.Tanh())
         self.tail = nn.Sequential(*tail)
-        self.stage_outputs: list[Tensor] = []
+        self._stages: list[Tensor] = []
 
     def forward(self, latent: Tensor) -> Tensor:
         if latent.ndim != 3 or latent.shape[1] != self.dim:
@@ -184,9 +184,14 @@ class SEANetDecoder(nn.Module):
             h = stage(h)
             outputs.append(h)
         if self.aux_outputs and self.training:
-            self.stage_outputs = outputs
-            stage_loss.publish(outputs, self.stage_factors)
+            self._stages = outputs
         return self.tail(h).contiguous()
+
+    def intermediates(self) -> dict[str, Any]:
+        """The stage outputs of the last training forward (``"stages"``, then forgotten,
+        so they do not outlive the step) and ``"stage_factors"``; empty without them."""
+        stages, self._stages = self._stages, []
+        return {"stages": stages, "stage_factors": self.stage_factors} if stages else {}
 
     def stream(self, latent: Tensor, state: StreamingState) -> Tensor:
         """Latent frames of one chunk -> their ``frames * hop_length`` samples."""

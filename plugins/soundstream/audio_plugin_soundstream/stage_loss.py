@@ -5,16 +5,17 @@ should approximate the target waveform downsampled to that stage's rate (average
 by ``factor_i = time / time_i``, channels averaged too). The loss is the L1 distance,
 averaged over stages.
 
-How the loss sees the decoder's intermediates: audio-core calls a loss as
-``loss(estimate, reference, mask)``. A :class:`~audio_plugin_soundstream.seanet.SEANetDecoder`
-built with ``aux_outputs: true`` *publishes* its stage outputs after each training forward
-(:func:`publish`); this loss *consumes* them (:func:`consume`) in the same step. Consuming
-clears them, so a stale or missing publication is an error rather than a silent reuse.
+How the loss sees the decoder's intermediates: a
+:class:`~audio_plugin_soundstream.seanet.SEANetDecoder` built with ``aux_outputs: true``
+keeps its stage outputs from each training forward and hands them to the model's output
+record (``output.intermediates["decoder.stages"]`` and ``["decoder.stage_factors"]``, see
+:meth:`audio_core.models.AudioAutoencoder.forward`); this loss declares
+``wants_output = True``, so audio-core passes it that record.
 """
 
 from __future__ import annotations
 
-import threading
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,21 +23,6 @@ from einops import reduce
 from torch import Tensor, nn
 
 from audio_core.models.records import LossOutput
-
-_local = threading.local()
-
-
-def publish(stages: list[Tensor], factors: list[int]) -> None:
-    """Hand the decoder's stage outputs ``(batch, width_i, frames * up_i)`` and their
-    downsampling factors to the next :func:`consume` (in this thread)."""
-    _local.stages = (list(stages), list(factors))
-
-
-def consume() -> tuple[list[Tensor], list[int]] | None:
-    """The last published stage outputs and factors (then forgotten), or ``None``."""
-    taken = getattr(_local, "stages", None)
-    _local.stages = None
-    return taken
 
 
 def downsample(waveform: Tensor, factor: int, length: int) -> Tensor:
@@ -53,15 +39,16 @@ class DecoderStageLoss(nn.Module):
     over stages. Needs ``soundstream.decoder`` with ``aux_outputs: true``."""
 
     name = "aux"
+    wants_output = True
 
-    def forward(self, estimate: Tensor, reference: Tensor,
-                mask: Tensor | None = None) -> LossOutput:
-        taken = consume()
-        if taken is None:
-            raise RuntimeError("soundstream.aux found no decoder stage outputs: use "
-                               "soundstream.decoder with params.aux_outputs: true, and call "
-                               "the loss after the decoder's training forward")
-        stages, factors = taken
+    def forward(self, estimate: Tensor, reference: Tensor, mask: Tensor | None = None, *,
+                output: Any = None) -> LossOutput:
+        found = getattr(output, "intermediates", {})
+        if "decoder.stages" not in found:
+            raise RuntimeError("soundstream.aux found no decoder stage outputs in the model "
+                               "output: use soundstream.decoder with params.aux_outputs: "
+                               "true, in a training forward of an AudioAutoencoder")
+        stages, factors = found["decoder.stages"], found["decoder.stage_factors"]
         if stages and stages[0].shape[0] != reference.shape[0]:
             raise RuntimeError(f"soundstream.aux: decoder stages have batch "
                                f"{stages[0].shape[0]} but the target has {reference.shape[0]}")

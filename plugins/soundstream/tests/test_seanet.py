@@ -63,5 +63,6 @@ def test_stereo_and_validation():
 def test_decoder_stage_outputs_rates():
     dec = SEANetDecoder(**SMALL, aux_outputs=True).train()
     dec(torch.randn(2, 8, 5))
-    assert dec.stage_factors == [6, 2, 1]
-    assert [tuple(s.shape) for s in dec.stage_outputs] == [(2, 8, 20), (2, 4, 60), (2, 2, 120)]
+    kept = dec.intermediates()
+    assert kept["stage_factors"] == dec.stage_factors == [6, 2, 1]
+    assert [tuple(s.shape) for s in kept["stages"]] == [(2, 8, 20), (2, 4, 60), (2, 2, 120)]
