@@ -60,14 +60,17 @@ class TimeMajorConv1d(nn.Conv1d):
     """``nn.Conv1d`` computed as a channels-last 2-D convolution: ``(batch, in, time)`` ->
     time-major ``(batch, out, frames)``.
 
-    ``forward(x, padding=0, kernel=None)`` pads ``padding`` zeros on both sides;
-    ``kernel`` is this layer's :func:`kernel_2d` when the caller already made it
-    (streaming). The layer owning its weight keeps weight norm and ZeRO-3 gathering working.
+    ``forward(x, padding=None, kernel=None)`` pads ``padding`` zeros on both sides (default:
+    the layer's own ``padding``); ``kernel`` is this layer's :func:`kernel_2d` when the
+    caller already made it (streaming). The layer owning its weight keeps weight norm and
+    ZeRO-3 gathering working.
     """
 
-    def forward(self, x: Tensor, padding: int = 0, kernel: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, padding: int | None = None, kernel: Tensor | None = None
+                ) -> Tensor:
+        pad = self.padding[0] if padding is None else padding
         y = F.conv2d(time_major(x).unsqueeze(2), kernel_2d(self) if kernel is None else kernel,
-                     self.bias, stride=(1, self.stride[0]), padding=(0, padding),
+                     self.bias, stride=(1, self.stride[0]), padding=(0, pad),
                      dilation=(1, self.dilation[0]), groups=self.groups)
         return y.squeeze(2)
 
