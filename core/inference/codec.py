@@ -264,13 +264,12 @@ def decode_file(model: nn.Module, source: str | os.PathLike, target: str | os.Pa
 
     codes, header = read_tokens(source)
     check_tokens(model, header, source=source)
-    if n_quantizers is not None and not codec_info(model).scalable:
-        raise CodecError("this model's bitrate is fixed: --n-quantizers does not apply")
     if n_quantizers is not None:
         if not 1 <= n_quantizers <= header.num_codebooks:
             raise CodecError(f"{source} stores {header.num_codebooks} codebooks; "
                              f"--n-quantizers must be in [1, {header.num_codebooks}], got "
                              f"{n_quantizers}")
+        select_quantizers(codec_info(model), n_quantizers=n_quantizers)  # fixed bitrate?
         codes = codes[:n_quantizers]
     audio = decode_audio(model, codes, header.length, chunk_seconds=chunk_seconds,
                          context_seconds=context_seconds, show_progress=show_progress)
