@@ -35,3 +35,29 @@ class LossOutput:
 
     value: Tensor
     parts: dict[str, Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class Conditioning:
+    """What a conditioner returns and a denoiser reads.
+
+    Attributes:
+        embeddings: ``(batch, tokens, dim)``: one token for a class label, one per text token.
+        mask: bool ``(batch, tokens)``, True on real tokens (padding is False).
+    """
+
+    embeddings: Tensor
+    mask: Tensor
+
+    def __len__(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    def pooled(self) -> Tensor:
+        """Mean of the real tokens: ``(batch, dim)`` (zeros for an all-padding row)."""
+        weight = self.mask.to(self.embeddings.dtype).unsqueeze(-1)
+        return (self.embeddings * weight).sum(1) / weight.sum(1).clamp_min(1.0)
+
+    def to(self, *args, **kwargs) -> Conditioning:
+        """Embeddings moved/cast like ``Tensor.to``; the mask moves with them (stays bool)."""
+        emb = self.embeddings.to(*args, **kwargs)
+        return Conditioning(emb, self.mask.to(emb.device))

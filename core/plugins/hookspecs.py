@@ -24,9 +24,14 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 #: Component kind -> the hook that registers it. Order is the display order.
 KIND_HOOKS: dict[str, str] = {
+    "model": "audio_core_register_models",
     "encoder": "audio_core_register_encoders",
     "quantizer": "audio_core_register_quantizers",
     "decoder": "audio_core_register_decoders",
+    "vocoder": "audio_core_register_vocoders",
+    "denoiser": "audio_core_register_denoisers",
+    "conditioner": "audio_core_register_conditioners",
+    "objective": "audio_core_register_objectives",
     "discriminator": "audio_core_register_discriminators",
     "loss": "audio_core_register_losses",
     "sampler": "audio_core_register_samplers",
@@ -35,6 +40,12 @@ KIND_HOOKS: dict[str, str] = {
     "preset": "audio_core_register_presets",
 }
 KINDS: tuple[str, ...] = tuple(KIND_HOOKS)
+
+
+@hookspec
+def audio_core_register_models(registry):
+    """Register models: whole inference pipelines (:mod:`audio_core.models.contracts`) that
+    an export holds, each a class with ``from_config(cfg, registry, **params)``."""
 
 
 @hookspec
@@ -54,6 +65,30 @@ def audio_core_register_decoders(registry):
 
 
 @hookspec
+def audio_core_register_vocoders(registry):
+    """Register vocoders: spectrogram ``(batch, bins, frames)`` in, waveform out."""
+
+
+@hookspec
+def audio_core_register_denoisers(registry):
+    """Register denoisers: networks ``net(x, t, conditioning)`` with ``x``
+    ``(batch, dim, frames)``, ``t`` ``(batch,)`` and a ``Conditioning`` (or ``None``),
+    returning the objective's prediction shaped like ``x``."""
+
+
+@hookspec
+def audio_core_register_conditioners(registry):
+    """Register conditioners: class labels / text / nothing -> ``Conditioning``
+    (embeddings + mask), with a learned null embedding for classifier-free guidance."""
+
+
+@hookspec
+def audio_core_register_objectives(registry):
+    """Register diffusion/flow objectives: noising, training target and loss weighting,
+    and the ``alpha(t)``/``sigma(t)`` path the samplers integrate."""
+
+
+@hookspec
 def audio_core_register_discriminators(registry):
     """Register discriminators returning logits and feature maps."""
 
@@ -65,7 +100,8 @@ def audio_core_register_losses(registry):
 
 @hookspec
 def audio_core_register_samplers(registry):
-    """Register diffusion samplers: denoiser + noise (+ conditioning) -> latent."""
+    """Register diffusion samplers: a (guided) data prediction + noise + an objective's
+    time grid -> a sample."""
 
 
 @hookspec
