@@ -37,12 +37,12 @@ def soundstream_registry():
 def build_preset(name: str):
     """The exported module (an ``AudioAutoencoder``) of preset ``name``, in eval mode."""
     from audio_core.config import load_config
-    from audio_core.engine.trainer import build_task
+    from audio_core.models.build import build_model
 
     registry = soundstream_registry()
     cfg = load_config(name, registry=registry)
     torch.manual_seed(0)
-    return cfg, build_task(cfg, registry).build_export_module().eval()
+    return cfg, build_model(cfg, registry).eval()
 
 
 def best_time(fn, rounds: int) -> float:

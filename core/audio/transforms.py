@@ -15,6 +15,7 @@ import scipy.signal
 import torch
 
 __all__ = [
+    "fit_length",
     "integrated_loudness",
     "k_weighting_coefficients",
     "loudness_normalize",
@@ -57,6 +58,15 @@ def to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     )
 
 
+def fit_length(x: torch.Tensor, length: int | None) -> torch.Tensor:
+    """Trim or zero-pad the last axis of ``x`` (..., time) to ``length`` (``None``: as is)."""
+    if length is None or x.shape[-1] == length:
+        return x
+    if x.shape[-1] > length:
+        return x[..., :length]
+    return torch.nn.functional.pad(x, (0, length - x.shape[-1]))
+
+
 def pad_or_trim(
     x: torch.Tensor, length: int, *, offset: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,11 +82,8 @@ def pad_or_trim(
         raise ValueError(f"offset must be >= 0, got {offset}")
     if x.ndim < 1:
         raise ValueError("pad_or_trim expects a tensor of shape (..., time), got a scalar")
-    n = x.shape[-1]
-    real = max(0, min(length, n - offset))
-    y = x[..., offset : offset + real]
-    if real < length:
-        y = torch.nn.functional.pad(y, (0, length - real))
+    real = max(0, min(length, x.shape[-1] - offset))
+    y = fit_length(x[..., offset : offset + real], length)
     mask = torch.zeros(length, dtype=torch.bool, device=x.device)
     mask[:real] = True
     return y, mask

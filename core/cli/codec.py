@@ -25,7 +25,9 @@ def _common(p: argparse.ArgumentParser, *, context: bool = True) -> None:
         p.add_argument("--context-seconds", type=float, default=0.5,
                        help="audio/codes either side of a chunk computed and discarded "
                             "(default 0.5)")
-    p.add_argument("--ema", action="store_true", help="use EMA weights (run folders)")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                   help="run folders: --ema/--no-ema use the EMA/raw weights (default: EMA "
+                        "when the checkpoint has them)")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

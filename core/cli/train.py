@@ -23,12 +23,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     e = subparsers.add_parser(
         "export", help="export a run's weights to safetensors + config",
-        description="Write the newest checkpoint's consolidated fp32 weights (or the EMA "
-                    "weights) of RUN_DIR as OUT/model.safetensors with OUT/config.yaml; "
-                    "audio_core.load(OUT) rebuilds the model in one call.")
+        description="Write the model of RUN_DIR's newest checkpoint as consolidated fp32 "
+                    "weights OUT/model.safetensors with OUT/config.yaml and OUT/export.json: "
+                    "the EMA weights when the run kept them (train.ema_decay > 0), else the "
+                    "raw weights. audio_core.load(OUT) rebuilds the whole inference model "
+                    "(no losses or discriminators) in one call.")
     e.add_argument("run_dir", metavar="RUN_DIR")
     e.add_argument("out", metavar="OUT")
-    e.add_argument("--ema", action="store_true", help="export the EMA weights")
+    e.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                   help="--ema: the EMA weights (an error without them); --no-ema: the raw "
+                        "weights (default: EMA when present)")
     e.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint folder")
     e.set_defaults(handler=run_export)
 

@@ -16,10 +16,11 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from audio_core.models.contracts import DiscreteQuantizer
 from audio_core.models.records import QuantizedResult
 
 
-class ResidualVQ(nn.Module):
+class ResidualVQ(DiscreteQuantizer):
     """Latent ``(batch, dim, frames)`` -> :class:`QuantizedResult` with codes
     ``(batch, n, frames)``, ``n = n_quantizers`` or all ``num_codebooks``.
 

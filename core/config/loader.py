@@ -160,7 +160,12 @@ def _walk(obj: Any, path: str = ""):
 
 
 def check_values(cfg: RunConfig) -> None:
-    """Check ``choices`` and ``minimum`` field metadata across the config."""
+    """Check ``choices`` and ``minimum`` field metadata across the config, and that every
+    loss weight is a number or a schedule (:func:`audio_core.schedules.as_schedule`)."""
+    from audio_core.schedules import as_schedule
+
+    for i, loss in enumerate(cfg.model.losses):
+        as_schedule(loss.weight, f"model.losses[{i}].weight")
     for where, field, value in _walk(cfg):
         choices = field.metadata.get("choices")
         if choices and value not in choices:
@@ -188,10 +193,17 @@ def check_component_refs(cfg: RunConfig, registry: Any, *, check_params: bool = 
     """Every component exists in ``registry`` (and, optionally, accepts its params)."""
     from audio_core.plugins.registry import check_params as _check_params
 
+    from audio_core.models.build import check_model_params, check_slots
+
+    if cfg.model.type is not None:
+        registry.get("model", cfg.model.type, path="model.type")
     for where, kind, ref in component_refs(cfg):
         spec = registry.get(kind, ref.name, path=f"{where}.name")
         if check_params:
             _check_params(spec.resolve(), ref.params, f"{kind} '{ref.name}'", where)
+    if check_params:
+        check_model_params(cfg, registry)
+        check_slots(cfg, registry)
 
 
 def to_yaml(cfg: RunConfig) -> str:

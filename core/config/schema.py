@@ -41,9 +41,10 @@ class ComponentConfig:
 
 @attrs.define
 class LossConfig(ComponentConfig):
-    """A loss component with its weight in the total loss."""
+    """A loss component with its weight in the total loss: a number or a schedule
+    ``{start, end, warmup_steps, shape, delay_steps}`` (:mod:`audio_core.schedules`)."""
 
-    weight: float = 1.0
+    weight: Any = 1.0
 
 
 @attrs.define
@@ -71,14 +72,27 @@ class DataConfig:
 
 @attrs.define
 class ModelConfig:
-    """The model's components; any of them may be absent for a given task."""
+    """The model (``type``, built from its ``params`` and component slots) and the training
+    parts (``discriminators``, ``losses``). Which slots a run uses is declared by the model
+    class and the task (:func:`audio_core.models.build.check_slots`)."""
 
+    type: str | None = attrs.field(default=None, metadata={"kind": "model"})
+    params: dict[str, Any] = attrs.field(factory=dict)
     encoder: ComponentConfig | None = component("encoder")
     quantizer: ComponentConfig | None = component("quantizer")
     decoder: ComponentConfig | None = component("decoder")
+    vocoder: ComponentConfig | None = component("vocoder")
+    denoiser: ComponentConfig | None = component("denoiser")
+    conditioner: ComponentConfig | None = component("conditioner")
+    objective: ComponentConfig | None = component("objective")
     sampler: ComponentConfig | None = component("sampler")
     discriminators: list[ComponentConfig] = components("discriminator")
     losses: list[LossConfig] = components("loss")
+
+
+#: ``model.*`` fields that hold one component (a model's or task's slots).
+COMPONENT_SLOTS = ("encoder", "quantizer", "decoder", "vocoder", "denoiser", "conditioner",
+                   "objective", "sampler", "discriminators", "losses")
 
 
 @attrs.define

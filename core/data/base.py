@@ -165,6 +165,13 @@ class AudioFileDataset(EpochRankMixin, Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    @property
+    def units_per_item(self) -> tuple[str, float]:
+        """Throughput unit: seconds of audio per crop (whole files: items)."""
+        if self.segment_samples is None:
+            return "items", 1.0
+        return "audio_s", self.segment_samples / self.sample_rate
+
     def __getitem__(self, index: int) -> dict:
         n = len(self.files)
         if not -n <= index < n:

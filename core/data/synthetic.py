@@ -170,6 +170,11 @@ class SyntheticDataset(EpochRankMixin, Dataset):
     def __len__(self) -> int:
         return self.num_items
 
+    @property
+    def units_per_item(self) -> tuple[str, float]:
+        """Throughput unit: seconds of audio per item."""
+        return "audio_s", self.segment_samples / self.sample_rate
+
     def __getitem__(self, index: int) -> dict:
         if not -self.num_items <= index < self.num_items:
             raise IndexError(f"index {index} out of range for {self.num_items} items")

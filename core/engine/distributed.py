@@ -124,3 +124,13 @@ def teardown() -> None:
         pass
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def all_finite(*values: torch.Tensor) -> bool:
+    """True when every value is finite on every rank (one MAX all-reduce when distributed),
+    so that all ranks take the same skip decision."""
+    bad = torch.tensor([0.0 if all(bool(torch.isfinite(v.detach()).all()) for v in values)
+                        else 1.0], device=values[0].device if values else "cpu")
+    if is_initialized() and world_size() > 1:
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    return bad.item() == 0

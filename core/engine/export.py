@@ -1,15 +1,19 @@
-"""Export a run to consolidated safetensors + its resolved config, and load it back.
+"""Export a run's model to consolidated safetensors + its resolved config, and load it back.
 
 ``export_run(RUN_DIR, OUT)`` writes::
 
-    OUT/model.safetensors   fp32 weights of the task's exported module (EMA with ema=True)
+    OUT/model.safetensors   fp32 weights of the model (its EMA weights when EMA was on)
     OUT/config.yaml         the resolved run config
-    OUT/export.json         step, source checkpoint, weights kind, audio-core version
+    OUT/export.json         step, source checkpoint, weights kind, model type, contracts,
+                            audio-core version
 
-``load(PATH)`` accepts an export folder or a run folder (its newest checkpoint) and returns
-the module, in eval mode, with ``.config`` set to the run config. Both use the config stored
-in the checkpoint itself, not the run folder's ``config.yaml``, which a later resume with
-other settings may have rewritten.
+The export is the whole inference model (:mod:`audio_core.models`): ``load(PATH)`` builds
+it with its own class from the config (never a training task, loss or discriminator),
+loads the weights and returns it in eval mode with ``.config`` set to the run config.
+Frozen parts (a pretrained or seeded encoder, a stage-1 model) are rebuilt from their
+reference in the config. ``PATH`` is an export folder or a run folder (its newest
+checkpoint). Both use the config stored in the checkpoint itself, not the run folder's
+``config.yaml``, which a later resume with other settings may have rewritten.
 """
 
 from __future__ import annotations
@@ -60,36 +64,57 @@ def _trained_config(ckpt: Path, run_dir: Path) -> str:
     return config.read_text(encoding="utf-8")
 
 
-def export_run(run_dir: str | Path, out: str | Path, *, ema: bool = False,
-               checkpoint: str | Path | None = None) -> Path:
-    """Write the weights of ``run_dir``'s newest (or the given) checkpoint to ``out``."""
-    run_dir, out = Path(run_dir), Path(out)
-    ckpt = _checkpoint_of(run_dir, checkpoint)
-    name = EMA_FILE if ema else MODEL_FILE
+def _weights_file(ckpt: Path, ema: bool | None) -> str:
+    """``ema.safetensors`` when ``ema`` (or ``None`` and the checkpoint has EMA weights)."""
+    if ema is None:
+        return EMA_FILE if (ckpt / EMA_FILE).is_file() else MODEL_FILE
     if ema and not (ckpt / EMA_FILE).is_file():
         raise CheckpointError(f"{ckpt} has no EMA weights (train.ema_decay was 0)")
+    return EMA_FILE if ema else MODEL_FILE
+
+
+def export_run(run_dir: str | Path, out: str | Path, *, ema: bool | None = None,
+               checkpoint: str | Path | None = None, registry: Any = None) -> Path:
+    """Write the model of ``run_dir``'s newest (or the given) checkpoint to ``out``: its EMA
+    weights when the run kept them (``ema=None``), or as ``ema`` says."""
+    from audio_core.config import load_config
+    from audio_core.models.build import model_type
+
+    run_dir, out = Path(run_dir), Path(out)
+    ckpt = _checkpoint_of(run_dir, checkpoint)
+    name = _weights_file(ckpt, ema)
     tensors = CheckpointManager.load_tensors(ckpt, name)
     state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+    config = _trained_config(ckpt, run_dir)
+    cfg = load_config(_yaml_mapping(config), registry=registry)
     out.mkdir(parents=True, exist_ok=True)
     save_safetensors(tensors, out / MODEL_FILE)
-    (out / CONFIG_FILE).write_text(_trained_config(ckpt, run_dir), encoding="utf-8")
-    info = {"step": state["step"], "checkpoint": str(ckpt.resolve()), "weights": "ema" if ema
-            else "model", "audio_core_version": __version__, "tensors": len(tensors)}
+    (out / CONFIG_FILE).write_text(config, encoding="utf-8")
+    info = {"step": state["step"], "checkpoint": str(ckpt.resolve()),
+            "weights": "ema" if name == EMA_FILE else "model",
+            "model_type": model_type(cfg, registry), "audio_core_version": __version__,
+            "tensors": len(tensors)}
     (out / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
     return out
 
 
-def load(path: str | Path, *, device: str = "cpu", ema: bool = False,
-         registry: Any = None, untrained: bool = False) -> nn.Module:
-    """A ready module from an export folder or a run folder, in one call.
-
-    ``untrained=True`` builds the same architecture freshly initialised (seeded by
-    ``run.seed``) instead of loading weights: the baseline a trained model is compared to.
-    """
+def _yaml_mapping(text: str) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
+    return OmegaConf.to_container(OmegaConf.create(text))
+
+
+def load(path: str | Path, *, device: str = "cpu", ema: bool | None = None,
+         registry: Any = None, untrained: bool = False) -> nn.Module:
+    """The model of an export folder or a run folder, ready in eval mode, in one call.
+
+    Run folders give their newest checkpoint's EMA weights when it has them (``ema=None``),
+    or as ``ema`` says. ``untrained=True`` builds the same model freshly initialised (seeded
+    by ``run.seed``) instead of loading weights: the baseline a trained model is compared
+    to. Building never constructs a task, loss or discriminator.
+    """
     from audio_core.config import load_config
-    from audio_core.engine.trainer import build_task
+    from audio_core.models.build import build_model
 
     path = Path(path)
     if (path / MODEL_FILE).is_file():
@@ -97,11 +122,11 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool = False,
         if not config.is_file():
             raise CheckpointError(f"{config} is missing: cannot rebuild the model without "
                                   f"its config")
-        source = config
+        source: Any = config
     else:
         ckpt = _checkpoint_of(path, None)
-        weights = ckpt / (EMA_FILE if ema else MODEL_FILE)
-        source = OmegaConf.to_container(OmegaConf.create(_trained_config(ckpt, path)))
+        weights = ckpt / _weights_file(ckpt, ema)
+        source = _yaml_mapping(_trained_config(ckpt, path))
     if registry is None:
         from audio_core import get_registry
 
@@ -109,8 +134,8 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool = False,
     cfg = load_config(source, registry=registry)
     with torch.random.fork_rng():
         torch.manual_seed(cfg.run.seed)
-        module = build_task(cfg, registry).build_export_module()
+        model = build_model(cfg, registry, loading=not untrained)
     if not untrained:
-        module.load_state_dict(load_file(str(weights)), strict=True)
-    module.config = cfg
-    return module.to(device).eval()
+        model.load_state_dict(load_file(str(weights)), strict=True)
+    model.config = cfg
+    return model.to(device).eval()

@@ -32,10 +32,10 @@ from audio_core.engine.checkpoint import CheckpointManager, rng_state, set_rng_s
 from audio_core.engine.ema import EMA
 from audio_core.engine.engine import Engine
 from audio_core.errors import AudioCoreError
+from audio_core.models.build import DEFAULT_TASK
 
 log = logging.getLogger("audio_core")
 
-DEFAULT_TASK = "core.autoencoder"
 
 
 class TrainingStopped(AudioCoreError):
@@ -136,7 +136,8 @@ class Trainer:
                                      rank=self.rank, run_name=self.cfg.run.name,
                                      config_dict=attrs.asdict(self.cfg))
         self.progress = ProgressBar(self.cfg.train.max_steps, initial_step=self.step,
-                                    disable=not distributed.is_main_process())
+                                    disable=not distributed.is_main_process(),
+                                    unit=throughput_unit(self.train_set)[0])
 
     # -- the loop -----------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
@@ -146,19 +147,19 @@ class Trainer:
         last: dict[str, float] = {}
         try:
             batches = self._batches()
-            seconds_per_item = self.cfg.data.segment_seconds
+            unit, per_item = throughput_unit(self.train_set)
+            items_per_step = self.cfg.data.batch_size * self.cfg.train.grad_accum * self.world
             while self.step < self.cfg.train.max_steps:
                 started = time.perf_counter()
+                self.task.set_step(self.step)
                 logs = self._optimizer_step(batches)
                 self.step += 1
                 if self.ema is not None and self.ema.engine.last_step_applied:
                     self.ema.update()  # not after an fp16-overflow step: nothing changed
-                audio_seconds = (self.cfg.data.batch_size * self.cfg.train.grad_accum
-                                 * self.world * seconds_per_item)
-                logs["throughput/audio_s_per_s"] = (
-                    audio_seconds / max(time.perf_counter() - started, 1e-9))
-                self.progress.update(self.step, loss=logs.get("loss/total"),
-                                     audio_seconds=audio_seconds)
+                amount = items_per_step * per_item
+                logs[f"throughput/{unit}_per_s"] = (
+                    amount / max(time.perf_counter() - started, 1e-9))
+                self.progress.update(self.step, loss=logs.get("loss/total"), amount=amount)
                 if self.step % self.cfg.train.log_every == 0 or self.step == 1:
                     last = logs
                     self.tracker.log_metrics(logs, self.step)
@@ -230,7 +231,7 @@ class Trainer:
             if self.cfg.train.val_batches and i >= self.cfg.train.val_batches:
                 break
             recon = self.task.validation_step(batch)
-            if recon is None:
+            if recon is None or "audio" not in batch:
                 break
             ref = batch["audio"].to(recon.device, torch.float32)
             acc.update(reconstruction_metrics(recon, ref, sr, mask=batch["mask"].to(recon.device)),
@@ -286,6 +287,16 @@ class Trainer:
         if flag.item() > 0 and self._stop_signal is None:
             self._stop_signal = signal.SIGTERM
         return flag.item() > 0
+
+
+def throughput_unit(dataset: Any) -> tuple[str, float]:
+    """``(unit, amount per item)`` a dataset declares (``units_per_item``), e.g.
+    ``("audio_s", 1.0)`` for one-second crops; ``("items", 1.0)`` when it declares none."""
+    declared = getattr(dataset, "units_per_item", None)
+    if declared is None:
+        return "items", 1.0
+    unit, amount = declared
+    return str(unit), float(amount)
 
 
 def build_task(cfg: RunConfig, registry: Any):

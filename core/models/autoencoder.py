@@ -1,12 +1,15 @@
-"""Encoder -> optional quantizer/bottleneck -> decoder, as one exportable module."""
+"""``core.autoencoder``: encoder -> optional quantizer/bottleneck -> decoder."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
+from audio_core.audio.transforms import fit_length
+from audio_core.models.contracts import Autoencoder, Codec, CodecSpec, DiscreteQuantizer
 from audio_core.models.records import QuantizedResult
 
 
@@ -23,95 +26,128 @@ class AutoencoderOutput:
     intermediates: dict[str, Any] = field(default_factory=dict)
 
 
-class AudioAutoencoder(nn.Module):
+def audio_context(cfg: Any) -> dict[str, Any]:
+    """What audio components receive from a run config: ``channels`` and ``sample_rate``."""
+    return {"channels": cfg.data.channels, "sample_rate": cfg.data.sample_rate}
+
+
+class AudioAutoencoder(Autoencoder, Codec):
     """Waveform ``(batch, channels, time)`` -> latent -> waveform of the same length.
 
     ``encoder`` maps waveforms to ``(batch, dim, frames)`` and exposes ``hop_length``;
     ``quantizer`` (optional) returns a :class:`QuantizedResult`; ``decoder`` maps latents
-    back to ``(batch, channels, time')``, which is trimmed or padded to the input length.
-
-    Discrete codecs: a quantizer that produces codes also implements the codec contract
-    used by :meth:`encode_codes`/:meth:`decode_codes` and the token CLI:
-
-    - ``forward(latent, n_quantizers=None) -> QuantizedResult`` (fewer codebooks = lower
-      bitrate),
-    - ``encode(latent, n_quantizers=None) -> codes`` int64 ``(batch, codebooks, frames)``,
-    - ``decode(codes) -> latent`` ``(batch, dim, frames)`` (any leading subset of codebooks),
-    - attributes ``num_codebooks`` and ``codebook_bits`` (bits per code).
+    ``(batch, latent_dim, frames)`` back to ``(batch, channels, time')``, trimmed or padded
+    to the input length. With a :class:`~audio_core.models.contracts.DiscreteQuantizer` the
+    model is also a codec (:meth:`encode_codes`, :meth:`decode_codes`, token files).
     """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module,
-                 quantizer: nn.Module | None = None, sample_rate: int | None = None) -> None:
-        super().__init__()
-        self.encoder, self.quantizer, self.decoder = encoder, quantizer, decoder
-        self.sample_rate = sample_rate
+    slots: ClassVar[dict[str, bool]] = {"encoder": True, "decoder": True, "quantizer": False}
 
+    def __init__(self, encoder: nn.Module | None, decoder: nn.Module,
+                 quantizer: nn.Module | None = None, *, sample_rate: int,
+                 channels: int | None = None) -> None:
+        if channels is None:
+            channels = int(getattr(encoder, "channels", getattr(decoder, "channels", 1)))
+        super().__init__(sample_rate=sample_rate, channels=channels)
+        if encoder is not None:  # subclasses may hold it frozen instead
+            self.encoder = encoder
+        self.quantizer, self.decoder = quantizer, decoder
+
+    @classmethod
+    def from_config(cls, cfg: Any, registry: Any, loading: bool = False) -> AudioAutoencoder:
+        from audio_core.models.build import build_slot
+
+        ctx = audio_context(cfg)
+        return cls(build_slot(cfg, registry, "encoder", **ctx),
+                   build_slot(cfg, registry, "decoder", **ctx),
+                   build_slot(cfg, registry, "quantizer", **ctx),
+                   sample_rate=cfg.data.sample_rate, channels=cfg.data.channels)
+
+    # -- geometry -----------------------------------------------------------------------
     @property
     def hop_length(self) -> int:
-        return int(self.encoder.hop_length)
+        return int(self.encoder_module().hop_length)
 
-    def encode(self, waveform: Tensor) -> QuantizedResult:
-        """Waveform ``(batch, channels, time)`` -> bottleneck result (latent and codes)."""
-        latent = self.encoder(waveform)
-        return self.quantizer(latent) if self.quantizer is not None else QuantizedResult(latent)
+    @property
+    def latent_dim(self) -> int:
+        """Channels the decoder takes (after the bottleneck)."""
+        dim = getattr(self.decoder, "dim", None)
+        return int(dim if dim is not None else self.encoder_module().dim)
+
+    def encoder_module(self) -> nn.Module:
+        return self.encoder
+
+    # -- the autoencoder contract -------------------------------------------------------
+    def encode_latent(self, waveform: Tensor) -> Tensor:
+        """Encoder output ``(batch, dim, frames)``, before the bottleneck."""
+        return self.encoder(waveform)
+
+    def augment(self, latent: Tensor) -> Tensor:
+        """Training-time change of the encoder output before the bottleneck (none here)."""
+        return latent
+
+    def bottleneck(self, latent: Tensor) -> QuantizedResult | None:
+        return self.quantizer(latent) if self.quantizer is not None else None
+
+    def encode(self, waveform: Tensor) -> Tensor:
+        """Waveform -> the latent the decoder takes ``(batch, latent_dim, frames)``: the
+        bottleneck's output (quantized; a VAE's mean in eval mode)."""
+        latent = self.encode_latent(waveform)
+        result = self.bottleneck(latent)
+        return result.latent if result is not None else latent
 
     def decode(self, latent: Tensor, length: int | None = None) -> Tensor:
-        """Latent ``(batch, dim, frames)`` -> waveform ``(batch, channels, length)``."""
-        out = self.decoder(latent)
-        if length is not None:
-            out = out[..., :length] if out.shape[-1] >= length else nn.functional.pad(
-                out, (0, length - out.shape[-1]))
-        return out
+        """Latent ``(batch, latent_dim, frames)`` -> waveform ``(batch, channels, length)``."""
+        return fit_length(self.decoder(latent), length)
 
     def forward(self, waveform: Tensor) -> AutoencoderOutput:
-        """Waveform -> :class:`AutoencoderOutput`. A component with an ``intermediates()``
-        method (returning a dict, emptied by the call) contributes what its forward kept to
-        ``output.intermediates`` under ``"<role>.<key>"``: losses that declare
-        ``wants_output = True`` receive the output and read them there."""
-        latent = self.encoder(waveform)
-        quantized = self.quantizer(latent) if self.quantizer is not None else None
-        code = quantized.latent if quantized is not None else latent
+        """Waveform -> :class:`AutoencoderOutput` (the training forward). A component with
+        an ``intermediates()`` method (returning a dict, emptied by the call) contributes
+        what its forward kept to ``output.intermediates`` under ``"<role>.<key>"``: losses
+        that declare ``wants_output = True`` receive the output and read them there."""
+        latent = self.encode_latent(waveform)
+        augmented = self.augment(latent)
+        quantized = self.bottleneck(augmented)
+        code = quantized.latent if quantized is not None else augmented
         recon = self.decode(code, waveform.shape[-1])
         return AutoencoderOutput(recon, latent, quantized, self._intermediates())
+
+    @torch.no_grad()
+    def reconstruct(self, waveform: Tensor) -> Tensor:
+        return self(waveform).reconstruction
 
     def _intermediates(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for role in ("encoder", "quantizer", "decoder"):
-            take = getattr(getattr(self, role), "intermediates", None)
+            take = getattr(getattr(self, role, None), "intermediates", None)
             if callable(take):
                 out.update({f"{role}.{key}": value for key, value in take().items()})
         return out
 
-    # -- codec contract -----------------------------------------------------------------
-    def codec_spec(self) -> dict[str, int | bool]:
-        """The code grid (see :func:`audio_core.inference.codec.codec_info`): samples per
-        frame, codebooks, bits per code; residual codebooks are ``scalable`` (any leading
-        subset decodes). ``TypeError`` without a discrete quantizer."""
-        q = self._codec()
-        return {"hop_length": self.hop_length, "num_codebooks": int(q.num_codebooks),
-                "codebook_bits": int(q.codebook_bits), "scalable": True}
-
+    # -- the codec contract -------------------------------------------------------------
     @property
-    def frame_rate(self) -> float:
-        """Latent frames per second at :attr:`sample_rate`."""
-        if self.sample_rate is None:
-            raise ValueError("frame_rate needs the model's sample_rate")
-        return float(self.sample_rate) / self.hop_length
+    def has_codes(self) -> bool:
+        return isinstance(self.quantizer, DiscreteQuantizer)
 
-    def _codec(self) -> nn.Module:
-        q = self.quantizer
-        needed = ("encode", "decode", "num_codebooks", "codebook_bits")
-        if q is None or not all(hasattr(q, a) for a in needed):
-            raise TypeError(f"this model ({type(self).__name__} with quantizer "
-                            f"{type(q).__name__}) produces no discrete codes: token "
-                            f"encode/decode and --bandwidth/--n-quantizers need a quantizer "
-                            f"implementing {', '.join(needed)}")
-        return q
+    def _codec(self) -> DiscreteQuantizer:
+        if not self.has_codes:
+            from audio_core.inference.codec import CodecError
 
+            raise CodecError(f"this model ({type(self).__name__} with quantizer "
+                             f"{type(self.quantizer).__name__}) produces no discrete codes: "
+                             f"token encode/decode and --bandwidth/--n-quantizers need a "
+                             f"quantizer implementing audio_core.models.DiscreteQuantizer")
+        return self.quantizer
+
+    def codec_spec(self) -> CodecSpec:
+        q = self._codec()
+        return CodecSpec(self.hop_length, int(q.num_codebooks), int(q.codebook_bits),
+                         bool(getattr(q, "scalable", True)))
+
+    @torch.no_grad()
     def encode_codes(self, waveform: Tensor, n_quantizers: int | None = None) -> Tensor:
-        """Waveform ``(batch, channels, time)`` -> codes int64 ``(batch, codebooks, frames)``."""
-        return self._codec().encode(self.encoder(waveform), n_quantizers=n_quantizers)
+        return self._codec().encode(self.encode_latent(waveform), n_quantizers=n_quantizers)
 
+    @torch.no_grad()
     def decode_codes(self, codes: Tensor, length: int | None = None) -> Tensor:
-        """Codes ``(batch, codebooks, frames)`` -> waveform ``(batch, channels, length)``."""
         return self.decode(self._codec().decode(codes), length)

@@ -30,6 +30,21 @@ def audio_core_register_datasets(registry):
 
 
 @hookimpl
+def audio_core_register_models(registry):
+    registry.register("autoencoder", "audio_core.models.autoencoder:AudioAutoencoder",
+                      description="Encoder -> optional quantizer/bottleneck -> decoder "
+                                  "(a codec with a discrete quantizer)")
+    registry.register("frozen_encoder",
+                      "audio_core.models.frozen_encoder:FrozenEncoderAutoencoder",
+                      description="Frozen (pretrained or seeded) encoder + trained decoder, "
+                                  "latent statistics")
+    registry.register("latent_diffusion",
+                      "audio_core.models.latent_diffusion:LatentDiffusion",
+                      description="Denoiser on (stage-1) latents or audio with a conditioner, "
+                                  "objective and sampler: generates audio")
+
+
+@hookimpl
 def audio_core_register_encoders(registry):
     registry.register("conv", "audio_core.components.conv:ConvEncoder")
 

@@ -162,8 +162,12 @@ class Registry:
         )
 
     def build(self, kind: str, name: str, params: Mapping[str, Any] | None = None, *,
-              path: str | None = None, context: Mapping[str, Any] | None = None) -> Any:
+              path: str | None = None, context: Mapping[str, Any] | None = None,
+              constructor: str | None = None) -> Any:
         """Build component ``name`` with ``params``.
+
+        ``constructor`` names a method of the registered target to call instead of the
+        target itself (models are classes built by ``from_config``).
 
         ``context`` holds values the framework supplies (sample rate, seed, ...); each is
         passed only if the factory names it as a parameter (``**kwargs`` does not count:
@@ -173,6 +177,8 @@ class Registry:
         """
         spec = self.get(kind, name, path=path)
         factory = spec.resolve()
+        if constructor is not None:
+            factory = getattr(factory, constructor)
         params = dict(params or {})
         what = f"{kind} '{name}'"
         kwargs = check_params(factory, params, what, path)

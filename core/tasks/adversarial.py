@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import torch
@@ -42,18 +42,11 @@ from torch import Tensor, nn
 from audio_core.components.adversarial import OBJECTIVES, feature_matching_loss, get_objective
 from audio_core.components.discriminators import DiscriminatorList
 from audio_core.config.schema import OptimizerConfig
+from audio_core.engine.distributed import all_finite
 from audio_core.errors import ConfigError, format_choices
+from audio_core.schedules import as_schedule
 from audio_core.tasks.autoencoder import AutoencoderTask
 from audio_core.tasks.base import reconstruction_objective
-
-
-def all_finite(*values: Tensor) -> bool:
-    """True when every value is finite on every rank (one all-reduce when distributed)."""
-    bad = torch.tensor([0.0 if all(torch.isfinite(v.detach()).all() for v in values) else 1.0],
-                       device=values[0].device if values else "cpu")
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.all_reduce(bad, op=torch.distributed.ReduceOp.MAX)
-    return bad.item() == 0
 
 
 @contextlib.contextmanager
@@ -81,7 +74,8 @@ def split_halves(outputs: list[tuple[list[Tensor], list[Tensor]]]
 class AdversarialCodecTask(AutoencoderTask):
     """GAN codec: :class:`AutoencoderTask`'s generator plus discriminators.
 
-    Params: ``adversarial_weight`` and ``feature_matching_weight`` (G loss weights),
+    Params: ``adversarial_weight`` and ``feature_matching_weight`` (G loss weights: numbers
+    or schedules, :mod:`audio_core.schedules`, e.g. an adversarial ramp),
     ``loss`` (``hinge`` or ``least_squares``), ``warmup_steps`` (no D update and no
     adversarial terms before this optimizer step), ``d_update_every`` (D updates on steps
     where ``step % d_update_every == 0``), ``d_lr`` (the discriminator's learning rate;
@@ -92,9 +86,10 @@ class AdversarialCodecTask(AutoencoderTask):
     """
 
     roles = ("generator", "discriminator")
+    slots: ClassVar[dict[str, bool]] = {"losses": True, "discriminators": True}
 
-    def __init__(self, *, cfg: Any, registry: Any, adversarial_weight: float = 1.0,
-                 feature_matching_weight: float = 2.0, loss: str = "hinge",
+    def __init__(self, *, cfg: Any, registry: Any, adversarial_weight: Any = 1.0,
+                 feature_matching_weight: Any = 2.0, loss: str = "hinge",
                  warmup_steps: int = 0, d_update_every: int = 1, d_lr: float | None = None,
                  random_discriminator: bool = False, repulsion_weight: float = 0.0,
                  repulsion_margin: float = 1.0) -> None:
@@ -114,8 +109,10 @@ class AdversarialCodecTask(AutoencoderTask):
                               f"> 0, got {repulsion_weight} and {repulsion_margin}",
                               "task.params.repulsion_weight")
         self.objective = get_objective(loss, repulsion_weight, repulsion_margin)
-        self.adversarial_weight, self.feature_matching_weight = (float(adversarial_weight),
-                                                                 float(feature_matching_weight))
+        self.adversarial_weight = as_schedule(adversarial_weight,
+                                              "task.params.adversarial_weight")
+        self.feature_matching_weight = as_schedule(feature_matching_weight,
+                                                   "task.params.feature_matching_weight")
         self.warmup_steps, self.d_update_every = int(warmup_steps), int(d_update_every)
         self.d_lr, self.random_discriminator = d_lr, bool(random_discriminator)
 
@@ -132,9 +129,6 @@ class AdversarialCodecTask(AutoencoderTask):
     def build_modules(self) -> dict[str, nn.Module]:
         modules = super().build_modules()
         return {**modules, "discriminator": self.build_discriminators()}
-
-    def build_export_module(self) -> nn.Module:
-        return self.build_model()
 
     def optimizer_config(self, role: str) -> OptimizerConfig:
         base = self.cfg.train.optimizer
@@ -162,7 +156,7 @@ class AdversarialCodecTask(AutoencoderTask):
         index = self.discriminator_index(step)
         out = g(audio)
         fake = out.reconstruction
-        loss, logs = reconstruction_objective(self.losses, out, audio, mask)
+        loss, logs = reconstruction_objective(self.losses, out, audio, mask, step=step)
         checks = [loss]
 
         d_on = self.discriminator_active(step)
@@ -187,14 +181,15 @@ class AdversarialCodecTask(AutoencoderTask):
         adv_on = self.adversarial_active(step)
         with frozen(d, adv_on):
             if adv_on:
-                loss, extra = self.with_adversarial_terms(d, audio, fake, loss, index)
+                loss, extra = self.with_adversarial_terms(d, audio, fake, loss, index, step)
                 logs.update(extra)
             g.backward(loss)
             g.step()
         return {"loss/total": loss.detach(), "skipped": torch.tensor(0.0), **logs}
 
     def with_adversarial_terms(self, d: Any, audio: Tensor, fake: Tensor, loss: Tensor,
-                               index: int | None) -> tuple[Tensor, dict[str, Tensor]]:
+                               index: int | None, step: int = 0
+                               ) -> tuple[Tensor, dict[str, Tensor]]:
         """``loss`` plus the weighted adversarial and feature-matching terms (D frozen);
         unchanged, with ``adversarial_dropped`` logged, if those are non-finite anywhere."""
         # D's raw module, not its engine: DeepSpeed hooks an engine's outputs so that a
@@ -204,8 +199,11 @@ class AdversarialCodecTask(AutoencoderTask):
             d.module(torch.cat([audio, fake]).to(d.dtype), index=index))
         adv = self.objective.generator(fake_logits)
         fm = feature_matching_loss(real_feats, fake_feats) if fake_feats else adv.new_zeros(())
-        extra = self.adversarial_weight * adv + self.feature_matching_weight * fm
+        adv_w, fm_w = self.adversarial_weight(step), self.feature_matching_weight(step)
+        extra = adv_w * adv + fm_w * fm
         finite = all_finite(extra)
         logs = {"loss/adversarial": adv.detach(), "loss/feature_matching": fm.detach(),
-                "adversarial_dropped": torch.tensor(0.0 if finite else 1.0)}
+                "adversarial_dropped": torch.tensor(0.0 if finite else 1.0),
+                "weight/adversarial": torch.tensor(adv_w),
+                "weight/feature_matching": torch.tensor(fm_w)}
         return (loss + extra if finite else loss), logs

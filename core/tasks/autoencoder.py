@@ -1,38 +1,24 @@
-"""The autoencoder task: encoder -> bottleneck/quantizer -> decoder, reconstruction losses."""
+"""The autoencoder task: reconstruction losses over any autoencoder model."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from audio_core.models.autoencoder import AudioAutoencoder
 from audio_core.tasks.base import Task, reconstruction_objective
 
 
 class AutoencoderTask(Task):
-    """Trains ``model.encoder``/``model.quantizer``/``model.decoder`` as one engine
-    ("generator") on the weighted ``model.losses`` plus the quantizer's own loss."""
+    """Trains the model (default ``core.autoencoder``) as one engine ("generator") on the
+    weighted ``model.losses`` of its reconstruction plus the bottleneck's own loss. The
+    model's training forward maps a waveform to an
+    :class:`~audio_core.models.autoencoder.AutoencoderOutput`."""
 
     roles = ("generator",)
-
-    def build_model(self) -> AudioAutoencoder:
-        m, ctx = self.cfg.model, {"channels": self.cfg.data.channels,
-                                 "sample_rate": self.cfg.data.sample_rate}
-        if m.encoder is None or m.decoder is None:
-            raise ValueError("the autoencoder task needs model.encoder and model.decoder")
-        return AudioAutoencoder(self.build(m.encoder, "encoder", "model.encoder", **ctx),
-                                self.build(m.decoder, "decoder", "model.decoder", **ctx),
-                                self.build(m.quantizer, "quantizer", "model.quantizer", **ctx),
-                                sample_rate=self.cfg.data.sample_rate)
-
-    def build_losses(self) -> list[tuple[nn.Module, float]]:
-        if not self.cfg.model.losses:
-            raise ValueError("the autoencoder task needs at least one entry in model.losses")
-        ctx = {"sample_rate": self.cfg.data.sample_rate}
-        return [(self.build(ref, "loss", f"model.losses[{i}]", **ctx), ref.weight)
-                for i, ref in enumerate(self.cfg.model.losses)]
+    model_type = "core.autoencoder"
+    slots: ClassVar[dict[str, bool]] = {"losses": True}
 
     def build_modules(self) -> dict[str, nn.Module]:
         self.losses = self.build_losses()
@@ -41,7 +27,7 @@ class AutoencoderTask(Task):
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, Tensor]:
         audio, mask = self.input_audio(batch), batch.get("mask")
         out = self.engines["generator"](audio)
-        loss, logs = reconstruction_objective(self.losses, out, audio, mask)
+        loss, logs = reconstruction_objective(self.losses, out, audio, mask, step=step)
         used = self.optimize("generator", loss)
         return {"loss/total": loss.detach(), "skipped": torch.tensor(float(not used)), **logs}
 

@@ -1,39 +1,48 @@
-"""The task contract.
+"""The task contract: how one training step is computed over a model.
 
-A task is built through the registry as ``Task(cfg=..., registry=..., **params)``. The
-trainer then:
+A task trains a *model* (:mod:`audio_core.models`): it is not the model. It is built through
+the registry as ``Task(cfg=..., registry=..., **params)``; the class declares the model it
+trains (:attr:`Task.model_type`, unless ``model.type`` says otherwise) and the training parts
+it builds (:attr:`Task.slots`: losses, discriminators). The trainer then:
 
 1. calls :meth:`Task.build_modules` for the trainable module of each role in
-   :attr:`Task.roles` (frozen parts stay on the task, outside every engine);
+   :attr:`Task.roles`; the first role's module is the model (what is exported);
 2. wraps each module in an :class:`~audio_core.engine.engine.Engine` and calls
    :meth:`Task.attach`;
-3. calls :meth:`Task.train_step` once per micro-batch. A step uses :meth:`Task.optimize`
-   for each engine it updates, so that a non-finite loss is skipped on every rank at once
-   (each rank must make the same sequence of engine calls);
-4. calls :meth:`Task.validation_step` for reconstructions to score, and
-   :meth:`Task.export_module` for what ``audio-core export`` writes.
+3. before each optimizer step calls :meth:`Task.set_step` (scheduled weights), then
+   :meth:`Task.train_step` once per micro-batch. A step uses :meth:`Task.optimize` for each
+   engine it updates, so that a non-finite loss is skipped on every rank at once (each rank
+   must make the same sequence of engine calls);
+4. calls :meth:`Task.validation_step` for reconstructions to score.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from audio_core.config.build import build_component
 from audio_core.config.schema import ComponentConfig, OptimizerConfig, RunConfig
+from audio_core.engine.distributed import all_finite
+from audio_core.schedules import Schedule, as_schedule
 
 
 class Task:
     """Base class of every task. Subclasses set :attr:`roles` and implement the steps."""
 
-    #: Engine roles, in the order the trainer creates them. The first one is exported.
+    #: Engine roles, in the order the trainer creates them. The first one is the model.
     roles: tuple[str, ...] = ("generator",)
+    #: The registered model this task trains (``model.type`` overrides it).
+    model_type: ClassVar[str | None] = None
+    #: ``model.<slot>`` training parts this task builds (True: required).
+    slots: ClassVar[dict[str, bool]] = {}
 
     def __init__(self, *, cfg: RunConfig, registry: Any) -> None:
         self.cfg, self.registry = cfg, registry
         self.engines: dict[str, Any] = {}
+        self.step = 0
 
     # -- construction -------------------------------------------------------------------
     def build(self, ref: ComponentConfig | None, kind: str, path: str, **context: Any) -> Any:
@@ -42,13 +51,25 @@ class Task:
             return None
         return build_component(ref, kind, path, registry=self.registry, context=context)
 
-    def build_modules(self) -> dict[str, nn.Module]:
-        """The trainable module of each role."""
-        raise NotImplementedError
+    def build_model(self) -> nn.Module:
+        """The model this task trains, built by its own class (never by the task)."""
+        from audio_core.models.build import build_model
 
-    def build_export_module(self) -> nn.Module:
-        """A fresh (untrained) instance of what :meth:`export_module` returns, for loading."""
-        return self.build_modules()[self.roles[0]]
+        return build_model(self.cfg, self.registry)
+
+    def build_losses(self) -> list[tuple[nn.Module, Schedule]]:
+        """``model.losses`` with their (scheduled) weights."""
+        if not self.cfg.model.losses:
+            raise ValueError(f"the {type(self).__name__} task needs at least one entry in "
+                             f"model.losses")
+        ctx = {"sample_rate": self.cfg.data.sample_rate}
+        return [(self.build(ref, "loss", f"model.losses[{i}]", **ctx),
+                 as_schedule(ref.weight, f"model.losses[{i}].weight"))
+                for i, ref in enumerate(self.cfg.model.losses)]
+
+    def build_modules(self) -> dict[str, nn.Module]:
+        """The trainable module of each role; the first is the model."""
+        raise NotImplementedError
 
     def optimizer_config(self, role: str) -> OptimizerConfig:
         """Optimizer settings of ``role``; defaults to ``train.optimizer``."""
@@ -57,7 +78,24 @@ class Task:
     def attach(self, engines: dict[str, Any]) -> None:
         self.engines = engines
 
+    @property
+    def model(self) -> nn.Module:
+        """The model being trained (the first role's raw module)."""
+        return self.engines[self.roles[0]].module
+
     # -- steps ------------------------------------------------------------------------------
+    def set_step(self, step: int) -> None:
+        """The optimizer step about to run: passed to every component with scheduled
+        weights (``set_step``), in every engine and among the losses."""
+        self.step = int(step)
+        modules = [e.module for e in self.engines.values()]
+        modules += [loss for loss, _ in getattr(self, "losses", ())]
+        for root in modules:
+            for module in root.modules():
+                setter = getattr(module, "set_step", None)
+                if callable(setter):
+                    setter(self.step)
+
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, Tensor]:
         """One micro-batch. Returns scalars to log; ``"skipped"`` > 0 if a loss was non-finite."""
         raise NotImplementedError
@@ -73,13 +111,12 @@ class Task:
         per validation, after the last batch."""
         return {}
 
-    def export_module(self) -> nn.Module:
-        """The module ``audio-core export`` writes (by default the first role's)."""
-        return self.engines[self.roles[0]].module
-
     # -- helpers ------------------------------------------------------------------------
     def input_audio(self, batch: dict[str, Any], role: str | None = None) -> Tensor:
         """``batch["audio"]`` on the engine's device and dtype."""
+        if "audio" not in batch:
+            raise KeyError(f"the {type(self).__name__} task trains on audio, but the dataset "
+                           f"yields {sorted(batch)}")
         engine = self.engines[role or self.roles[0]]
         return batch["audio"].to(device=engine.device, dtype=engine.dtype)
 
@@ -89,11 +126,7 @@ class Task:
         The decision is all-reduced, so every rank skips together. Returns ``True`` when
         the loss was used.
         """
-        bad = torch.tensor([0.0 if torch.isfinite(loss.detach()).all() else 1.0],
-                           device=loss.device)
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.all_reduce(bad, op=torch.distributed.ReduceOp.MAX)
-        if bad.item() > 0:
+        if not all_finite(loss):
             return False
         engine = self.engines[role]
         engine.backward(loss)
@@ -101,9 +134,11 @@ class Task:
         return True
 
 
-def weighted_losses(losses: list[tuple[nn.Module, float]], estimate: Tensor, reference: Tensor,
-                    mask: Tensor | None, output: Any = None) -> tuple[Tensor, dict[str, Tensor]]:
-    """Sum of ``weight * loss(estimate, reference, mask)`` and each part, for logging.
+def weighted_losses(losses: list[tuple[nn.Module, Schedule | float]], estimate: Tensor,
+                    reference: Tensor, mask: Tensor | None, output: Any = None, *,
+                    step: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
+    """Sum of ``weight(step) * loss(estimate, reference, mask)`` and each part, for logging
+    (scheduled weights are logged as ``weight/<name>``).
 
     Spectral losses compute in fp32: inputs are cast before the call. A loss with
     ``wants_output = True`` is also given the model's whole ``output`` record (keyword
@@ -111,21 +146,26 @@ def weighted_losses(losses: list[tuple[nn.Module, float]], estimate: Tensor, ref
     """
     total = estimate.new_zeros((), dtype=torch.float32)
     logs: dict[str, Tensor] = {}
-    for loss, weight in losses:
+    for loss, given in losses:
+        weight = as_schedule(given)
         extra = {"output": output} if getattr(loss, "wants_output", False) else {}
         out = loss(estimate.float(), reference.float(), mask, **extra)
         name = getattr(loss, "name", type(loss).__name__.lower())
-        total = total + weight * out.value
+        value = weight(step)
+        total = total + value * out.value
         logs[f"loss/{name}"] = out.value.detach()
         logs.update({f"loss/{name}_{k}": v.detach() for k, v in out.parts.items()})
+        if not weight.constant:
+            logs[f"weight/{name}"] = torch.tensor(value)
     return total, logs
 
 
-def reconstruction_objective(losses: list[tuple[nn.Module, float]], output: Any, audio: Tensor,
-                             mask: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+def reconstruction_objective(losses: list[tuple[nn.Module, Schedule | float]], output: Any,
+                             audio: Tensor, mask: Tensor | None, *, step: int = 0
+                             ) -> tuple[Tensor, dict[str, Tensor]]:
     """Weighted ``losses`` of ``output.reconstruction`` against ``audio``, plus the loss and
     metrics of ``output.quantized`` (when the model has a quantizer)."""
-    loss, logs = weighted_losses(losses, output.reconstruction, audio, mask, output)
+    loss, logs = weighted_losses(losses, output.reconstruction, audio, mask, output, step=step)
     quantized = output.quantized
     if quantized is not None:
         loss = loss + quantized.loss.float()

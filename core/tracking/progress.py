@@ -23,12 +23,17 @@ def format_duration(seconds: float | None) -> str:
     return f"{days}d {hours:02d}:{rest // 60:02d}:{rest % 60:02d}" if days else text
 
 
-class ProgressBar:
-    """Shows step/total, loss, steps/s, seconds of audio per second and ETA.
+#: How throughput units read on the console (others are shown as given).
+UNIT_LABELS = {"audio_s": "s audio", "items": "items"}
 
-    ``update(step, loss=..., audio_seconds=...)`` takes the absolute step reached and the
-    seconds of audio processed since the previous update (summed over ranks if you want the
-    global rate). Rates are measured over the last ``window`` updates. When ``stream`` (default
+
+class ProgressBar:
+    """Shows step/total, loss, steps/s, throughput (``unit`` per second, e.g. seconds of
+    audio) and ETA.
+
+    ``update(step, loss=..., amount=...)`` takes the absolute step reached and the amount of
+    ``unit`` processed since the previous update (summed over ranks if you want the global
+    rate; ``audio_seconds=`` is the same for ``unit="audio_s"``). Rates are measured over the last ``window`` updates. When ``stream`` (default
     stdout) is a terminal a rich bar updates in place; otherwise a plain line is printed on the
     first update, then every ``log_every_s`` seconds, at the last step and on :meth:`close`.
     ``disable=True`` (non-zero ranks) prints nothing.
@@ -37,8 +42,9 @@ class ProgressBar:
     def __init__(self, total_steps: int, initial_step: int = 0, *, description: str = "train",
                  stream: TextIO | None = None, disable: bool = False, log_every_s: float = 30.0,
                  window: int = 50, force_terminal: bool | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, unit: str = "audio_s"):
         self.total, self.step, self.description = int(total_steps), int(initial_step), description
+        self.unit = UNIT_LABELS.get(unit, unit)
         self.disable, self.log_every_s, self._clock = disable, log_every_s, clock
         self._start = clock()
         self._audio_total = 0.0
@@ -61,7 +67,7 @@ class ProgressBar:
             self._progress.start()
 
     def rates(self) -> tuple[float | None, float | None]:
-        """(steps per second, audio seconds per second) over the recent window."""
+        """(steps per second, ``unit`` per second) over the recent window."""
         (t0, s0, a0), (t1, s1, a1) = self._history[0], self._history[-1]
         if t1 <= t0:
             return None, None
@@ -79,7 +85,7 @@ class ProgressBar:
         if steps_per_s is not None:
             parts.append(f"{steps_per_s:.2f} steps/s")
         if audio_per_s:
-            parts.append(f"{audio_per_s:.1f} s audio/s")
+            parts.append(f"{audio_per_s:.1f} {self.unit}/s")
         parts.append(f"elapsed {format_duration(self._clock() - self._start)}")
         parts.append(f"ETA {format_duration(self.eta())}")
         return " | ".join(parts)
@@ -89,13 +95,13 @@ class ProgressBar:
         pct = 100.0 * self.step / self.total if self.total else 100.0
         return f"{self.description} step {self.step}/{self.total} ({pct:.1f}%) | {self._stats()}"
 
-    def update(self, step: int, *, loss: float | None = None, audio_seconds: float = 0.0,
-               **metrics: float) -> None:
+    def update(self, step: int, *, loss: float | None = None, amount: float = 0.0,
+               audio_seconds: float = 0.0, **metrics: float) -> None:
         if self.disable:
             return
         now = self._clock()
         self.step = int(step)
-        self._audio_total += float(audio_seconds)
+        self._audio_total += float(amount) + float(audio_seconds)
         self._history.append((now, self.step, self._audio_total))
         if loss is not None:
             metrics = {"loss": loss, **metrics}

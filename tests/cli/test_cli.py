@@ -75,7 +75,8 @@ def test_config_show_prints_the_resolved_config(capsys):
 def test_config_validate_checks_components_and_params(tmp_path, capsys):
     good = tmp_path / "good.yaml"
     good.write_text("extends: demo\nmodel:\n  encoder:\n    name: example.frame_encoder\n"
-                    "    params: {dim: 8}\n")
+                    "    params: {dim: 8}\n  decoder: {name: core.conv, params: {dim: 8}}\n"
+                    "  losses: [{name: core.l1}]\n")
     assert main(["config", "validate", str(good)]) == 0
     assert "valid" in capsys.readouterr().out
     assert main(["config", "validate", str(good), "model.encoder.name=example.frame_encodr"]) == 1
@@ -84,6 +85,14 @@ def test_config_validate_checks_components_and_params(tmp_path, capsys):
     assert "did you mean 'example.frame_encoder'" in err
     assert main(["config", "validate", str(good), "model.encoder.params.dimm=3"]) == 1
     assert "model.encoder.params.dimm" in capsys.readouterr().err
+    # every slot the model and task build is checked: required ones, and unused ones
+    assert main(["config", "validate", str(good), "model.losses=[]"]) == 1
+    assert "model.losses is required by model core.autoencoder" in capsys.readouterr().err
+    assert main(["config", "validate", str(good), "model.sampler.name=core.euler"]) == 1
+    err = capsys.readouterr().err
+    assert "model.sampler is set but model core.autoencoder" in err and "does not use" in err
+    assert main(["config", "validate", str(good), "model.type=core.autoencodr"]) == 1
+    assert "did you mean 'core.autoencoder'" in capsys.readouterr().err
 
 
 def test_errors_go_to_stderr_with_exit_code_1():

@@ -22,7 +22,6 @@ from audio_core.config import load_config
 from audio_core.config.loader import to_yaml
 from audio_core.engine.checkpoint import save_safetensors
 from audio_core.engine.export import load
-from audio_core.engine.trainer import build_task
 from audio_core.inference.codec import (
     CodecError,
     codec_info,
@@ -40,6 +39,7 @@ from audio_core.inference.tokens import (
     write_tokens,
 )
 from audio_core.models.autoencoder import AudioAutoencoder
+from audio_core.models.build import build_model
 
 RATE, HOP, CODEBOOKS, BITS = 8000, 4, 3, 4  # 2000 frames/s x 4 bits: 8 kbps per codebook
 
@@ -197,7 +197,7 @@ def export(root: Path, name: str, *, seed: int = 0, rate: int = RATE,
                        "data": {"sample_rate": rate, "channels": 1}, "model": model,
                        "task": {"name": "core.autoencoder"}})
     torch.manual_seed(seed)
-    module = build_task(cfg, get_registry()).build_export_module()
+    module = build_model(cfg, get_registry())
     out = root / name
     out.mkdir()
     save_safetensors(module.state_dict(), out / "model.safetensors")

@@ -18,7 +18,8 @@ from audio_core.components.discriminators import DiscriminatorList, WaveformDisc
 from audio_core.config import load_config
 from audio_core.errors import ConfigError
 from audio_core.tasks.adversarial import AdversarialCodecTask, split_halves
-from audio_core.tasks.frozen_encoder import FrozenEncoderTask, LatentDecoder, build_frozen
+from audio_core.models.build import build_model
+from audio_core.models.frozen_encoder import FrozenEncoderAutoencoder, build_seeded
 
 CODEC = {"name": "core.conv", "params": {"dim": 4, "width": 2, "ratios": [2, 2]}}
 
@@ -117,28 +118,30 @@ def test_gan_schedule_depends_only_on_the_step():
     assert set(modules) == {"generator", "discriminator"} and len(modules["discriminator"]) == 3
 
 
-def test_frozen_encoder_build_is_seeded_and_keeps_the_callers_rng():
+def test_frozen_encoder_model_is_seeded_and_holds_the_encoder_outside_its_state():
     cfg = load_config({"model": {"encoder": CODEC, "decoder": CODEC,
                                  "losses": [{"name": "core.l1"}]},
                        "task": {"name": "core.frozen_encoder"}})
-    task = FrozenEncoderTask(cfg=cfg, registry=get_registry())
     torch.manual_seed(1)
     state = torch.get_rng_state()
-    a = build_frozen(task, cfg.model.encoder, "encoder", "model.encoder")
-    assert torch.equal(torch.get_rng_state(), state)
+    build_seeded(0, lambda: torch.nn.Linear(3, 3))
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is untouched
+    a = build_model(cfg)
     torch.manual_seed(2)
-    b = build_frozen(task, cfg.model.encoder, "encoder", "model.encoder")
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
-                                                  b.state_dict().values(), strict=True))
-    assert not a.training and not any(p.requires_grad for p in a.parameters())
-    modules = task.build_modules()
-    assert isinstance(modules["generator"], LatentDecoder)
-    assert not any(p is q for p in modules["generator"].parameters()
-                   for q in task.encoder.parameters())
-    out = modules["generator"](task.encoder(torch.randn(2, 1, 30)), 30)
+    b = build_model(cfg)
+    assert isinstance(a, FrozenEncoderAutoencoder)
+    assert all(torch.equal(x, y) for x, y in zip(a.encoder.state_dict().values(),
+                                                  b.encoder.state_dict().values(), strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a.decoder.state_dict().values(),
+                                                      b.decoder.state_dict().values(),
+                                                      strict=True))
+    a.train()
+    assert not a.encoder.training and not any(p.requires_grad for p in a.encoder.parameters())
+    assert not any(p is q for p in a.parameters() for q in a.encoder.parameters())
+    assert not any(k.startswith("encoder") for k in a.state_dict())
+    out = a(torch.randn(2, 1, 30))
     assert out.reconstruction.shape == (2, 1, 30)
-    with pytest.raises(ConfigError, match=r"task\.params\.target"):
-        FrozenEncoderTask(cfg=cfg, registry=get_registry(), target="mel")
+    assert a.reconstruct(torch.randn(2, 1, 30)).shape == (2, 1, 30)
 
 
 def test_losses_that_want_the_model_output_get_it_and_others_do_not():
@@ -172,7 +175,7 @@ def test_losses_that_want_the_model_output_get_it_and_others_do_not():
 
     torch.manual_seed(0)
     params = {"dim": 4, "width": 2, "ratios": [2, 2]}
-    model = AudioAutoencoder(Exposing(**params), ConvDecoder(**params))
+    model = AudioAutoencoder(Exposing(**params), ConvDecoder(**params), sample_rate=8000)
     x = torch.randn(2, 1, 64)
     out = model(x)
     assert set(out.intermediates) == {"encoder.energy"}

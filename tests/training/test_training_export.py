@@ -37,7 +37,7 @@ def assert_equal_tensors(actual, expected):
 def test_export_equals_gathered_weights(zero3, tmp_path, capsys):
     run, dump = zero3
     out = tmp_path / "export"
-    assert main(["export", str(run), str(out)]) == 0
+    assert main(["export", str(run), str(out), "--no-ema"]) == 0
     assert "exported" in capsys.readouterr().out
     exported = load_file(out / "model.safetensors")
     assert_equal_tensors(exported, dump["state"])
@@ -58,14 +58,14 @@ def test_export_equals_gathered_weights(zero3, tmp_path, capsys):
 def test_loaded_module_forward_matches_the_engine(zero3, tmp_path):
     run, dump = zero3
     out = tmp_path / "export"
-    main(["export", str(run), str(out)])
+    main(["export", str(run), str(out), "--no-ema"])
     module = audio_core.load(out)
     assert not module.training and module.config.train.max_steps == STEP
     with torch.no_grad():
         got = module(dump["probe"]).reconstruction
     torch.testing.assert_close(got, dump["forward"], rtol=1e-5, atol=1e-6)
     # a run folder loads the same weights directly (its newest checkpoint)
-    direct = audio_core.load(run)
+    direct = audio_core.load(run, ema=False)
     assert_equal_tensors({k: v for k, v in direct.state_dict().items()}, dump["state"])
 
 
@@ -83,6 +83,11 @@ def test_export_ema(zero3, tmp_path):
     with torch.no_grad():
         assert torch.isfinite(module(dump["probe"]).reconstruction).all()
     assert_equal_tensors(dict(audio_core.load(run, ema=True).state_dict()), saved)
+    # EMA on: the EMA weights are what a plain export or load gives
+    assert main(["export", str(run), str(tmp_path / "plain")]) == 0
+    assert_equal_tensors(load_file(tmp_path / "plain" / "model.safetensors"), saved)
+    assert json.loads((tmp_path / "plain" / "export.json").read_text())["weights"] == "ema"
+    assert_equal_tensors(dict(audio_core.load(run).state_dict()), saved)
 
 
 def test_export_errors_are_clear(tmp_path, capsys):

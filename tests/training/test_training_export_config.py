@@ -30,7 +30,9 @@ def test_export_and_load_use_the_checkpoints_config(tmp_path, helpers, in_proces
 
     out = export_run(run, tmp_path / "export")
     assert (out / "config.yaml").read_text() == trained
-    weights = load_file(ckpt / "model.safetensors")
+    # the EMA weights when the run kept them, as export and load give by default
+    name = "ema.safetensors" if (ckpt / "ema.safetensors").is_file() else "model.safetensors"
+    weights = load_file(ckpt / name)
     for source in (out, run):  # strict state-dict loading: the architecture matches
         module = audio_core.load(source)
         assert module.config.model.encoder.params["width"] == 4

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from audio_core.config import load_config
-from audio_core.engine.trainer import build_task
+from audio_core.models.build import build_model
 
 PRESETS = ("soundstream.tiny", "soundstream.24khz", "soundstream.16khz_speech")
 
@@ -26,7 +26,7 @@ def test_presets_validate_with_params(registry, preset):
 
 def model_of(registry, preset):
     cfg = load_config(preset, registry=registry)
-    return cfg, build_task(cfg, registry).build_export_module()
+    return cfg, build_model(cfg, registry)
 
 
 def test_24khz_preset_is_6kbps_at_75hz_with_about_15m_parameters(registry):

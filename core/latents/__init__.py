@@ -1,0 +1,1 @@
+"""Latents as data: pre-encoding datasets with a frozen model, shards, statistics."""
