@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "audio_core.cli.data",
     "audio_core.cli.train",
     "audio_core.cli.codec",
+    "audio_core.cli.latents",
+    "audio_core.cli.generate",
 )
 
 

@@ -191,9 +191,8 @@ def component_refs(cfg: RunConfig):
 
 def check_component_refs(cfg: RunConfig, registry: Any, *, check_params: bool = False) -> None:
     """Every component exists in ``registry`` (and, optionally, accepts its params)."""
-    from audio_core.plugins.registry import check_params as _check_params
-
     from audio_core.models.build import check_model_params, check_slots
+    from audio_core.plugins.registry import check_params as _check_params
 
     if cfg.model.type is not None:
         registry.get("model", cfg.model.type, path="model.type")

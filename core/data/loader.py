@@ -16,24 +16,36 @@ __all__ = ["AudioDataLoader", "collate", "make_dataloader", "seed_worker"]
 
 
 def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Batch dataset items; clips of different lengths are zero-padded to the longest.
+    """Batch dataset items of any fields.
 
-    Returns ``audio`` (batch, channels, time) float32, ``mask`` (batch, time) bool,
-    ``label``/``offset``/``length`` (batch,) int64 and ``path`` a list of str.
+    Tensors are stacked; those whose last axis differs (clips or latents of different
+    lengths) are zero-padded (``False`` for bool masks) to the longest first. Ints become
+    int64 ``(batch,)``, floats float32 ``(batch,)``, strings a list. So audio items give
+    ``audio`` ``(batch, channels, time)`` and ``mask`` ``(batch, time)``, latent items
+    ``latent`` ``(batch, dim, frames)``; ``label``/``offset``/``length`` ``(batch,)``.
     """
     if not items:
         raise ValueError("collate got an empty batch")
-    longest = max(it["audio"].shape[-1] for it in items)
-    audio = torch.stack([torch.nn.functional.pad(it["audio"], (0, longest - it["audio"].shape[-1]))
-                         for it in items])
-    mask = torch.stack([torch.nn.functional.pad(it["mask"], (0, longest - it["mask"].shape[-1]),
-                                                value=False) for it in items])
-    batch = {"audio": audio, "mask": mask}
-    for key in ("label", "offset", "length"):
-        batch[key] = torch.tensor([int(it[key]) for it in items], dtype=torch.int64)
-    batch["path"] = [it["path"] for it in items]
-    for key in items[0].keys() - batch.keys():  # extra fields: torch's default collate
-        batch[key] = torch.utils.data.default_collate([it[key] for it in items])
+    batch: dict[str, Any] = {}
+    for key in items[0]:
+        values = [it[key] for it in items]
+        first = values[0]
+        if isinstance(first, torch.Tensor):
+            longest = max(v.shape[-1] for v in values) if first.ndim else 0
+            if first.ndim and any(v.shape[-1] != longest for v in values):
+                values = [torch.nn.functional.pad(v, (0, longest - v.shape[-1]))
+                          for v in values]
+            batch[key] = torch.stack(values)
+        elif isinstance(first, bool):
+            batch[key] = torch.tensor(values, dtype=torch.bool)
+        elif isinstance(first, int):
+            batch[key] = torch.tensor([int(v) for v in values], dtype=torch.int64)
+        elif isinstance(first, float):
+            batch[key] = torch.tensor(values, dtype=torch.float32)
+        elif isinstance(first, str):
+            batch[key] = list(values)
+        else:
+            batch[key] = torch.utils.data.default_collate(values)
     return batch
 
 

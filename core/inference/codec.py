@@ -69,30 +69,18 @@ class CodecInfo:
 
 
 def codec_info(model: nn.Module) -> CodecInfo:
-    """:class:`CodecInfo` of ``model``; :class:`CodecError` if it has no discrete codes.
+    """:class:`CodecInfo` of ``model``; :class:`CodecError` unless it implements the codec
+    contract (:class:`~audio_core.models.contracts.Codec`) with discrete codes."""
+    from audio_core.models.contracts import Codec, is_codec
 
-    Sample rate and channels come from ``model.config.data`` (loaded models), else from
-    ``model.sample_rate`` and ``model.encoder.channels`` (default 1).
-    """
-    missing = [a for a in ("codec_spec", "encode_codes", "decode_codes")
-               if not callable(getattr(model, a, None))]
-    if missing:
-        raise CodecError(f"this model ({type(model).__name__}) is not a discrete codec: it "
-                         f"lacks {', '.join(missing)} (see audio_core.inference.codec)")
-    try:
-        spec = model.codec_spec()
-    except TypeError as exc:  # an autoencoder without a discrete quantizer
-        raise CodecError(str(exc)) from exc
-    cfg = getattr(model, "config", None)
-    if cfg is not None and hasattr(cfg, "data"):
-        rate, channels = int(cfg.data.sample_rate), int(cfg.data.channels)
-    else:
-        if getattr(model, "sample_rate", None) is None:
-            raise CodecError("the model has neither a config nor a sample_rate")
-        rate = int(model.sample_rate)
-        channels = int(getattr(getattr(model, "encoder", None), "channels", 1))
-    return CodecInfo(rate, channels, int(spec["hop_length"]), int(spec["num_codebooks"]),
-                     int(spec["codebook_bits"]), bool(spec.get("scalable", True)))
+    if not is_codec(model):
+        why = ("it has no discrete bottleneck" if isinstance(model, Codec)
+               else "it does not implement audio_core.models.Codec")
+        raise CodecError(f"this model ({type(model).__name__}) is not a discrete codec: {why} "
+                         f"(token files, --bandwidth and --n-quantizers need codes)")
+    spec = model.codec_spec()
+    return CodecInfo(int(model.sample_rate), int(model.channels), int(spec.hop_length),
+                     int(spec.num_codebooks), int(spec.codebook_bits), bool(spec.scalable))
 
 
 def select_quantizers(info: CodecInfo, *, bandwidth: float | None = None,
@@ -287,6 +275,7 @@ class LimitedCodec(nn.Module):
         super().__init__()
         self.model, self.n_quantizers = model, int(n_quantizers)
         self.config = getattr(model, "config", None)
+        self.sample_rate, self.channels = model.sample_rate, model.channels
 
     def reconstruct(self, audio: Tensor) -> Tensor:
         codes = self.model.encode_codes(audio, n_quantizers=self.n_quantizers)

@@ -1,9 +1,9 @@
 """``reconstruct_file``: a model's reconstruction of an audio file, with a report.
 
-A model qualifies when it maps a waveform ``(batch, channels, time)`` to its reconstruction
-of the same shape in one of two ways: a ``reconstruct(waveform)`` method (models whose
-forward works on something else, e.g. a spectrogram tokenizer with a vocoder), or a forward
-returning a record with ``.reconstruction`` (:class:`~audio_core.models.AudioAutoencoder`).
+A model qualifies when it has a ``reconstruct(waveform)`` method mapping ``(batch, channels,
+time)`` to a reconstruction of the same shape (the
+:class:`~audio_core.models.contracts.Reconstructor` contract: every autoencoder and codec),
+and ``sample_rate``/``channels`` attributes.
 """
 
 from __future__ import annotations
@@ -17,21 +17,30 @@ from torch import nn
 from tqdm import tqdm
 
 from audio_core.audio.io import load_audio, save_audio
+from audio_core.errors import AudioCoreError
 from audio_core.inference.chunking import process_in_chunks
+
+
+class NotAReconstructor(AudioCoreError, TypeError):
+    """The model has no waveform-to-waveform path (e.g. a generator)."""
 
 
 def reconstruct_waveform(model: nn.Module, waveform: torch.Tensor) -> torch.Tensor:
     """``model``'s reconstruction of ``waveform`` ``(batch, channels, time)``, same shape,
-    fp32 (see the module docstring for the two contracts)."""
+    fp32."""
     method = getattr(model, "reconstruct", None)
-    out = method(waveform) if callable(method) else model(waveform).reconstruction
-    return out.float()
+    if not callable(method):
+        from audio_core.models.contracts import capabilities
+
+        caps = ", ".join(capabilities(model)) or "none"
+        raise NotAReconstructor(f"this model ({type(model).__name__}; contracts: {caps}) "
+                                f"cannot reconstruct audio: it has no reconstruct(waveform)")
+    return method(waveform).float()
 
 
 def model_rate(model: nn.Module) -> tuple[int, int]:
-    """Sample rate and channel count a loaded model was trained at."""
-    data = model.config.data
-    return int(data.sample_rate), int(data.channels)
+    """Sample rate and channel count of the audio a model handles."""
+    return int(model.sample_rate), int(model.channels)
 
 
 @torch.no_grad()

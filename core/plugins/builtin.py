@@ -27,6 +27,11 @@ def audio_core_register_datasets(registry):
                       description="LibriSpeech subset/speaker/chapter/*.flac with transcripts")
     registry.register("common_voice", "audio_core.data.speech:CommonVoiceDataset",
                       description="Common Voice clips/ listed by <split>.tsv with sentences")
+    registry.register("captioned", "audio_core.data.captioned:CaptionedDataset",
+                      description="Audio files with captions from a CSV/JSONL list (text)")
+    registry.register("latents", "audio_core.data.latents:LatentDataset",
+                      description="Latents pre-encoded by `audio-core latents`, with the "
+                                  "source items' labels and captions")
 
 
 @hookimpl
@@ -86,7 +91,8 @@ def audio_core_register_tasks(registry):
     registry.register("frozen_encoder", "audio_core.tasks.frozen_encoder:FrozenEncoderTask",
                       description="Decoder trained on the latents of a frozen encoder")
     registry.register("diffusion", "audio_core.tasks.diffusion:DiffusionTask",
-                      description="EDM diffusion on audio or frozen-encoder latents")
+                      description="Latent diffusion / flow on pre-encoded or stage-1 latents "
+                                  "(or audio), any conditioner, objective and sampler")
 
 
 @hookimpl

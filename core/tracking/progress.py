@@ -33,9 +33,10 @@ class ProgressBar:
 
     ``update(step, loss=..., amount=...)`` takes the absolute step reached and the amount of
     ``unit`` processed since the previous update (summed over ranks if you want the global
-    rate; ``audio_seconds=`` is the same for ``unit="audio_s"``). Rates are measured over the last ``window`` updates. When ``stream`` (default
-    stdout) is a terminal a rich bar updates in place; otherwise a plain line is printed on the
-    first update, then every ``log_every_s`` seconds, at the last step and on :meth:`close`.
+    rate; ``audio_seconds=`` is the same for ``unit="audio_s"``). Rates are measured over the
+    last ``window`` updates. When ``stream`` (default stdout) is a terminal a rich bar updates
+    in place; otherwise a plain line is printed on the first update, then every
+    ``log_every_s`` seconds, at the last step and on :meth:`close`.
     ``disable=True`` (non-zero ranks) prints nothing.
     """
 

@@ -1,0 +1,256 @@
+"""``core.latent_diffusion``: a denoiser on a stage-1 model's latents (or on audio) that
+generates, with a conditioner, an objective and a sampler.
+
+Training (``core.diffusion`` task) noises normalised latents ``x0`` ``(batch, latent_dim,
+frames)`` along the objective's path and fits ``model(net_input, net_time, inputs, drop)``
+to its target. Generation draws the prior, integrates the sampler over the objective's grid
+with classifier-free guidance, de-normalises, and decodes with the stage-1 model.
+
+Model params: ``stage1`` (the stage-1 export or run folder whose latents are modelled;
+``None``: the waveform itself, ``latent_dim = data.channels``), ``latent_stats`` (a file
+from ``audio-core stats``, applied as per-channel normalisation; exported with the weights),
+``steps`` and ``guidance`` (sampling defaults), ``seconds`` (default length to generate).
+The stage-1 model is frozen and held outside the weights: the export names it (config) and
+records its fingerprint, which must match when the export is loaded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from audio_core.errors import AudioCoreError, ConfigError
+from audio_core.models.contracts import Autoencoder, Generator, ProgressFn
+from audio_core.models.normalizer import LatentNormalizer
+from audio_core.models.records import Conditioning
+
+DEFAULT_OBJECTIVE = "core.rectified_flow"
+DEFAULT_SAMPLER = "core.dpmpp_2m"
+FINGERPRINT_BYTES = 8
+
+
+class Stage1Mismatch(AudioCoreError):
+    """The stage-1 model found at load time is not the one the stage-2 model was trained on."""
+
+
+def fingerprint_bytes(fingerprint: str) -> Tensor:
+    return torch.tensor(list(bytes.fromhex(fingerprint)), dtype=torch.uint8)
+
+
+def load_stage1(path: str) -> Autoencoder:
+    """The stage-1 model at ``path`` (export or run folder), frozen; an error naming the
+    path when it is missing or not an autoencoder."""
+    from audio_core.engine.export import load
+
+    where = Path(path).expanduser()
+    if not where.exists():
+        raise ConfigError(f"model.params.stage1: {where} does not exist (the stage-1 export "
+                          f"or run folder whose latents this model generates)",
+                          "model.params.stage1")
+    model = load(where)
+    if not isinstance(model, Autoencoder):
+        raise ConfigError(f"model.params.stage1: {where} holds a {type(model).__name__}, not "
+                          f"an autoencoder with encode/decode", "model.params.stage1")
+    return model
+
+
+class LatentDiffusion(Generator):
+    """See the module docstring. ``denoiser(x, t, cond)`` predicts the objective's target
+    for ``x`` ``(batch, latent_dim, frames)``; ``conditioner`` (optional) maps batch values
+    (labels, texts) to a :class:`Conditioning` with a learned null embedding."""
+
+    slots: ClassVar[dict[str, bool]] = {"denoiser": True, "conditioner": False,
+                                        "objective": False, "sampler": False}
+
+    def __init__(self, denoiser: nn.Module, objective: Any, sampler: Any,
+                 conditioner: nn.Module | None = None, *, sample_rate: int, channels: int,
+                 latent_dim: int, hop_length: int = 1, steps: int = 50,
+                 guidance: float = 1.0, seconds: float = 1.0,
+                 stage1: Autoencoder | None = None) -> None:
+        super().__init__(sample_rate=sample_rate, channels=channels)
+        if steps < 1 or guidance < 0 or seconds <= 0:
+            raise ValueError(f"need steps >= 1, guidance >= 0, seconds > 0; got steps={steps}, "
+                             f"guidance={guidance}, seconds={seconds}")
+        self.denoiser, self.conditioner = denoiser, conditioner
+        self.objective, self.sampler = objective, sampler
+        self.latent_dim, self.hop_length = int(latent_dim), int(hop_length)
+        self.steps, self.guidance, self.seconds = int(steps), float(guidance), float(seconds)
+        self.normalizer = LatentNormalizer(self.latent_dim)
+        self.register_buffer("stage1_fingerprint", torch.zeros(FINGERPRINT_BYTES,
+                                                               dtype=torch.uint8))
+        self.stage1: Autoencoder | None = None
+        if stage1 is not None:
+            from audio_core.inference.tokens import model_fingerprint
+
+            self.add_frozen("stage1", stage1)
+            self._stage1_fingerprint = model_fingerprint(stage1)
+            self.stage1_fingerprint.copy_(fingerprint_bytes(self._stage1_fingerprint))
+            self.register_load_state_dict_post_hook(_check_stage1)
+
+    @classmethod
+    def from_config(cls, cfg: Any, registry: Any, loading: bool = False,
+                    stage1: str | None = None, latent_stats: str | None = None,
+                    steps: int = 50, guidance: float = 1.0,
+                    seconds: float | None = None) -> LatentDiffusion:
+        from audio_core.models.build import build_slot
+
+        first = load_stage1(stage1) if stage1 is not None else None
+        if first is not None:
+            rate, channels = first.sample_rate, first.channels
+            dim, hop = first.latent_dim, first.hop_length
+        else:
+            rate, channels = cfg.data.sample_rate, cfg.data.channels
+            dim, hop = cfg.data.channels, 1
+        conditioner = build_slot(cfg, registry, "conditioner")
+        cond_dim = int(getattr(conditioner, "dim", 0)) if conditioner is not None else 0
+        denoiser = build_slot(cfg, registry, "denoiser", dim=dim, cond_dim=cond_dim)
+        objective = build_slot(cfg, registry, "objective") or registry.build(
+            "objective", DEFAULT_OBJECTIVE, {}, path="model.objective")
+        sampler = build_slot(cfg, registry, "sampler") or registry.build(
+            "sampler", DEFAULT_SAMPLER, {}, path="model.sampler")
+        model = cls(denoiser, objective, sampler, conditioner, sample_rate=rate,
+                    channels=channels, latent_dim=dim, hop_length=hop, steps=steps,
+                    guidance=guidance, seconds=seconds or cfg.data.segment_seconds,
+                    stage1=first)
+        if latent_stats is not None and not loading:
+            model.normalizer.load(latent_stats)
+        return model
+
+    # -- conditioning -------------------------------------------------------------------
+    @property
+    def condition_keys(self) -> tuple[str, ...]:  # type: ignore[override]
+        key = getattr(self.conditioner, "input_key", None)
+        return (key,) if key else ()
+
+    def condition(self, inputs: Any, batch: int, drop: Tensor | None = None
+                  ) -> Conditioning | None:
+        """Conditioning for ``inputs`` (labels ``(batch,)`` or texts; ``None``: the null
+        embedding), with examples where ``drop`` is True replaced by the null embedding."""
+        if self.conditioner is None:
+            return None
+        if inputs is None or not self.condition_keys:
+            return self.conditioner.null(batch)
+        cond = self.conditioner(inputs)
+        if drop is not None and bool(drop.any()):
+            from audio_core.diffusion.guidance import drop_conditioning
+
+            cond = drop_conditioning(cond, self.conditioner.null(batch), drop)
+        return cond
+
+    def forward(self, net_input: Tensor, net_time: Tensor, inputs: Any = None,
+                drop: Tensor | None = None) -> Tensor:
+        """The training forward: the denoiser's prediction for ``net_input`` ``(batch,
+        latent_dim, frames)`` at ``net_time`` ``(batch,)`` under the conditioning of
+        ``inputs`` (dropped to the null embedding where ``drop``)."""
+        cond = self.condition(inputs, net_input.shape[0], drop)
+        if cond is not None:
+            cond = cond.to(net_input.dtype)
+        return self.denoiser(net_input, net_time, cond)
+
+    def condition_inputs(self, conditioning: Any, num_samples: int) -> Any:
+        """``generate``'s ``conditioning`` as conditioner inputs for ``num_samples``."""
+        if conditioning is None or not self.condition_keys:
+            return None
+        values = list(conditioning) if isinstance(conditioning, Sequence) and not \
+            isinstance(conditioning, str) else [conditioning] * num_samples
+        if len(values) != num_samples:
+            raise ValueError(f"got {len(values)} conditioning values for {num_samples} samples")
+        if self.condition_keys == ("label",):
+            index = getattr(self.conditioner, "index", None)
+            labels = [index(v) if callable(index) else int(v) for v in values]
+            return torch.tensor(labels, dtype=torch.long)
+        return [str(v) for v in values]
+
+    # -- latents ------------------------------------------------------------------------
+    def num_frames(self, seconds: float) -> int:
+        return math.ceil(seconds * self.sample_rate / self.hop_length)
+
+    def frame_multiple(self) -> int:
+        return int(getattr(self.denoiser, "length_multiple", 1))
+
+    @torch.no_grad()
+    def to_latent(self, audio: Tensor) -> Tensor:
+        """Audio ``(batch, channels, time)`` -> normalised latent ``(batch, latent_dim,
+        frames)`` in fp32 (through the frozen stage-1 model, or the audio itself)."""
+        if self.stage1 is None:
+            return self.normalizer.normalize(audio.float())
+        stage1 = self.frozen_on("stage1", audio.device)
+        return self.normalizer.normalize(stage1.encode(audio.float()).float())
+
+    @torch.no_grad()
+    def to_audio(self, latent: Tensor, length: int) -> Tensor:
+        """Normalised latent -> waveform ``(batch, channels, length)``, fp32."""
+        latent = self.normalizer.denormalize(latent.float())
+        if self.stage1 is None:
+            return latent[..., :length]
+        stage1 = self.frozen_on("stage1", latent.device)
+        return stage1.decode(latent, length).float()
+
+    # -- generation -----------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_latents(self, conditioning: Any = None, num_samples: int = 1,
+                       steps: int | None = None, guidance: float | None = None, seed: int = 0,
+                       frames: int = 16, progress: ProgressFn | None = None) -> Tensor:
+        """Normalised latents ``(num_samples, latent_dim, frames)`` from the sampler."""
+        from audio_core.diffusion.guidance import guided_denoiser
+
+        steps = self.steps if steps is None else int(steps)
+        guidance = self.guidance if guidance is None else float(guidance)
+        if steps < 1 or guidance < 0:
+            raise ValueError(f"need steps >= 1 and guidance >= 0, got {steps} and {guidance}")
+        multiple = self.frame_multiple()
+        padded = -(-frames // multiple) * multiple
+        generator = torch.Generator().manual_seed(int(seed))
+        device = next(self.parameters()).device
+        cond = null = None
+        if self.conditioner is not None:
+            null = self.conditioner.null(num_samples)
+            inputs = self.condition_inputs(conditioning, num_samples)
+            cond = self.condition(_to(inputs, device), num_samples) if inputs is not None \
+                else null
+        shape = (num_samples, self.latent_dim, padded)
+        size = self.latent_dim * padded
+        grid = self.objective.timesteps(steps, size=size)
+        x_t = self.objective.prior(shape, generator=generator, size=size).to(device)
+        dtype = next(self.parameters()).dtype
+
+        def net(x: Tensor, t: Tensor, c: Conditioning | None) -> Tensor:
+            return self.denoiser(x.to(dtype), t.to(device),
+                                 None if c is None else c.to(dtype)).float()
+
+        denoise = guided_denoiser(net, self.objective, cond, null, guidance)
+        x0 = self.sampler(denoise, x_t.float(), grid, self.objective, generator=generator,
+                          progress=progress)
+        return x0[..., :frames]
+
+    @torch.no_grad()
+    def generate(self, conditioning: Any = None, num_samples: int = 1, steps: int | None = None,
+                 guidance: float | None = None, seed: int = 0, seconds: float | None = None,
+                 progress: ProgressFn | None = None) -> Tensor:
+        seconds = self.seconds if seconds is None else float(seconds)
+        if seconds <= 0 or num_samples < 1:
+            raise ValueError(f"need seconds > 0 and num_samples >= 1, got {seconds} and "
+                             f"{num_samples}")
+        length = round(seconds * self.sample_rate)
+        latent = self.sample_latents(conditioning, num_samples, steps, guidance, seed,
+                                     self.num_frames(seconds), progress)
+        return self.to_audio(latent, length)
+
+
+def _to(inputs: Any, device: torch.device) -> Any:
+    return inputs.to(device) if isinstance(inputs, Tensor) else inputs
+
+
+def _check_stage1(module: LatentDiffusion, incompatible: Any) -> None:
+    """After loading weights: the stored stage-1 fingerprint is the one found now."""
+    stored = bytes(module.stage1_fingerprint.tolist()).hex()
+    if stored != "00" * FINGERPRINT_BYTES and stored != module._stage1_fingerprint:
+        raise Stage1Mismatch(
+            f"this stage-2 model was trained on the latents of a stage-1 model with "
+            f"fingerprint {stored}, but model.params.stage1 now holds fingerprint "
+            f"{module._stage1_fingerprint}: point it at the export the model was trained with")
