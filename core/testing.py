@@ -75,3 +75,15 @@ class PluginUnderTest:
         if heavy:
             raise AssertionError(f"importing {self.hooks} imports {heavy}; register "
                                  f"components as 'module:Class' strings so listing stays light")
+
+    def check_model(self, config: str, overrides: tuple[str, ...] = (), *,
+                    seconds: float = 0.3, batch: int = 2) -> list[str]:
+        """Build the model of ``config`` (a preset name or YAML; ``overrides`` shrink it) the
+        way ``audio_core.load`` does, and check it against every contract it claims
+        (:mod:`audio_core.models.contracts`): shapes, dtypes, code ranges, determinism of
+        generation, and a state-dict round trip into a fresh build. Returns the contracts
+        checked (``autoencoder``, ``codec``, ``reconstruct``, ``generator``)."""
+        from audio_core.testing_models import check_model_contracts
+
+        return check_model_contracts(config, overrides, plugin=self.name, seconds=seconds,
+                                     batch=batch)
