@@ -17,9 +17,9 @@ from audio_core.components.adversarial import (
 from audio_core.components.discriminators import DiscriminatorList, WaveformDiscriminator
 from audio_core.config import load_config
 from audio_core.errors import ConfigError
-from audio_core.tasks.adversarial import AdversarialCodecTask, split_halves
 from audio_core.models.build import build_model
 from audio_core.models.frozen_encoder import FrozenEncoderAutoencoder, build_seeded
+from audio_core.tasks.adversarial import AdversarialCodecTask, split_halves
 
 CODEC = {"name": "core.conv", "params": {"dim": 4, "width": 2, "ratios": [2, 2]}}
 
