@@ -73,6 +73,11 @@ def run_generate(args: argparse.Namespace) -> int:
     if not isinstance(model, Generator):
         raise AudioCoreError(f"{args.model} holds a {type(model).__name__} (contracts: "
                              f"{', '.join(capabilities(model)) or 'none'}), not a generator")
+    keys = tuple(getattr(model, "condition_keys", ()))
+    for flag, value, key in (("--text", args.text, "text"), ("--class", args.label, "label")):
+        if value is not None and keys != (key,):
+            reads = f"reads {keys[0]!r}" if keys else "takes no conditioning"
+            raise AudioCoreError(f"{flag} does not apply: this model's conditioner {reads}")
     conditioning = args.text if args.text is not None else args.label
     if args.label is not None and args.label.lstrip("-").isdigit():
         conditioning = int(args.label)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from audio_core.audio.transforms import fit_length
 from audio_core.errors import AudioCoreError
 from audio_core.inference.tokens import TokenHeader, model_fingerprint, read_tokens, write_tokens
 
@@ -193,7 +194,7 @@ def decode_audio(model: nn.Module, codes: Tensor, length: int | None = None, *,
         weight[a:b] += w
     out = out / weight.clamp_min(1e-8)
     length = frames * hop if length is None else int(length)
-    return out[:, :length] if out.shape[-1] >= length else F.pad(out, (0, length - out.shape[-1]))
+    return fit_length(out, length)
 
 
 def check_tokens(model: nn.Module, header: TokenHeader, *, source: str | os.PathLike = "tokens",

@@ -34,6 +34,10 @@ DEFAULT_SAMPLER = "core.dpmpp_2m"
 FINGERPRINT_BYTES = 8
 
 
+class GenerationError(AudioCoreError, ValueError):
+    """Bad generation settings or conditioning (an unknown class, a text for a class model)."""
+
+
 class Stage1Mismatch(AudioCoreError):
     """The stage-1 model found at load time is not the one the stage-2 model was trained on."""
 
@@ -159,10 +163,14 @@ class LatentDiffusion(Generator):
         values = list(conditioning) if isinstance(conditioning, Sequence) and not \
             isinstance(conditioning, str) else [conditioning] * num_samples
         if len(values) != num_samples:
-            raise ValueError(f"got {len(values)} conditioning values for {num_samples} samples")
+            raise GenerationError(f"got {len(values)} conditioning values for {num_samples} "
+                                  f"samples")
         if self.condition_keys == ("label",):
             index = getattr(self.conditioner, "index", None)
-            labels = [index(v) if callable(index) else int(v) for v in values]
+            try:
+                labels = [index(v) if callable(index) else int(v) for v in values]
+            except (KeyError, ValueError, IndexError, TypeError) as exc:
+                raise GenerationError(f"bad class for this model: {exc}") from exc
             return torch.tensor(labels, dtype=torch.long)
         return [str(v) for v in values]
 

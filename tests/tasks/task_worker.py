@@ -8,6 +8,7 @@ by pytest (no ``test_`` prefix).
 from __future__ import annotations
 
 import copy
+import json
 import sys
 import time
 from pathlib import Path
@@ -277,22 +278,21 @@ def scenario_frozen(out: Path, rank: int, world: int) -> None:
     trainer = Trainer(cfg, run_dir=run_dir)
     trainer.fit()
     task, engine = trainer.task, trainer.engines["generator"]
-    fresh = type(task)(cfg=cfg, registry=task.registry)
-    fresh.build_modules()
-    enc_params = {id(p) for p in task.encoder.parameters()}
+    model = task.model
+    fresh = type(task)(cfg=cfg, registry=task.registry).build_modules()["generator"]
+    enc_params = {id(p) for p in model.encoder.parameters()}
     opt_params = [p for e in trainer.engines.values() for grp in e.optimizer.param_groups
                   for p in grp["params"]]
     result = {
-        "encoder_unchanged": same(task.encoder.state_dict(), fresh.encoder.state_dict()),
-        "encoder_frozen": not any(p.requires_grad for p in task.encoder.parameters())
-        and not task.encoder.training,
+        "encoder_unchanged": same(model.encoder.state_dict(), fresh.encoder.state_dict()),
+        "encoder_frozen": not any(p.requires_grad for p in model.encoder.parameters())
+        and not model.encoder.training,
         "encoder_in_optimizer": any(id(p) in enc_params for p in opt_params),
         "optimizer_numel": sum(p.numel() for p in opt_params),
         "decoder_numel": sum(p.numel() for p in engine.module.parameters()),
-        "decoder_changed": not same(fresh.build_modules()["generator"].state_dict(),
-                                    engine.full_state_dict()),
-        "export_keys": sorted(task.export_module().state_dict()),
-        "encoder_keys": sorted(task.encoder.state_dict()),
+        "decoder_changed": not same(fresh.state_dict(), engine.full_state_dict()),
+        "export_keys": sorted(model.state_dict()),
+        "encoder_keys": sorted(model.encoder.state_dict()),
     }
     dist.barrier()
     if rank == 0:
@@ -314,6 +314,43 @@ def scenario_frozen(out: Path, rank: int, world: int) -> None:
         engine.full_state_dict()  # keep the collective count equal (ZeRO-0: local only)
 
 
+def write_stage1(folder: Path) -> Path:
+    """An (untrained, seeded) continuous conv autoencoder export: a stage-1 model."""
+    from audio_core import get_registry
+    from audio_core.config import load_config
+    from audio_core.config.loader import to_yaml
+    from audio_core.engine.checkpoint import save_safetensors
+    from audio_core.models.build import build_model
+
+    cfg = load_config({"data": {"sample_rate": 8000, "channels": 1},
+                       "model": {"encoder": CODEC, "decoder": CODEC,
+                                 "losses": [{"name": "core.l1"}]}})
+    torch.manual_seed(0)
+    model = build_model(cfg, get_registry())
+    folder.mkdir(exist_ok=True)
+    save_safetensors(model.state_dict(), folder / "model.safetensors")
+    (folder / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
+    return folder
+
+
+def diffusion_cfg(stage1: Path, *, objective: str = "core.edm", max_steps: int = 3,
+                  stages: int = 2, micro: int = 2, lr: float = 1e-3, **train):
+    """``core.diffusion`` on the latents of ``stage1`` (encoded on the fly from audio)."""
+    from audio_core.config import load_config
+
+    return load_config({
+        "data": {"sample_rate": 8000, "channels": 1, "segment_seconds": SAMPLES / 8000,
+                 "batch_size": micro},
+        "model": {"params": {"stage1": str(stage1), "steps": 4},
+                  "denoiser": {"name": "core.conv_denoiser",
+                               "params": {"hidden": 32, "blocks": 2}},
+                  "objective": {"name": objective}, "sampler": {"name": "core.heun"}},
+        "task": {"name": "core.diffusion"},
+        "train": {"max_steps": max_steps, "optimizer": {"lr": lr}, "trackers": ["jsonl"],
+                  "val_every": 0, "checkpoint_every": 0, **train},
+        "deepspeed": {"zero_stage": stages}})
+
+
 def scenario_trainer(out: Path, rank: int, world: int) -> None:
     """The real Trainer end to end: the GAN task (grad_accum 2, warmup 1) and the diffusion
     task with EMA, each 3 steps, then the checkpoint's files and the export's keys."""
@@ -323,9 +360,7 @@ def scenario_trainer(out: Path, rank: int, world: int) -> None:
     result = {}
     gan = make_cfg({"name": "core.adversarial", "params": {"warmup_steps": 1}}, accum=2,
                    max_steps=3)
-    diffusion = make_cfg({"name": "core.diffusion", "params": {
-        "denoiser": {"name": "core.frame_denoiser", "params": {"hidden": 16}},
-        "encoder": CODEC}}, max_steps=3, train__ema_decay=0.9)
+    diffusion = diffusion_cfg(out / "diffusion_stage1", ema_decay=0.9)
     for name, cfg in (("gan", gan), ("diffusion", diffusion)):
         trainer = Trainer(cfg, run_dir=out / f"trainer_{name}")
         last = trainer.fit()
@@ -336,33 +371,45 @@ def scenario_trainer(out: Path, rank: int, world: int) -> None:
             ckpt = trainer.checkpoints.latest()
             result[name]["files"] = sorted(str(p.relative_to(ckpt)) for p in ckpt.rglob("*")
                                            if p.is_file())
-            exported = export_run(out / f"trainer_{name}", out / f"export_{name}",
-                                  ema=name == "diffusion")
-            result[name]["loaded"] = type(load(exported)).__name__
+            exported = export_run(out / f"trainer_{name}", out / f"export_{name}")
+            result[name]["weights"] = json.loads((exported / "export.json").read_text())[
+                "weights"]
+            loaded = load(exported)
+            result[name]["loaded"] = type(loaded).__name__
+            result[name]["export_keys"] = sorted(loaded.state_dict())
     if rank == 0:
         torch.save(result, out / "trainer.pt")
 
 
 # ------------------------------------------------------------------------ diffusion
 def scenario_diffusion(out: Path, rank: int, world: int) -> None:
-    """Latent diffusion on a frozen conv encoder, ZeRO-2: a fixed-noise evaluation loss
-    before and after 60 steps, the encoder unchanged, samples shaped like latents."""
-    from audio_core.tasks.diffusion import edm_loss
-
-    params = {"denoiser": {"name": "core.frame_denoiser", "params": {"hidden": 32}},
-              "encoder": CODEC, "target_scale": 1.0}
-    cfg = make_cfg({"name": "core.diffusion", "params": params}, stages=(2, 2), lr=3e-3,
-                   micro=4, max_steps=60)
+    """Latent diffusion (EDM) on a stage-1 model's latents, ZeRO-2: a fixed-noise
+    evaluation loss before and after 60 steps, the stage-1 model unchanged and outside the
+    engine, samples shaped like latents."""
+    stage1 = out / "diffusion_stage1"
+    if rank == 0:
+        write_stage1(stage1)
+    dist.barrier()
+    cfg = diffusion_cfg(stage1, stages=2, micro=4, lr=3e-3, max_steps=60)
     task, engines, initial = build(cfg)
     engine = engines["denoiser"]
-    encoder_before = copy.deepcopy(task.encoder.state_dict())
+    model = engine.module
+    objective = model.objective
+    stage1_before = copy.deepcopy(model.stage1.state_dict())
     fixed = [local(global_batch(999, i, 8), rank, world) for i in range(4)]
 
     def evaluate() -> float:
+        total = 0.0
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             torch.manual_seed(123 + rank)
-            total = sum(float(edm_loss(engine, task.target(b), sigma_data=task.sigma_data)[0])
-                        for b in fixed for _ in range(4))
+            for b in fixed:
+                for _ in range(4):
+                    x0, mask = task.target(b)
+                    t = objective.sample_time(x0.shape[0], size=x0[0].numel())
+                    net_in, net_t, target, w = objective.training_example(
+                        x0, torch.randn_like(x0), t)
+                    total += float(objective.loss(engine(net_in, net_t).float(), target, w,
+                                                  mask))
         value = torch.tensor([total / 16])
         dist.all_reduce(value)
         return float(value) / world
@@ -374,12 +421,13 @@ def scenario_diffusion(out: Path, rank: int, world: int) -> None:
         logs = task.train_step(fixed[step % len(fixed)], step)
         losses.append(float(logs["loss/total"]))
     after = evaluate()
-    sample = task.sample((2, 8, 16), generator=torch.Generator().manual_seed(0))
+    sample = model.sample_latents(num_samples=2, steps=4, frames=16, seed=0)
     if rank == 0:
         torch.save({"before": before, "after": after, "losses": losses,
-                    "encoder_unchanged": same(encoder_before, task.encoder.state_dict()),
-                    "encoder_in_engine": any(k.startswith("encoder") for k in
-                                             engine.full_state_dict()),
+                    "stage1_unchanged": same(stage1_before, model.stage1.state_dict()),
+                    "stage1_in_engine": any(k.startswith("stage1") for k in
+                                            engine.full_state_dict()),
+                    "latent_dim": model.latent_dim,
                     "sample_shape": tuple(sample.shape), "sample_finite":
                         bool(torch.isfinite(sample).all()),
                     "roles": task.roles, "global_steps": engine.global_steps,

@@ -1,162 +1,100 @@
-"""EDM preconditioning, the Euler/Heun sampler, the EDM loss and the diffusion task."""
+"""The latent diffusion task (`core.diffusion`) over `core.latent_diffusion`: parameters,
+the model it builds, guidance and determinism, and 2-rank training (tests/tasks/conftest).
+The objectives, samplers and guidance themselves are tested in tests/diffusion."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
-from torch import nn
 
-from audio_core.components.conv import FrameDenoiser
-from audio_core.components.samplers import (
-    EDMDenoiser,
-    EulerSampler,
-    edm_loss_weight,
-    edm_preconditioning,
-    karras_sigmas,
-)
+from audio_core import get_registry
 from audio_core.config import load_config
 from audio_core.errors import ConfigError
-from audio_core.tasks.diffusion import DiffusionTask, edm_loss
+from audio_core.models.build import build_model
+from audio_core.models.latent_diffusion import GenerationError, LatentDiffusion
+from audio_core.tasks.diffusion import DiffusionTask, frame_mask
+
+CLASSES = ["a", "b", "c"]
 
 
-@pytest.mark.parametrize(("sigma", "sd", "expected"), [
-    (1.0, 0.5, (0.2, 0.5 / math.sqrt(1.25), 1 / math.sqrt(1.25), 0.0)),
-    (0.5, 0.5, (0.5, 0.5 / math.sqrt(2), 1 / (0.5 * math.sqrt(2)), math.log(0.5) / 4)),
-    (80.0, 0.5, (0.25 / 6400.25, 40 / math.sqrt(6400.25), 1 / math.sqrt(6400.25),
-                 math.log(80) / 4)),
-])
-def test_edm_preconditioning_at_known_sigmas(sigma, sd, expected):
-    got = edm_preconditioning(torch.tensor([sigma]), sd)
-    for value, want in zip(got, expected, strict=True):
-        assert value.item() == pytest.approx(want, rel=1e-6, abs=1e-7)
-
-
-def test_loss_weight_gives_unit_effective_weight():
-    """lambda(sigma) * c_out(sigma)^2 == 1: every noise level contributes at unit scale."""
-    sigma = torch.logspace(-3, 2, 11)
-    _, c_out, _, _ = edm_preconditioning(sigma, 0.5)
-    torch.testing.assert_close(edm_loss_weight(sigma, 0.5) * c_out**2, torch.ones(11))
-
-
-def test_edm_denoiser_is_identity_at_tiny_sigma():
-    model = EDMDenoiser(FrameDenoiser(dim=3, hidden=8, layers=1))
-    x = torch.randn(2, 3, 5)
-    torch.testing.assert_close(model(x, torch.full((2,), 1e-6)), x, atol=1e-5, rtol=0)
-
-
-def test_karras_sigmas():
-    s = karras_sigmas(10, 0.002, 80.0, 7.0)
-    assert s.shape == (11,)
-    assert s[0].item() == pytest.approx(80.0) and s[-2].item() == pytest.approx(0.002)
-    assert s[-1].item() == 0.0 and bool((s[:-1] > s[1:]).all())
-
-
-@pytest.mark.parametrize("heun", [False, True])
-def test_sampler_with_a_perfect_denoiser_returns_the_delta(heun):
-    """Data = a delta at x0, so D(x, sigma) = x0 exactly: the ODE lands on x0."""
-    x0 = torch.randn(3, 4, 7, generator=torch.Generator().manual_seed(0))
-    sampler = EulerSampler(steps=12, heun=heun)
-    out = sampler(lambda x, s, c: x0.expand_as(x), torch.randn(3, 4, 7))
-    assert out.shape == (3, 4, 7)
-    torch.testing.assert_close(out, x0, atol=1e-5, rtol=1e-5)
-
-
-def test_sampler_recovers_a_gaussian():
-    """Data N(mu, s^2): the exact denoiser is mu + s^2 / (s^2 + sigma^2) * (x - mu)."""
-    mu, s = 1.5, 0.3
-
-    def denoiser(x, sigma, cond):
-        k = s**2 / (s**2 + sigma[:, None, None] ** 2)
-        return mu + k * (x - mu)
-
-    out = EulerSampler(steps=32)(denoiser, torch.randn(4000, 1, 4,
-                                                       generator=torch.Generator().manual_seed(1)))
-    assert out.mean().item() == pytest.approx(mu, abs=0.02)
-    assert out.std().item() == pytest.approx(s, rel=0.05)
-
-
-@pytest.mark.parametrize("scale", [1.0, 2.0])
-def test_classifier_free_guidance(scale):
-    """D(x, s, cond) = cond and D(x, s) = 0: guidance w lands on w * cond."""
-    cond = torch.randn(2, 3, 4)
-
-    def denoiser(x, sigma, c):
-        return torch.zeros_like(x) if c is None else c
-
-    out = EulerSampler(steps=8)(denoiser, torch.randn(2, 3, 4), cond, guidance_scale=scale)
-    torch.testing.assert_close(out, scale * cond, atol=1e-5, rtol=1e-5)
-
-
-def test_edm_loss_decreases_on_a_tiny_problem():
-    torch.manual_seed(0)
-    t = torch.linspace(0, 1, 16)
-    data = 0.5 * torch.stack([torch.sin(2 * math.pi * f * t) for f in (1, 2, 3, 4)])[:, None]
-    data = data.expand(4, 2, 16).contiguous()  # (batch 4, dim 2, frames 16)
-    model = EDMDenoiser(FrameDenoiser(dim=2, hidden=32, layers=2))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-
-    def evaluate() -> float:
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.manual_seed(123)
-            return sum(edm_loss(model, data)[0].item() for _ in range(20)) / 20
-
-    before = evaluate()
-    for _ in range(150):
-        loss, sigma = edm_loss(model, data)
-        assert sigma.shape == (4,)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert evaluate() < 0.5 * before
-
-
-def _cfg(**params):
-    return load_config({"task": {"name": "core.diffusion", "params": params}})
+def _cfg(**model):
+    return load_config({
+        "data": {"sample_rate": 8000, "channels": 2, "segment_seconds": 0.01},
+        "model": {"denoiser": {"name": "core.conv_denoiser", "params": {"hidden": 8,
+                                                                         "blocks": 1}},
+                  "conditioner": {"name": "core.class_embedding",
+                                  "params": {"classes": CLASSES, "dim": 4}},
+                  "objective": {"name": "core.rectified_flow"},
+                  "sampler": {"name": "core.euler"}, **model},
+        "task": {"name": "core.diffusion"}}, check_params=True)
 
 
 def test_task_params_are_checked():
-    from audio_core import get_registry
-
-    with pytest.raises(ConfigError, match=r"task\.params\.denoiser"):
-        DiffusionTask(cfg=_cfg(), registry=get_registry())
-    with pytest.raises(ConfigError, match=r"task\.params\.encoder"):
-        DiffusionTask(cfg=_cfg(), registry=get_registry(),
-                      denoiser={"name": "core.frame_denoiser"}, encoder={"nme": "core.conv"})
+    with pytest.raises(ConfigError, match=r"task\.params\.cond_dropout"):
+        DiffusionTask(cfg=_cfg(), registry=get_registry(), cond_dropout=1.5)
 
 
-def test_task_builds_an_edm_denoiser_sized_from_the_encoder():
-    from audio_core import get_registry
+def test_without_a_stage1_model_the_audio_is_the_latent():
+    model = build_model(_cfg())
+    assert isinstance(model, LatentDiffusion) and model.latent_dim == 2
+    assert model.hop_length == 1 and model.condition_keys == ("label",)
+    audio = torch.randn(3, 2, 80)
+    torch.testing.assert_close(model.to_audio(model.to_latent(audio), 80), audio)
 
-    registry = get_registry()
-    task = DiffusionTask(cfg=_cfg(), registry=registry,
-                         denoiser={"name": "core.frame_denoiser", "params": {"hidden": 8}},
-                         encoder={"name": "core.conv", "params": {"dim": 6, "width": 4,
-                                                                   "ratios": [2, 2]}})
-    module = task.build_modules()["denoiser"]
-    assert isinstance(module, EDMDenoiser) and module.net.dim == 6
-    assert not any(isinstance(m, nn.Conv1d) and m.in_channels == 1 for m in module.modules())
-    assert all(not p.requires_grad for p in task.encoder.parameters())
+
+def test_generation_is_seeded_and_guidance_one_is_the_conditional_model():
+    torch.manual_seed(0)
+    model = build_model(_cfg()).eval()
+    torch.nn.init.normal_(model.denoiser.out.weight)  # a zero-initialised output says nothing
+    one = model.generate("b", num_samples=2, steps=3, guidance=1.0, seed=5, seconds=0.01)
+    assert one.shape == (2, 2, 80)
+    assert torch.equal(one, model.generate("b", num_samples=2, steps=3, guidance=1.0, seed=5,
+                                           seconds=0.01))
+    assert not torch.equal(one, model.generate("b", num_samples=2, steps=3, guidance=1.0,
+                                               seed=6, seconds=0.01))
+    # guidance 1 equals sampling the conditional model with no guidance machinery at all
+    objective, sampler = model.objective, model.sampler
+    cond = model.conditioner(torch.tensor([1, 1]))
+    generator = torch.Generator().manual_seed(5)
+    grid = objective.timesteps(3, size=2 * 80)
+    x = objective.prior((2, 2, 80), generator=generator, size=2 * 80)
+
+    def conditional(x_t, t):
+        net_in, net_t = objective.net_inputs(x_t, t)
+        return objective.denoised(model.denoiser(net_in, net_t, cond).float(), x_t, t)
+
+    manual = sampler(conditional, x, grid, objective, generator=generator)
+    torch.testing.assert_close(one, manual, rtol=0, atol=0)
+    assert not torch.equal(one, model.generate("b", num_samples=2, steps=3, guidance=3.0,
+                                               seed=5, seconds=0.01))
+    with pytest.raises(GenerationError, match="'z'"):
+        model.generate("z", steps=2, seconds=0.01)
+
+
+def test_frame_mask_marks_frames_with_any_real_sample():
+    mask = torch.tensor([[True] * 5 + [False] * 4, [True] * 9])
+    assert frame_mask(mask, 3, 4).tolist() == [[True, True, False], [True, True, True]]
 
 
 @pytest.mark.integration
 def test_latent_diffusion_trains_on_two_ranks(task_results):
-    """60 ZeRO-2 steps on a frozen conv encoder's latents: the fixed-noise evaluation loss
-    falls, the encoder is untouched and outside the engine, samples have latent shape."""
+    """60 ZeRO-2 steps (EDM) on a stage-1 model's latents encoded on the fly: the
+    fixed-noise evaluation loss falls, the stage-1 model is untouched and outside the
+    engine, samples have the latent shape."""
     got = task_results["diffusion"]
     assert got["roles"] == ("denoiser",) and got["global_steps"] == 60
     assert got["after"] < 0.6 * got["before"]
-    assert got["encoder_unchanged"] and not got["encoder_in_engine"]
-    assert all(k.startswith("net.") for k in got["initial_keys"])
-    assert got["sample_shape"] == (2, 8, 16) and got["sample_finite"]
+    assert got["stage1_unchanged"] and not got["stage1_in_engine"]
+    assert all(k.startswith(("denoiser.", "normalizer.", "stage1_fingerprint"))
+               for k in got["initial_keys"])
+    assert got["sample_shape"] == (2, got["latent_dim"], 16) and got["sample_finite"]
 
 
 @pytest.mark.integration
 def test_trainer_runs_latent_diffusion_with_ema(task_results):
     got = task_results["trainer"]["diffusion"]
     assert got["steps"] == {"denoiser": 3}
-    assert "ema.safetensors" in got["files"]
-    assert not any(f.startswith("encoder") for f in got["files"])
-    assert got["loaded"] == "EDMDenoiser"  # loaded from the EMA export
-    assert "diffusion/log_sigma" in got["logged"]
+    assert "ema.safetensors" in got["files"] and got["weights"] == "ema"
+    assert not any(k.startswith("stage1.") for k in got["export_keys"])
+    assert got["loaded"] == "LatentDiffusion"
+    assert "diffusion/t" in got["logged"]
