@@ -49,6 +49,8 @@ class ResidualVQ(DiscreteQuantizer):
     ``dead_codes`` (replaced this step) and ``n_quantizers``.
     """
 
+    scalable = True  # any leading subset of the stages decodes
+
     def __init__(self, dim: int = 128, num_codebooks: int = 8, codebook_size: int = 1024,
                  decay: float = 0.99, commitment_weight: float = 1.0, kmeans_init: bool = True,
                  kmeans_iters: int = 10, threshold_dead: float = 2.0, dropout_prob: float = 1.0,
@@ -66,7 +68,6 @@ class ResidualVQ(DiscreteQuantizer):
             raise ValueError("core.rvq: " + "; ".join(problems))
         self.dim, self.num_codebooks, self.codebook_size = dim, num_codebooks, codebook_size
         self.codebook_bits = math.ceil(math.log2(codebook_size))
-        self.scalable = True
         self.commitment_weight, self.dropout_prob, self.seed = commitment_weight, dropout_prob, seed
         self.codebooks = nn.ModuleList(
             EMACodebook(dim, codebook_size, decay, kmeans_init=kmeans_init,
