@@ -5,17 +5,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from audio_core.models.contracts import Quantizer
 from audio_core.models.records import QuantizedResult
 
 
-class IdentityBottleneck(nn.Module):
+class IdentityBottleneck(Quantizer):
     """Passes the latent ``(batch, dim, frames)`` through unchanged."""
 
     def forward(self, latent: Tensor) -> QuantizedResult:
         return QuantizedResult(latent, loss=latent.new_zeros(()))
 
 
-class VAEBottleneck(nn.Module):
+class VAEBottleneck(Quantizer):
     """Splits ``(batch, 2 * dim, frames)`` into mean and scale, samples in training.
 
     Returns latent ``(batch, dim, frames)`` (the mean in eval mode) and ``kl_weight`` times

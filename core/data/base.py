@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Iterator, Sequence
 
 import attrs
@@ -26,10 +25,10 @@ from audio_core.audio.io import AudioFileError, load_audio
 from audio_core.audio.resample import resample
 from audio_core.audio.transforms import pad_or_trim
 from audio_core.data.index import FileEntry
+from audio_core.engine import distributed
 from audio_core.errors import AudioCoreError
 
-__all__ = ["AudioFileDataset", "BadFile", "BadFileReport", "DatasetError", "current_rank",
-           "item_rng"]
+__all__ = ["AudioFileDataset", "BadFile", "BadFileReport", "DatasetError", "item_rng"]
 
 log = logging.getLogger("audio_core.data")
 
@@ -95,14 +94,6 @@ class BadFileReport:
                     len(self), where, first, more)
 
 
-def current_rank() -> int:
-    """The distributed rank: torch.distributed if initialised, else ``$RANK``, else 0."""
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank()
-    return int(os.environ.get("RANK", 0))
-
-
 def item_rng(seed: int, rank: int, epoch: int, index: int) -> np.random.Generator:
     """A generator fixed by (seed, rank, epoch, index): crops independent of worker count."""
     return np.random.default_rng([seed & 0xFFFFFFFF, rank, epoch, index])
@@ -118,7 +109,7 @@ class EpochRankMixin:
     @property
     def rank(self) -> int:
         if self._rank is None:
-            self._rank = current_rank()
+            self._rank = distributed.rank()
         return self._rank
 
     def set_epoch(self, epoch: int) -> None:

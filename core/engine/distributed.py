@@ -8,16 +8,27 @@ Both launchers export ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` 
 DeepSpeed's communication layer (``deepspeed.comm``) is initialised on top of the torch
 process group, so ``deepspeed.initialize`` finds it ready. On CPU that first call JIT-builds
 DeepSpeed's shared-memory comm op (about 80 s, cached under ``TORCH_EXTENSIONS_DIR``).
+
+This module is also the one place that answers "is this run distributed?"
+(:func:`is_initialized`, :func:`is_distributed`, :func:`rank`, :func:`world_size`) and holds
+the small collectives every rank must call together (:func:`broadcast_`,
+:func:`all_reduce_sum_`, :func:`all_finite`): each is a no-op (or local) outside a process
+group of more than one rank. Importing it does not import torch, so light modules (trackers,
+datasets' rank lookup) may use it freely.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 from datetime import timedelta
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import torch
-import torch.distributed as dist
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 BACKEND_ENV = "AUDIO_CORE_DIST_BACKEND"
 LAUNCHER_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -32,6 +43,8 @@ def free_port() -> int:
 
 def default_backend() -> str:
     """``$AUDIO_CORE_DIST_BACKEND``, else ``nccl`` with CUDA, else ``gloo``."""
+    import torch
+
     return os.environ.get(BACKEND_ENV) or ("nccl" if torch.cuda.is_available() else "gloo")
 
 
@@ -55,6 +68,9 @@ def init_distributed(backend: str | None = None, timeout_s: float = 600.0) -> No
     Works under ``deepspeed``/``torchrun`` (environment set by the launcher) and plain
     ``python`` (a world of one). With CUDA, each process uses device ``LOCAL_RANK``.
     """
+    import torch
+    import torch.distributed as dist
+
     if is_initialized():
         return
     if not launched():
@@ -72,14 +88,34 @@ def init_distributed(backend: str | None = None, timeout_s: float = 600.0) -> No
                                timeout=timedelta(seconds=timeout_s))
 
 
+# -- "is this run distributed?" -----------------------------------------------------------
+def _torch_distributed() -> ModuleType | None:
+    """``torch.distributed`` when torch is already imported and built with it, else ``None``
+    (a process that never imported torch has no process group: nothing to import)."""
+    if "torch" not in sys.modules:
+        return None
+    import torch.distributed as dist
+
+    return dist if dist.is_available() else None
+
+
 def is_initialized() -> bool:
-    """True once the torch process group exists."""
-    return dist.is_available() and dist.is_initialized()
+    """True once the torch process group exists (any number of ranks)."""
+    dist = _torch_distributed()
+    return dist is not None and dist.is_initialized()
+
+
+def is_distributed() -> bool:
+    """True inside an initialised process group of more than one rank: collectives are
+    needed (and every rank must make them)."""
+    return is_initialized() and world_size() > 1
 
 
 def rank() -> int:
-    """Global rank (0 before initialisation)."""
-    return dist.get_rank() if is_initialized() else int(os.environ.get("RANK", 0))
+    """Global rank: the process group's when initialised, else ``$RANK``, else 0."""
+    if is_initialized():
+        return _torch_distributed().get_rank()
+    return int(os.environ.get("RANK", 0))
 
 
 def local_rank() -> int:
@@ -88,8 +124,11 @@ def local_rank() -> int:
 
 
 def world_size() -> int:
-    """Number of processes (1 before initialisation without a launcher)."""
-    return dist.get_world_size() if is_initialized() else int(os.environ.get("WORLD_SIZE", 1))
+    """Number of processes: the process group's when initialised, else ``$WORLD_SIZE``
+    (set by a launcher before initialisation), else 1."""
+    if is_initialized():
+        return _torch_distributed().get_world_size()
+    return int(os.environ.get("WORLD_SIZE", 1))
 
 
 def is_main_process() -> bool:
@@ -100,14 +139,59 @@ def is_main_process() -> bool:
 def barrier() -> None:
     """Wait for every rank; a no-op without a process group."""
     if is_initialized():
-        dist.barrier()
+        _torch_distributed().barrier()
 
 
 def device() -> torch.device:
     """This process's compute device: ``cuda:LOCAL_RANK`` or ``cpu``."""
+    import torch
+
     if torch.cuda.is_available() and default_backend() == "nccl":
         return torch.device("cuda", local_rank())
     return torch.device("cpu")
+
+
+def collective_device() -> torch.device:
+    """Where tensors for a collective must live: the current CUDA device under NCCL,
+    else the CPU (gloo, or no process group)."""
+    import torch
+
+    if is_initialized() and _torch_distributed().get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+# -- collectives that are no-ops in a world of one -------------------------------------------
+def broadcast_(tensor: Tensor, src: int = 0) -> Tensor:
+    """Overwrite ``tensor`` in place with rank ``src``'s copy when distributed; returns it."""
+    if is_distributed():
+        _torch_distributed().broadcast(tensor, src)
+    return tensor
+
+
+def all_reduce_sum_(tensor: Tensor) -> Tensor:
+    """Sum ``tensor`` in place over the ranks when distributed; returns it."""
+    if is_distributed():
+        _torch_distributed().all_reduce(tensor)
+    return tensor
+
+
+def all_finite(*tensors: Tensor) -> bool:
+    """True when every value of every tensor is finite on every rank.
+
+    Local check, then (when distributed) one MAX all-reduce of a "some value is not
+    finite" flag, so every rank returns the same answer: a collective, every rank must call
+    it, also with no tensors.
+    """
+    import torch
+
+    bad = any(not bool(torch.isfinite(t.detach()).all()) for t in tensors)
+    if not is_distributed():
+        return not bad
+    dist = _torch_distributed()
+    flag = torch.tensor([float(bad)], device=collective_device())
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return flag.item() == 0
 
 
 def teardown() -> None:
@@ -122,15 +206,7 @@ def teardown() -> None:
             ds_comm.destroy_process_group()
     except (ImportError, AttributeError, AssertionError):
         pass
-    if dist.is_initialized():
+    dist = _torch_distributed()
+    if dist is not None and dist.is_initialized():
         dist.destroy_process_group()
 
-
-def all_finite(*values: torch.Tensor) -> bool:
-    """True when every value is finite on every rank (one MAX all-reduce when distributed),
-    so that all ranks take the same skip decision."""
-    bad = torch.tensor([0.0 if all(bool(torch.isfinite(v.detach()).all()) for v in values)
-                        else 1.0], device=values[0].device if values else "cpu")
-    if is_initialized() and world_size() > 1:
-        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
-    return bad.item() == 0

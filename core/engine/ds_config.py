@@ -2,8 +2,9 @@
 
 Sources, later ones winning (mappings are merged key by key):
 
-1. a DeepSpeed JSON named by ``deepspeed.config``: a path, or a preset name (``zero0`` ...
-   ``zero3``, ``zero3_offload``) looked up in ``configs/deepspeed/``;
+1. a DeepSpeed JSON named by ``deepspeed.config``: a preset name (``zero0`` ... ``zero3``,
+   ``zero3_offload``), always one shipped with audio-core (:data:`PRESET_DIR`), or else a
+   path to a JSON file of one's own (relative to the working directory of the call);
 2. the rest of the run config's ``deepspeed`` section (plain DeepSpeed keys), plus the
    shorthands ``zero_stage`` (0-3), ``offload_optimizer`` and ``offload_param``
    (``none``/``cpu``/``nvme``);
@@ -48,9 +49,9 @@ AUTO = "auto"
 _MISSING = object()
 SHORTHANDS = ("config", "zero_stage", "offload_optimizer", "offload_param", "roles")
 OFFLOAD_DEVICES = ("none", "cpu", "nvme")
-# ./configs/deepspeed (a project's own presets) first, then those shipped in the package.
-PRESET_DIRS = (Path.cwd() / "configs" / "deepspeed",
-               Path(__file__).resolve().parents[1] / "presets" / "deepspeed")
+#: The shipped DeepSpeed presets: the only place a preset name is looked up (a checkout's
+#: ``configs/deepspeed`` is a link to this folder, not a second copy).
+PRESET_DIR = Path(__file__).resolve().parents[1] / "presets" / "deepspeed"
 # "auto" zero keys left to DeepSpeed's own defaults (they depend on model width).
 ZERO_AUTO_DEFAULTS = ("reduce_bucket_size", "allgather_bucket_size", "stage3_prefetch_bucket_size",
                       "stage3_param_persistence_threshold", "stage3_max_live_parameters",
@@ -58,19 +59,30 @@ ZERO_AUTO_DEFAULTS = ("reduce_bucket_size", "allgather_bucket_size", "stage3_pre
 
 
 def preset_names() -> list[str]:
-    """DeepSpeed presets found in ``configs/deepspeed/``."""
-    return sorted({p.stem for d in PRESET_DIRS if d.is_dir() for p in d.glob("*.json")})
+    """Names of the shipped DeepSpeed presets (``zero0`` ... ``zero3_offload``)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+def resolve_ds_json(source: str | Path) -> Path:
+    """The file ``deepspeed.config`` names: a shipped preset when ``source`` is a preset
+    name, else the path ``source`` (a relative one taken from the current working directory,
+    at the time of this call). A :class:`ConfigError` names the file that does not exist."""
+    name = str(source)
+    if name in preset_names():
+        return PRESET_DIR / f"{name}.json"
+    path = Path(name).expanduser()
+    path = path if path.is_absolute() else Path.cwd() / path
+    if not path.is_file():
+        problem = "is not a file" if path.exists() else "does not exist"
+        raise ConfigError(f"deepspeed.config '{name}' is neither a shipped preset "
+                          f"({format_choices(preset_names())}) nor a DeepSpeed JSON file: "
+                          f"'{path}' {problem}", "deepspeed.config")
+    return path
 
 
 def read_ds_json(source: str | Path) -> dict[str, Any]:
-    """A DeepSpeed JSON from a path or a preset name."""
-    path = Path(source)
-    if not path.is_file():
-        found = [d / f"{source}.json" for d in PRESET_DIRS if (d / f"{source}.json").is_file()]
-        if not found:
-            raise ConfigError(f"deepspeed.config '{source}' is neither a file nor a preset "
-                              f"(presets: {format_choices(preset_names())})", "deepspeed.config")
-        path = found[0]
+    """A DeepSpeed JSON from a preset name or a path (see :func:`resolve_ds_json`)."""
+    path = resolve_ds_json(source)
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:

@@ -8,9 +8,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
+from audio_core.engine import distributed
 
 
 class MetricAccumulator:
@@ -18,7 +16,7 @@ class MetricAccumulator:
 
     ``update({"si_sdr": 12.3}, weight=batch_size)`` adds batch means; a Tensor with more than
     one element is taken as per-item values (each weight 1). :meth:`compute` returns the
-    weighted means; when ``torch.distributed`` is initialised it first all-reduces sums and
+    weighted means; in a process group of several ranks it first all-reduces sums and
     counts (a collective: every rank must call it), otherwise it is purely local.
     """
 
@@ -46,7 +44,7 @@ class MetricAccumulator:
         """Weighted mean per metric (NaN for a zero total weight), reduced over ranks if
         ``sync`` and distributed. Local state is left untouched, so it can be called again."""
         sums, counts = dict(self._sums), dict(self._counts)
-        if sync and _distributed():
+        if sync and distributed.is_distributed():
             sums, counts = self._all_reduce(sums, counts)
         return {k: sums[k] / counts[k] if counts[k] else float("nan") for k in sorted(sums)}
 
@@ -55,10 +53,8 @@ class MetricAccumulator:
         names: list[list[str]] = [[] for _ in range(dist.get_world_size())]
         dist.all_gather_object(names, sorted(sums))  # ranks may have seen different metrics
         keys = sorted({k for rank_keys in names for k in rank_keys})
-        device = (torch.device("cuda", torch.cuda.current_device())
-                  if dist.get_backend() == "nccl" else torch.device("cpu"))
         packed = torch.tensor([sums.get(k, 0.0) for k in keys] + [counts.get(k, 0.0) for k in keys],
-                              dtype=torch.float64, device=device)
+                              dtype=torch.float64, device=distributed.collective_device())
         dist.all_reduce(packed, op=dist.ReduceOp.SUM)
         values = packed.tolist()
         return dict(zip(keys, values[: len(keys)], strict=True)), dict(

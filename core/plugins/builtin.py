@@ -66,8 +66,8 @@ def audio_core_register_quantizers(registry):
     registry.register("identity", "audio_core.components.bottlenecks:IdentityBottleneck")
     registry.register("vae", "audio_core.components.bottlenecks:VAEBottleneck")
     registry.register("rvq", "audio_core.components.rvq:ResidualVQ",
-                      description="Minimal residual VQ (codebook + commitment loss, quantizer "
-                                  "dropout): a baseline discrete codec")
+                      description="Residual VQ: EMA codebooks, k-means init, dead-code "
+                                  "replacement, quantizer dropout, optional SOM updates")
 
 
 @hookimpl

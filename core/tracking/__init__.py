@@ -6,7 +6,7 @@ when their backend is built. :class:`ProgressBar` is the console display of the 
 """
 
 from audio_core.tracking.base import NullTracker, Tracker, TrackingError
-from audio_core.tracking.factory import BACKENDS, build_tracker, current_rank
+from audio_core.tracking.factory import BACKENDS, build_tracker
 from audio_core.tracking.fanout import FanOutTracker
 from audio_core.tracking.jsonl import JsonlTracker
 from audio_core.tracking.params import flatten_params
@@ -21,7 +21,6 @@ __all__ = [
     "Tracker",
     "TrackingError",
     "build_tracker",
-    "current_rank",
     "flatten_params",
 ]
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from audio_core.engine import distributed
 from audio_core.errors import ConfigError, did_you_mean, format_choices
 from audio_core.tracking.base import NullTracker, Tracker
 from audio_core.tracking.fanout import FanOutTracker
@@ -40,15 +41,6 @@ BACKENDS: dict[str, Callable[[Path, dict[str, Any]], Tracker]] = {
 }
 
 
-def current_rank() -> int:
-    """Global rank from ``torch.distributed`` when initialised, else ``$RANK``, else 0."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank()
-    return int(os.environ.get("RANK", "0"))
-
-
 def build_tracker(
     run_dir: str | os.PathLike,
     backends: Sequence[str | Tracker] = ("jsonl", "tensorboard", "mlflow"),
@@ -63,13 +55,14 @@ def build_tracker(
     """One :class:`Tracker` fanning out to ``backends`` (names from :data:`BACKENDS` or ready
     Tracker instances), writing under ``run_dir``; ``config_dict`` is logged as flattened params.
 
-    Only rank 0 writes: other ranks (``rank`` defaults to :func:`current_rank`) get a
-    :class:`NullTracker`. Setup errors raise (:class:`TrackingError` naming the backend,
-    :class:`ConfigError` for an unknown name); later write errors disable that backend only.
+    Only rank 0 writes: other ranks (``rank`` defaults to
+    :func:`audio_core.engine.distributed.rank`) get a :class:`NullTracker`. Setup errors
+    raise (:class:`TrackingError` naming the backend, :class:`ConfigError` for an unknown
+    name); later write errors disable that backend only.
     ``run_name`` defaults to the run directory's name; ``tracking_uri``/``experiment_name``/
     ``tags`` are for MLflow.
     """
-    if (current_rank() if rank is None else rank) != 0:
+    if (distributed.rank() if rank is None else rank) != 0:
         return NullTracker()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ from audio_core.inference.tokens import (
 )
 from audio_core.models.autoencoder import AudioAutoencoder
 from audio_core.models.build import build_model
+from audio_core.models.contracts import Codec, CodecSpec
 
 RATE, HOP, CODEBOOKS, BITS = 8000, 4, 3, 4  # 2000 frames/s x 4 bits: 8 kbps per codebook
 
@@ -282,7 +283,7 @@ def test_reconstruct_with_fewer_codebooks(workspace, capsys):
     capsys.readouterr()
     assert run("reconstruct", workspace["plain"], root / "in.wav", root / "p.wav",
                "--n-quantizers", "1", "--no-report") == 1
-    assert "produces no discrete codes" in capsys.readouterr().err
+    assert "is not a discrete codec" in capsys.readouterr().err
     assert run("encode", workspace["plain"], root / "in.wav", root / "p.tokens") == 1
 
 
@@ -293,17 +294,22 @@ def test_decoding_a_foreign_file_is_a_clear_error(workspace, capsys):
 
 
 # -- a fixed-bitrate codec (codec_spec scalable: False) ------------------------------------------
-class FixedRateCodec(nn.Module):
+class FixedRateCodec(Codec):
     """Two 8-bit code rows per 2 samples (even and odd samples), which only decode together."""
 
-    sample_rate = RATE
-
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(sample_rate=RATE, channels=1)
         self.scale = nn.Parameter(torch.tensor(127.5))
 
+    @classmethod
+    def from_config(cls, cfg, registry, **params):
+        return cls()
+
     def codec_spec(self):
-        return {"hop_length": 2, "num_codebooks": 2, "codebook_bits": 8, "scalable": False}
+        return CodecSpec(hop_length=2, num_codebooks=2, codebook_bits=8, scalable=False)
+
+    def reconstruct(self, waveform):
+        return self.decode_codes(self.encode_codes(waveform), waveform.shape[-1])
 
     def encode_codes(self, waveform, n_quantizers=None):
         assert n_quantizers in (None, 2)
@@ -342,6 +348,6 @@ def test_a_fixed_bitrate_codec_round_trips_and_refuses_fewer_codebooks(tmp_path)
 
 
 def test_a_model_without_the_codec_contract_is_named():
-    with pytest.raises(CodecError, match=r"Linear\) is not a discrete codec: it lacks "
-                                         r"codec_spec, encode_codes, decode_codes"):
+    with pytest.raises(CodecError, match=r"Linear\) is not a discrete codec: it does not "
+                                         r"implement audio_core\.models\.Codec"):
         codec_info(nn.Linear(2, 2))

@@ -76,6 +76,7 @@ def test_a_model_with_its_own_reconstruct_method_is_used_through_it():
 
     class HalfVolume(torch.nn.Module):
         config = OmegaConf.create({"data": {"sample_rate": 100, "channels": 1}})
+        sample_rate, channels = 100, 1
 
         def forward(self, mel):
             raise AssertionError("forward takes mels, not waveforms")

@@ -1,5 +1,5 @@
 """Built-in GAN parts: multi-scale/period/STFT discriminators, adversarial objectives with the
-repulsion term, feature matching, and the baseline residual VQ."""
+repulsion term, and feature matching."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from audio_core.components.discriminators import (
     MultiScaleSTFTDiscriminator,
     WaveformDiscriminator,
 )
-from audio_core.components.rvq import ResidualVQ
 from audio_core.tasks.adversarial import split_halves
 
 TINY = {
@@ -158,35 +157,3 @@ def test_feature_matching_normalises_per_layer():
     # relative: each layer divided by mean |real| (layer 0 has mean 0: divided by eps only)
     rel = feature_matching_loss(real[1:], fake[1:], relative=True)
     assert rel.item() == pytest.approx(0.2)
-
-
-# -- the baseline residual VQ ----------------------------------------------------------------
-def test_rvq_codec_contract():
-    torch.manual_seed(0)
-    q = ResidualVQ(dim=4, num_codebooks=3, codebook_size=16).eval()
-    assert (q.num_codebooks, q.codebook_bits) == (3, 4)
-    latent = torch.randn(2, 4, 7)
-    out = q(latent)
-    codes = q.encode(latent)
-    assert codes.dtype == torch.int64 and codes.shape == (2, 3, 7)
-    assert torch.equal(out.codes, codes) and out.bits_per_frame == 12
-    torch.testing.assert_close(q.decode(codes), out.latent)
-    two = q(latent, n_quantizers=2)
-    assert torch.equal(two.codes, codes[:, :2])
-    torch.testing.assert_close(q.decode(codes[:, :2]), two.latent)
-    with pytest.raises(ValueError, match="n_quantizers"):
-        q.encode(latent, n_quantizers=4)
-
-
-def test_rvq_dropout_keeps_every_codebook_in_the_graph():
-    torch.manual_seed(0)
-    q = ResidualVQ(dim=4, num_codebooks=3, codebook_size=8, dropout=1.0).train()
-    latent = torch.randn(2, 4, 5, requires_grad=True)
-    seen = set()
-    for _ in range(20):
-        q.zero_grad()
-        out = q(latent)
-        seen.add(out.codes.shape[1])
-        (out.latent.sum() + out.loss).backward()
-        assert q.codebooks.grad is not None and latent.grad is not None
-    assert seen == {1, 2, 3}

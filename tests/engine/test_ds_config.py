@@ -2,12 +2,19 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
 from audio_core.config.loader import load_config
 from audio_core.config.schema import OptimizerConfig, RunConfig
-from audio_core.engine.ds_config import build_ds_config, lr_lambda, preset_names
+from audio_core.engine.ds_config import (
+    PRESET_DIR,
+    build_ds_config,
+    lr_lambda,
+    preset_names,
+    read_ds_json,
+)
 from audio_core.errors import ConfigError
 
 
@@ -73,6 +80,47 @@ def test_preset_names_listed():
 def test_unknown_preset_names_the_presets():
     with pytest.raises(ConfigError, match=r"zero9.*zero3_offload"):
         build_ds_config(run_config(config="zero9"), world_size=1)
+
+
+def test_preset_names_ignore_the_working_directory(tmp_path, monkeypatch):
+    """A folder's own configs/deepspeed/zero2.json (or a file called zero2) does not
+    replace the shipped preset: a name means the same file everywhere."""
+    shipped = read_ds_json("zero2")
+    local = tmp_path / "configs" / "deepspeed"
+    local.mkdir(parents=True)
+    for path in (local / "zero2.json", tmp_path / "zero2", local / "mine.json"):
+        path.write_text(json.dumps({"zero_optimization": {"stage": 3}}))
+    monkeypatch.chdir(tmp_path)
+    assert read_ds_json("zero2") == shipped and shipped["zero_optimization"]["stage"] == 2
+    assert "mine" not in preset_names()
+    assert build_ds_config(run_config(config="zero2"), 1)["zero_optimization"]["stage"] == 2
+
+
+def test_own_json_is_a_path_relative_to_the_working_directory_of_the_call(tmp_path,
+                                                                          monkeypatch):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "mine.json").write_text(json.dumps({"zero_optimization": {"stage": 1}}))
+    cfg = run_config(config="ds/mine.json")
+    monkeypatch.chdir(tmp_path)
+    assert build_ds_config(cfg, 1)["zero_optimization"]["stage"] == 1
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    missing = str(elsewhere / "ds" / "mine.json")
+    with pytest.raises(ConfigError, match=r"deepspeed\.config .ds/mine\.json") as err:
+        build_ds_config(cfg, 1)
+    assert f"'{missing}' does not exist" in str(err.value)
+    assert "zero3_offload" in str(err.value)  # and the presets it could have named
+    with pytest.raises(ConfigError, match="is not a file"):
+        read_ds_json(str(tmp_path / "ds"))
+
+
+def test_configs_deepspeed_is_a_link_to_the_shipped_presets():
+    link = Path(__file__).resolve().parents[2] / "configs" / "deepspeed"
+    assert link.is_symlink()
+    assert link.resolve() == link.parents[1] / "core" / "presets" / "deepspeed"
+    shipped = {p.name: p.read_bytes() for p in PRESET_DIR.glob("*.json")}
+    assert {p.name: p.read_bytes() for p in link.glob("*.json")} == shipped
 
 
 def test_user_json_auto_values_are_filled(tmp_path):

@@ -14,10 +14,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-
-def world_size() -> int:
-    """Ranks in the default process group (1 when torch.distributed is not initialised)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+from audio_core.engine.distributed import is_distributed
+from audio_core.engine.distributed import world_size as world_size  # bsq task.py imports it
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -60,7 +58,7 @@ class SyncBatchNorm1d(nn.BatchNorm1d):
         c = xf.shape[1]
         count = torch.tensor([xf.numel() / c], device=xf.device, dtype=torch.float32)
         total = torch.cat([xf.sum(dims), xf.square().sum(dims), count])
-        if world_size() > 1:
+        if is_distributed():
             total = _AllReduceSum.apply(total)
         n = total[-1]
         mean = total[:c] / n

@@ -134,7 +134,7 @@ class BSQTokenizer(nn.Module):
             raise ValueError(f"{steps} time steps cannot be decoded: sequences longer than "
                              f"{self.encoder.max_time_patches} steps must come in whole chunks")
         codes = rearrange(codes, "b k (c n) -> (b c) k n", c=chunks)
-        return self._decode_latent(self.quantizer.decode_codes(codes), chunks, frames)
+        return self._decode_latent(self.quantizer.decode(codes), chunks, frames)
 
     # -- waveforms ----------------------------------------------------------------------------
     def mel_spectrogram(self, waveform: Tensor) -> Tensor:

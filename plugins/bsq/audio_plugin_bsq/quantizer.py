@@ -14,12 +14,13 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from audio_core.models.contracts import DiscreteQuantizer
 from audio_core.models.records import QuantizedResult
-from audio_plugin_bsq.codes import bits_to_codes, check_bits_per_code, codes_to_bits
+from audio_plugin_bsq.codes import bits_to_codes, check_bits_per_code, codes_to_bits, num_codes
 from audio_plugin_bsq.entropy import LN2, bit_logits, codebook_entropy, per_sample_entropy
 
 
-class BinarySphericalQuantizer(nn.Module):
+class BinarySphericalQuantizer(DiscreteQuantizer):
     """Latent ``(batch, dim, tokens)`` -> ``QuantizedResult`` with ``bits``-bit codes.
 
     Args:
@@ -33,8 +34,13 @@ class BinarySphericalQuantizer(nn.Module):
             ``tokens * 2^group_size``); ``None`` or ``>= bits`` is exact.
         bits_per_code: bits per integer code (default ``min(bits, 62)``).
 
-    ``result.codes`` is ``(batch, ceil(bits / bits_per_code), tokens)`` int64.
+    ``result.codes`` is ``(batch, k, tokens)`` int64 with ``k = num_codebooks =
+    ceil(bits / bits_per_code)`` integer codes per token of ``codebook_bits = bits_per_code``
+    bits. The ``k`` codes together are one token: every one is needed to decode
+    (``scalable = False``), so ``n_quantizers`` may only be ``None`` or ``k``.
     """
+
+    scalable = False
 
     def __init__(self, bits: int = 18, dim: int | None = None, *,
                  commitment_weight: float = 0.25, entropy_weight: float = 0.1,
@@ -45,6 +51,8 @@ class BinarySphericalQuantizer(nn.Module):
             raise ValueError(f"bits must be >= 1, got {bits}")
         self.bits, self.dim = int(bits), int(dim if dim is not None else bits)
         self.bits_per_code = check_bits_per_code(self.bits, bits_per_code)
+        self.num_codebooks = num_codes(self.bits, self.bits_per_code)
+        self.codebook_bits = self.bits_per_code
         self.commitment_weight, self.entropy_weight = commitment_weight, entropy_weight
         self.codebook_weight, self.temperature = codebook_weight, temperature
         self.group_size = group_size
@@ -79,16 +87,28 @@ class BinarySphericalQuantizer(nn.Module):
         q = q.to(weight.dtype) if weight is not None else q
         return rearrange(self.proj_out(q), "b n d -> b d n")
 
-    def decode_codes(self, codes: Tensor) -> Tensor:
+    def check_n_quantizers(self, n_quantizers: int | None) -> None:
+        """Refuse a partial code set: a BSQ token needs all of its ``k`` codes."""
+        if n_quantizers not in (None, self.num_codebooks):
+            raise ValueError(f"BSQ codes are not scalable: every token needs all "
+                             f"{self.num_codebooks} of its codes, so n_quantizers must be None "
+                             f"or {self.num_codebooks}, got {n_quantizers}")
+
+    def decode(self, codes: Tensor) -> Tensor:
         """Codes ``(batch, k, tokens)`` -> latent ``(batch, dim, tokens)`` for the decoder."""
+        if codes.ndim != 3 or codes.shape[1] != self.num_codebooks:
+            raise ValueError(f"BSQ codes must be (batch, {self.num_codebooks}, tokens), got "
+                             f"shape {tuple(codes.shape)}")
         return self.project_out(self.codes_to_sphere(codes))
 
-    def encode(self, latent: Tensor) -> Tensor:
+    def encode(self, latent: Tensor, n_quantizers: int | None = None) -> Tensor:
         """Latent ``(batch, dim, tokens)`` -> codes ``(batch, k, tokens)``."""
+        self.check_n_quantizers(n_quantizers)
         codes = bits_to_codes(self.sphere(latent) >= 0, self.bits_per_code)
         return rearrange(codes, "b n k -> b k n")
 
-    def forward(self, latent: Tensor) -> QuantizedResult:
+    def forward(self, latent: Tensor, n_quantizers: int | None = None) -> QuantizedResult:
+        self.check_n_quantizers(n_quantizers)
         u = self.sphere(latent)
         q = self.binarize(u)
         commitment = (u - q.detach()).square().sum(-1).mean()

@@ -9,6 +9,8 @@ import torch
 from audio_plugin_bsq.codes import bits_to_codes, codes_to_bits
 from audio_plugin_bsq.quantizer import BinarySphericalQuantizer
 
+from audio_core.models.contracts import DiscreteQuantizer
+
 
 def test_quantized_points_are_exactly_plus_minus_one_over_sqrt_d():
     for bits in (8, 9, 18, 36):
@@ -92,6 +94,21 @@ def test_more_than_62_bits_split_into_several_codes():
     z = torch.randn(2, 32, 6)
     codes = q.encode(z)
     assert codes.shape == (2, 2, 6)
-    torch.testing.assert_close(q.decode_codes(codes), q(z).latent)
+    torch.testing.assert_close(q.decode(codes), q(z).latent)
     with pytest.raises(ValueError, match="bits_per_code"):
         BinarySphericalQuantizer(8, bits_per_code=63)
+
+
+def test_discrete_quantizer_contract_and_no_partial_code_sets():
+    q = BinarySphericalQuantizer(70, 32, bits_per_code=30)  # 30 + 30 + 10 bits per token
+    assert isinstance(q, DiscreteQuantizer) and not q.scalable
+    assert (q.num_codebooks, q.codebook_bits) == (3, 30)
+    z = torch.randn(2, 32, 6)
+    codes = q.encode(z, n_quantizers=3)
+    assert codes.shape == (2, 3, 6) and torch.equal(q(z, n_quantizers=3).codes, codes)
+    for n in (1, 2, 4):
+        for call in (q, q.encode):
+            with pytest.raises(ValueError, match=f"not scalable.*must be None or 3, got {n}"):
+                call(z, n_quantizers=n)
+    with pytest.raises(ValueError, match=r"\(batch, 3, tokens\), got shape \(2, 2, 6\)"):
+        q.decode(codes[:, :2])

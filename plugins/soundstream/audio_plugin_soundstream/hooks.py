@@ -30,13 +30,6 @@ def audio_core_register_decoders(registry):
 
 
 @hookimpl
-def audio_core_register_quantizers(registry):
-    registry.register("rvq", "audio_plugin_soundstream.rvq:ResidualVQ",
-                      description="Residual VQ, EMA codebooks, k-means init, dead-code "
-                                  "replacement, quantizer dropout, optional SOM updates")
-
-
-@hookimpl
 def audio_core_register_losses(registry):
     registry.register("aux", "audio_plugin_soundstream.stage_loss:DecoderStageLoss",
                       description="Decoder upsampling stages' channel means vs the "

@@ -31,8 +31,7 @@ def gather(obj):
 
 
 def main() -> None:
-    from audio_plugin_soundstream import rvq
-
+    from audio_core.components.rvq import EMACodebook
     from audio_core.config import load_config
     from audio_core.engine import distributed
     from audio_core.engine.export import export_run, load
@@ -45,14 +44,14 @@ def main() -> None:
     registry = PluginUnderTest("soundstream", "audio-plugin-soundstream",
                                "audio_plugin_soundstream.hooks").load().registry
     replaced: list[int] = []
-    original = rvq.EMACodebook.replace_dead
+    original = EMACodebook.replace_dead
 
     def counting(self, x):
         n = original(self, x)
         replaced.append(n)
         return n
 
-    rvq.EMACodebook.replace_dead = counting
+    EMACodebook.replace_dead = counting
 
     def cfg(steps: int):
         return load_config("soundstream.tiny", [*OVERRIDES, f"train.max_steps={steps}",

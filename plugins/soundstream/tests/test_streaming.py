@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from audio_plugin_soundstream.rvq import ResidualVQ
 from audio_plugin_soundstream.seanet import SEANetDecoder, SEANetEncoder
 from audio_plugin_soundstream.streaming import StreamingCodec
+
+from audio_core.components.rvq import ResidualVQ
 
 LENGTH = 1001  # not a multiple of the hop (24)
 CHUNKINGS = {"one": [LENGTH], "hop": [24] * 41 + [17], "odd": [7] * 143,

@@ -1,29 +1,9 @@
-"""k-means for codebook initialisation, and the rank-synchronisation helpers it uses."""
+"""k-means (with k-means++ seeding) for codebook initialisation; local to one rank."""
 
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 from torch import Tensor
-
-
-def is_distributed() -> bool:
-    """True inside an initialised process group of more than one rank."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def broadcast_(tensor: Tensor, src: int = 0) -> Tensor:
-    """In-place broadcast from ``src`` when distributed (no-op otherwise)."""
-    if is_distributed():
-        dist.broadcast(tensor, src)
-    return tensor
-
-
-def all_reduce_sum_(tensor: Tensor) -> Tensor:
-    """In-place sum over ranks when distributed (no-op otherwise)."""
-    if is_distributed():
-        dist.all_reduce(tensor)
-    return tensor
 
 
 def sample_rows(x: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:

@@ -1,4 +1,4 @@
-"""Residual VQ: the codec contract, k-means init, dead codes, dropout, SOM, metrics."""
+"""core.rvq: the quantizer contract, k-means init, dead codes, dropout, SOM, metrics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import math
 
 import pytest
 import torch
-from audio_plugin_soundstream.rvq import EMACodebook, ResidualVQ
+
+from audio_core import get_registry
+from audio_core.components.rvq import EMACodebook, ResidualVQ
+from audio_core.components.rvq.kmeans import kmeans
+from audio_core.models.contracts import DiscreteQuantizer
 
 
 def fitted(num_codebooks=4, size=16, dim=8, steps=20, seed=0, **kw) -> tuple[ResidualVQ,
@@ -24,6 +28,7 @@ def fitted(num_codebooks=4, size=16, dim=8, steps=20, seed=0, **kw) -> tuple[Res
 
 def test_contract_codes_in_range_and_decode_of_encode():
     rvq, z = fitted()
+    assert isinstance(rvq, DiscreteQuantizer) and rvq.scalable
     assert (rvq.num_codebooks, rvq.codebook_bits) == (4, 4)
     assert not list(rvq.parameters())  # EMA codebooks are buffers: no optimizer state
     codes = rvq.encode(z)
@@ -141,3 +146,68 @@ def test_bitrate():
     assert rvq.bitrate(75.0) == 6000.0 and rvq.bitrate(75.0, 2) == 1500.0
     assert ResidualVQ(dim=4, codebook_size=1000).bits_per_frame(1) == pytest.approx(
         math.log2(1000))
+
+
+def test_registered_as_core_rvq_with_every_option():
+    params = {"dim": 4, "num_codebooks": 3, "codebook_size": 8, "decay": 0.9,
+              "commitment_weight": 0.5, "kmeans_init": False, "kmeans_iters": 3,
+              "threshold_dead": 0.5, "dropout_prob": 0.25, "som": {"sigma": 1.5}, "seed": 7}
+    rvq = get_registry().build("quantizer", "core.rvq", params, path="model.quantizer")
+    assert isinstance(rvq, ResidualVQ) and isinstance(rvq, DiscreteQuantizer)
+    cb = rvq.codebooks[0]
+    assert (rvq.num_codebooks, rvq.codebook_size, rvq.dropout_prob, rvq.seed) == (3, 8, 0.25, 7)
+    assert (cb.decay, cb.kmeans_init, cb.kmeans_iters, cb.threshold_dead) == (0.9, False, 3, 0.5)
+    assert cb.som == {"sigma": 1.5, "sigma_decay": 0.995, "sigma_min": 0.2}
+    out = rvq.train()(torch.randn(2, 4, 6), n_quantizers=3)
+    assert out.loss == pytest.approx(0.5 * float(out.metrics["commitment"]))
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"num_codebooks": 0}, "num_codebooks must be >= 1, got 0"),
+    ({"codebook_size": 1}, "codebook_size must be >= 2, got 1"),
+    ({"decay": 1.0}, r"decay must be in \[0, 1\), got 1.0"),
+    ({"dropout_prob": 1.5}, r"dropout_prob must be in \[0, 1\], got 1.5"),
+    ({"threshold_dead": -1}, "threshold_dead must be >= 0, got -1"),
+    ({"som": {"sigma": 2.0, "radius": 3}}, r"unknown SOM setting\(s\) \['radius'\]"),
+])
+def test_bad_settings_are_named(params, message):
+    with pytest.raises(ValueError, match=message):
+        ResidualVQ(dim=4, **params)
+
+
+def test_latent_of_the_wrong_width_is_refused():
+    rvq = ResidualVQ(dim=4, num_codebooks=2, codebook_size=8).eval()
+    for call in (rvq, rvq.encode):
+        with pytest.raises(ValueError, match=r"dim=4, frames\), got shape \(2, 5, 3\)"):
+            call(torch.randn(2, 5, 3))
+    with pytest.raises(ValueError, match=r"codes must be \(batch, q, frames\)"):
+        rvq.decode(torch.zeros(2, 3, 5, dtype=torch.long))
+
+
+def test_codebooks_get_no_gradient_and_the_encoder_gets_the_straight_through_one():
+    rvq = ResidualVQ(dim=4, num_codebooks=3, codebook_size=8, dropout_prob=0.0).train()
+    z = torch.randn(2, 4, 9, requires_grad=True)
+    out = rvq(z)
+    weights = torch.randn_like(out.latent)
+    (out.latent * weights).sum().backward()
+    torch.testing.assert_close(z.grad, weights)  # d(quantized)/d(latent) = identity
+    assert all(not b.requires_grad for b in rvq.buffers())
+
+
+def test_without_dropout_training_uses_every_codebook():
+    rvq = ResidualVQ(dim=4, num_codebooks=5, codebook_size=4, dropout_prob=0.0).train()
+    z = torch.randn(1, 4, 20)
+    assert {int(rvq(z).metrics["n_quantizers"]) for _ in range(10)} == {5}
+    assert int(rvq.steps) == 10
+
+
+def test_kmeans_finds_separated_clusters_and_their_sizes():
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    x = centres.repeat_interleave(torch.tensor([5, 10, 15]), dim=0)
+    x = x + 0.01 * torch.randn(x.shape, generator=gen)
+    centroids, counts = kmeans(x, 3, iters=5, generator=gen)
+    order = torch.cdist(centres, centroids).argmin(dim=1)
+    assert sorted(order.tolist()) == [0, 1, 2]
+    torch.testing.assert_close(centroids[order], centres, atol=0.02, rtol=0)
+    assert counts[order].tolist() == [5.0, 10.0, 15.0]

@@ -1,7 +1,6 @@
-"""Residual VQ throughput: 8 x 1024 EMA codebooks, dim 128, 2,400 vectors, CPU.
+"""Residual VQ (``core.rvq``) throughput: 8 x 1024 EMA codebooks, dim 128, 2,400 vectors, CPU.
 
-    python benchmarks/soundstream_rvq.py [--vectors 2400 --rounds 10 --threads 2 \
-        --out soundstream_rvq.json]
+    python benchmarks/rvq.py [--vectors 2400 --rounds 10 --threads 2 --out rvq.json]
 
 One training-mode forward (nearest codes for all 8 stages, EMA codebook updates, dead-code
 check, commitment loss, metrics) plus the backward of a loss on the quantized latent, on a
@@ -18,8 +17,10 @@ from pathlib import Path
 
 import torch
 
+from audio_core import get_registry
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soundstream_codec import best_time, soundstream_registry
+from soundstream_codec import best_time
 
 
 def main() -> None:
@@ -30,15 +31,14 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("soundstream_rvq.json"))
+    parser.add_argument("--out", type=Path, default=Path("rvq.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    registry = soundstream_registry()
     torch.manual_seed(0)
-    rvq = registry.build("quantizer", "soundstream.rvq",
-                         {"dim": args.dim, "num_codebooks": args.codebooks,
-                          "codebook_size": args.size, "dropout_prob": 0.0}).train()
+    rvq = get_registry().build("quantizer", "core.rvq",
+                               {"dim": args.dim, "num_codebooks": args.codebooks,
+                                "codebook_size": args.size, "dropout_prob": 0.0}).train()
     latent = torch.randn(8, args.dim, args.vectors // 8, requires_grad=True)
     rvq(latent)  # k-means initialisation on the first batch (not timed)
 
