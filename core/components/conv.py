@@ -6,8 +6,12 @@ import math
 from collections.abc import Sequence
 
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
+
+# Moved to denoisers.py; kept importable here for the old decoder-kind registration.
+from audio_core.components.denoisers import FrameDenoiser
+
+__all__ = ["ConvDecoder", "ConvEncoder", "FrameDenoiser"]
 
 
 def _check(ratios: Sequence[int], channels: int, dim: int) -> None:
@@ -64,27 +68,3 @@ class ConvDecoder(nn.Module):
 
     def forward(self, latent: Tensor) -> Tensor:
         return self.net(latent)[..., : latent.shape[-1] * self.hop_length]
-
-
-class FrameDenoiser(nn.Module):
-    """A tiny diffusion denoiser for latents ``(batch, dim, frames)``.
-
-    ``forward(x_t, sigma)`` with ``sigma`` ``(batch,)`` returns a prediction of the same
-    shape as ``x_t``; sigma enters through a learned embedding of ``log(sigma)``.
-    """
-
-    def __init__(self, dim: int = 32, hidden: int = 64, layers: int = 3) -> None:
-        super().__init__()
-        self.dim = dim
-        self.embed = nn.Sequential(nn.Linear(1, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-        self.inp = nn.Conv1d(dim, hidden, 3, padding=1)
-        self.blocks = nn.ModuleList(nn.Conv1d(hidden, hidden, 3, padding=1) for _ in range(layers))
-        self.out = nn.Conv1d(hidden, dim, 3, padding=1)
-
-    def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
-        log_sigma = sigma.float().clamp_min(1e-8).log()[:, None]
-        emb = rearrange(self.embed(log_sigma.to(self.inp.weight.dtype)), "b h -> b h 1")
-        h = self.inp(x) + emb
-        for block in self.blocks:
-            h = h + block(F.silu(h))
-        return self.out(F.silu(h))

@@ -110,8 +110,43 @@ def audio_core_register_discriminators(registry):
 
 @hookimpl
 def audio_core_register_samplers(registry):
-    registry.register("euler", "audio_core.components.samplers:EulerSampler",
-                      description="Karras Euler/Heun sampler with classifier-free guidance")
+    registry.register("ddim", "audio_core.diffusion.samplers:DDIMSampler",
+                      description="DDIM on any objective (eta > 0: stochastic)")
+    registry.register("euler", "audio_core.diffusion.samplers:EulerSampler",
+                      description="Euler on the objective's probability-flow ODE")
+    registry.register("heun", "audio_core.diffusion.samplers:HeunSampler",
+                      description="Heun's 2nd-order method on the probability-flow ODE")
+    registry.register("dpmpp_2m", "audio_core.diffusion.samplers:DPMSolverPP2MSampler",
+                      description="DPM-Solver++(2M): 2nd-order multistep data prediction")
+
+
+@hookimpl
+def audio_core_register_objectives(registry):
+    registry.register("edm", "audio_core.diffusion.objectives:EDMObjective",
+                      description="Karras EDM: t = sigma, preconditioned denoiser")
+    registry.register("v_diffusion", "audio_core.diffusion.objectives:VDiffusionObjective",
+                      description="Cosine path, v prediction (Salimans & Ho)")
+    registry.register("rectified_flow", "audio_core.diffusion.objectives:RectifiedFlowObjective",
+                      description="Linear path, velocity prediction, optional time shift")
+
+
+@hookimpl
+def audio_core_register_conditioners(registry):
+    registry.register("class_embedding", "audio_core.components.conditioners:ClassEmbedding",
+                      description="Class labels -> one learned token (-1 = null)")
+    registry.register("byte_text", "audio_core.components.conditioners:ByteTextEncoder",
+                      description="Text -> UTF-8 bytes -> tiny transformer (offline)")
+    registry.register("unconditional", "audio_core.components.conditioners:Unconditional",
+                      description="Always the learned null embedding")
+
+
+@hookimpl
+def audio_core_register_denoisers(registry):
+    registry.register("conv_denoiser", "audio_core.components.denoisers:ConvDenoiser",
+                      description="Residual dilated 1-D convs, FiLM time/condition, "
+                                  "optional cross-attention")
+    registry.register("frame_denoiser", "audio_core.components.denoisers:FrameDenoiser",
+                      description="Tiny latent denoiser net(x, t, cond=None)")
 
 
 @hookimpl
