@@ -9,9 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 # Moved to denoisers.py; kept importable here for the old decoder-kind registration.
-from audio_core.components.denoisers import FrameDenoiser
 
-__all__ = ["ConvDecoder", "ConvEncoder", "FrameDenoiser"]
+__all__ = ["ConvDecoder", "ConvEncoder"]
 
 
 def _check(ratios: Sequence[int], channels: int, dim: int) -> None:

@@ -57,8 +57,6 @@ def audio_core_register_encoders(registry):
 @hookimpl
 def audio_core_register_decoders(registry):
     registry.register("conv", "audio_core.components.conv:ConvDecoder")
-    registry.register("frame_denoiser", "audio_core.components.conv:FrameDenoiser",
-                      description="Tiny latent denoiser (x_t, sigma) -> prediction")
 
 
 @hookimpl
