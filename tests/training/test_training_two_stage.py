@@ -37,9 +37,8 @@ def write_class_folder(root: Path) -> Path:
 
 def stage2_config(folder: Path, name: str, **extra) -> Path:
     data = {
-        "extends": "demo",
         "run": {"name": name, "output_dir": str(folder), "seed": 0},
-        "data": {"sample_rate": RATE, "segment_seconds": 0.25, "batch_size": 2,
+        "data": {"sample_rate": RATE, "channels": 1, "segment_seconds": 0.25, "batch_size": 2,
                  "train": {"name": "core.latents", "params": {"root": str(folder / "lat")}},
                  "val": None},
         "model": {
@@ -92,6 +91,7 @@ def test_two_stage_pipeline_through_the_cli(tmp_path, helpers, in_process, capsy
     info = json.loads((out2 / "export.json").read_text())
     assert info["weights"] == "ema" and info["model_type"] == "core.latent_diffusion"
 
+    capsys.readouterr()
     wav = folder / "gen" / "noise.wav"
     argv = ["generate", str(out2), "--class", "noise", "--steps", "3", "--seconds", "0.5",
             "--num-samples", "2", "--seed", "7", "-o", str(wav)]
@@ -123,5 +123,5 @@ def test_two_stage_pipeline_through_the_cli(tmp_path, helpers, in_process, capsy
     assert len(steps) == 4
     assert main(["export", str(run), str(folder / "z2_export")]) == 0
     assert main(["generate", str(folder / "z2_export"), "--class", "low", "--steps", "2",
-                 "--seconds", "0.3", "-o", str(folder / "z2.wav")]) == 0
-    assert len(sf.read(folder / "z2.wav")[0]) == round(0.3 * RATE)
+                 "--seconds", "0.3", "-o", str(folder / "z2_low.wav")]) == 0
+    assert len(sf.read(folder / "z2_low.wav")[0]) == round(0.3 * RATE)
