@@ -179,8 +179,8 @@ def gan_reference(cfg, task, initial, steps: int, world: int) -> dict:
             if task.adversarial_active(step):
                 d.requires_grad_(False)
                 _, fake_l, real_f, fake_f = split_halves(d(torch.cat([x, fake])))
-                loss = loss + task.adversarial_weight * task.objective.generator(fake_l) + \
-                    task.feature_matching_weight * feature_matching_loss(real_f, fake_f)
+                loss = loss + task.adversarial_weight(step) * task.objective.generator(fake_l) + \
+                    task.feature_matching_weight(step) * feature_matching_loss(real_f, fake_f)
             (loss / accum).backward()
             d.requires_grad_(True)
             if last:
@@ -425,7 +425,7 @@ def scenario_diffusion(out: Path, rank: int, world: int) -> None:
     if rank == 0:
         torch.save({"before": before, "after": after, "losses": losses,
                     "stage1_unchanged": same(stage1_before, model.stage1.state_dict()),
-                    "stage1_in_engine": any(k.startswith("stage1") for k in
+                    "stage1_in_engine": any(k.startswith("stage1.") for k in
                                             engine.full_state_dict()),
                     "latent_dim": model.latent_dim,
                     "sample_shape": tuple(sample.shape), "sample_finite":
