@@ -3,11 +3,12 @@
     python benchmarks/bsq_train_step.py [--preset bsq.small --batch 2 --steps 3]
 
 Needs audio-plugin-bsq importable (installed, or ``PYTHONPATH=plugins/bsq``). Builds the
-preset's task and a ZeRO-0 fp32 engine exactly as ``audio-core train`` does, then times
-``task.train_step`` (mel front end, SpecAugment, forward, losses, backward, AdamW step) on a
-fixed random batch of ``--batch`` segments of ``data.segment_seconds`` (10.23 s for the
-small preset: 1024 mel frames, 512 tokens). Reports the median step time and audio seconds
-per second on ``--threads`` CPU threads (default 2).
+preset's task, its ``bsq.tokenizer`` model and a ZeRO-0 fp32 engine exactly as ``audio-core
+train`` does, then times ``task.train_step`` (mel front end, SpecAugment, forward, losses,
+backward, AdamW step) on a fixed random batch of ``--batch`` segments of
+``data.segment_seconds`` (10.23 s for the small preset: 1024 mel frames, 512 tokens).
+Reports the median step time and audio seconds per second on ``--threads`` CPU threads
+(default 2).
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def main() -> None:
     result = {"preset": args.preset, "batch": args.batch, "segment_seconds":
               cfg.data.segment_seconds, "threads": args.threads,
               "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
-              "tokens_per_item": int(model.encode(model.mel_spectrogram(batch["audio"][:1]))
-                                     .shape[-1]),
+              "tokens_per_item": int(model.encode_mel(
+                  model.mel_spectrogram(batch["audio"][:1])).shape[-1]),
               "s_per_step": round(seconds, 3), "audio_s_per_s": round(audio / seconds, 2),
               "loss": round(float(logs["loss/total"]), 4)}
     print(json.dumps(result, indent=2))

@@ -12,6 +12,13 @@ PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 
 @hookimpl
+def audio_core_register_models(registry):
+    registry.register("tokenizer", "audio_plugin_bsq.model:BSQTokenizer",
+                      description="BSQ spectrogram tokenizer: waveform -> dB log-mel -> tokens "
+                                  "-> mel -> vocoder (a fixed-bitrate codec)")
+
+
+@hookimpl
 def audio_core_register_encoders(registry):
     registry.register("transformer", "audio_plugin_bsq.encoder:SpectrogramEncoder",
                       description="Spectrogram transformer: dB log-mel patches -> tokens "
@@ -30,15 +37,19 @@ def audio_core_register_decoders(registry):
     registry.register("transformer", "audio_plugin_bsq.decoder:SpectrogramDecoder",
                       description="Spectrogram transformer: tokens -> dB log-mel "
                                   "(mirrors bsq.transformer encoder)")
+
+
+@hookimpl
+def audio_core_register_vocoders(registry):
     registry.register("griffin_lim", "audio_plugin_bsq.vocoder:GriffinLimVocoder",
-                      description="Vocoder: dB log-mel -> waveform by NNLS + Griffin-Lim")
+                      description="dB log-mel -> waveform by NNLS + Griffin-Lim (no weights)")
 
 
 @hookimpl
 def audio_core_register_tasks(registry):
     registry.register("tokenizer", "audio_plugin_bsq.task:BSQTokenizerTask",
-                      description="BSQ spectrogram tokenizer: log-mel reconstruction + "
-                                  "commitment/entropy losses, vocoded validation")
+                      description="Trains bsq.tokenizer: log-mel reconstruction + "
+                                  "commitment/entropy losses, SpecAugment, vocoded validation")
 
 
 @hookimpl

@@ -1,51 +1,128 @@
-"""The BSQ tokenizer: log-mel (dB) -> transformer encoder -> BSQ -> transformer decoder.
+"""The BSQ tokenizer model: log-mel (dB) -> transformer encoder -> BSQ -> transformer decoder.
 
-    model = BSQTokenizer(encoder, quantizer, decoder)
-    recon, quant_loss, info = model(mel)        # mel, recon: (batch, n_mels, frames) dB
-    codes = model.encode(mel)                   # (batch, codes_per_token, tokens) int64
-    mel_hat = model.decode(codes, frames)       # == recon (eval mode)
+    model = audio_core.load(export)             # or BSQTokenizer.from_config(cfg, registry)
+    out = model(mel)                            # TokenizerOutput; mel: (batch, n_mels, frames) dB
+    codes = model.encode_mel(mel)               # (batch, k, tokens) int64 == out.codes
+    mel_hat = model.decode_mel(codes, frames)   # == out.reconstruction (eval mode)
     wave_hat = model.reconstruct(wave)          # waveform in/out: core mel + vocoder
-    grid = model.encode_codes(wave)             # core codec contract: audio-core encode/decode
+    grid = model.encode_codes(wave)             # the Codec contract: audio-core encode/decode
+
+It is a :class:`~audio_core.models.contracts.Codec` (and so a reconstructor), not an
+autoencoder: its latents are cut into independent chunks of the encoder's length.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.audio.dsp import MelSpectrogram
+from audio_core.models.contracts import Codec, CodecSpec
+from audio_core.models.records import QuantizedResult
 from audio_plugin_bsq.codes import num_codes
 from audio_plugin_bsq.vocoder import GriffinLimVocoder
 
 
-class BSQTokenizer(nn.Module):
+@dataclass
+class TokenizerOutput:
+    """The training forward of a :class:`BSQTokenizer` on a dB mel ``(batch, n_mels, frames)``.
+
+    ``reconstruction``: dB mel, same shape, unclamped. ``latent``: encoder output ``(batch,
+    width, tokens)``. ``quantized``: the quantizer's result with its ``latent`` and ``codes``
+    ``(batch, k, tokens)`` laid out the same way (chunks joined, tokens time-major), its
+    scalar ``loss`` and ``metrics``.
+    """
+
+    reconstruction: Tensor
+    latent: Tensor
+    quantized: QuantizedResult
+
+    @property
+    def codes(self) -> Tensor:
+        """int64 ``(batch, k, tokens)``."""
+        return self.quantized.codes
+
+    @property
+    def loss(self) -> Tensor:
+        """The quantizer's weighted auxiliary loss (scalar)."""
+        return self.quantized.loss
+
+    @property
+    def metrics(self) -> dict[str, Tensor]:
+        return self.quantized.metrics
+
+
+#: Mel front-end settings a vocoder must share with the model when it declares them.
+_VOCODER_GEOMETRY = ("sample_rate", "n_fft", "hop_length", "n_mels")
+
+
+class BSQTokenizer(Codec):
     """Encoder, quantizer and decoder on dB log-mels, plus the mel front end and a vocoder.
 
     dB values in ``db_range`` are mapped linearly to [-1, 1] before the encoder and back
     after the decoder. Spectrograms longer than the encoder's ``max_time_patches`` are cut
-    into independent chunks of that many time patches (``encode`` and ``decode`` agree).
-    ``vocoder`` maps a dB mel to a waveform (default :class:`GriffinLimVocoder`).
+    into independent chunks of that many time patches (``encode_mel`` and ``decode_mel``
+    agree). ``vocoder`` maps a dB mel ``(batch, n_mels, frames)`` to a waveform ``(batch, 1,
+    time)`` (default :class:`GriffinLimVocoder`). Mono: ``channels`` is 1 (a multichannel
+    input is handled as that many mono signals).
     """
+
+    slots: ClassVar[dict[str, bool]] = {"encoder": True, "quantizer": True, "decoder": True,
+                                        "vocoder": False}
 
     def __init__(self, encoder: nn.Module, quantizer: nn.Module, decoder: nn.Module, *,
                  sample_rate: int = 16000, n_fft: int = 1024, hop_length: int = 160,
-                 n_mels: int = 128, db_range: tuple[float, float] = (-80.0, 0.0),
+                 n_mels: int = 128, db_range: Sequence[float] = (-80.0, 0.0),
                  vocoder: nn.Module | None = None) -> None:
-        super().__init__()
+        super().__init__(sample_rate=sample_rate, channels=1)
         if encoder.n_mels != n_mels or decoder.n_mels != n_mels:
             raise ValueError(f"encoder/decoder n_mels ({encoder.n_mels}, {decoder.n_mels}) "
                              f"differ from the mel front end's {n_mels}")
+        if len(db_range) != 2 or not db_range[0] < db_range[1]:
+            raise ValueError(f"db_range must be [low, high] with low < high, got {db_range}")
         self.encoder, self.quantizer, self.decoder = encoder, quantizer, decoder
-        self.sample_rate, self.hop_length, self.n_mels = sample_rate, hop_length, n_mels
+        self.n_fft, self.hop_length, self.n_mels = int(n_fft), int(hop_length), int(n_mels)
         self.db_range = (float(db_range[0]), float(db_range[1]))
         self.mel = MelSpectrogram(sample_rate, n_fft, hop_length, n_mels=n_mels, power=2.0,
                                   log="db", clamp=self.db_range)
-        self.vocoder = vocoder if vocoder is not None else GriffinLimVocoder(
-            sample_rate, n_fft, hop_length, n_mels)
+        if vocoder is None:
+            vocoder = GriffinLimVocoder(sample_rate, n_fft, hop_length, n_mels)
+        geometry = {"sample_rate": self.sample_rate, "n_fft": self.n_fft,
+                    "hop_length": self.hop_length, "n_mels": self.n_mels}
+        wrong = {k: getattr(vocoder, k) for k in _VOCODER_GEOMETRY
+                 if getattr(vocoder, k, geometry[k]) != geometry[k]}
+        if wrong:
+            raise ValueError(f"vocoder {type(vocoder).__name__} has {wrong}, but the model's "
+                             f"mel front end has {geometry}")
+        self.vocoder = vocoder
+
+    @classmethod
+    def from_config(cls, cfg: Any, registry: Any, loading: bool = False, n_fft: int = 1024,
+                    hop_length: int = 160, n_mels: int = 128,
+                    db_range: Sequence[float] = (-80.0, 0.0)) -> BSQTokenizer:
+        """``model.encoder`` / ``model.decoder`` (given ``n_mels`` and ``max_frames``, the
+        mel frames of one ``data.segment_seconds`` segment), ``model.quantizer`` (given the
+        encoder's ``dim``) and ``model.vocoder`` (default ``bsq.griffin_lim``; given the mel
+        front end). ``model.params`` are the mel front end's settings."""
+        from audio_core.models.build import build_slot
+
+        sr = int(cfg.data.sample_rate)
+        max_frames = 1 + round(cfg.data.segment_seconds * sr) // int(hop_length)
+        spec = {"n_mels": n_mels, "max_frames": max_frames, "sample_rate": sr}
+        encoder = _required(build_slot(cfg, registry, "encoder", **spec), "encoder")
+        quantizer = _required(build_slot(cfg, registry, "quantizer", dim=encoder.dim),
+                              "quantizer")
+        decoder = _required(build_slot(cfg, registry, "decoder", **spec), "decoder")
+        front_end = {"sample_rate": sr, "n_fft": n_fft, "hop_length": hop_length,
+                     "n_mels": n_mels}
+        vocoder = build_slot(cfg, registry, "vocoder", **front_end)
+        return cls(encoder, quantizer, decoder, db_range=db_range, vocoder=vocoder, **front_end)
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -95,6 +172,7 @@ class BSQTokenizer(nn.Module):
         return rearrange(x, "b m (c t) -> (b c) m t", c=chunks), chunks
 
     def _encode_latent(self, mel_db: Tensor) -> tuple[Tensor, int]:
+        """dB mel -> encoder output ``(batch * chunks, width, tokens per chunk)``, chunks."""
         x, chunks = self._to_chunks(self.normalize(mel_db))
         return self.encoder(x.to(self._dtype())), chunks
 
@@ -106,26 +184,29 @@ class BSQTokenizer(nn.Module):
     def _dtype(self) -> torch.dtype:
         return self.encoder.patch.proj.weight.dtype
 
-    # -- the API ----------------------------------------------------------------------------
-    def forward(self, mel_db: Tensor) -> tuple[Tensor, Tensor, dict[str, Any]]:
-        """dB mel ``(batch, n_mels, frames)`` -> (reconstruction in dB, same shape, unclamped;
-        scalar quantizer loss; info with ``codes`` ``(batch, k, tokens)``, ``metrics``)."""
+    # -- mel-level API ----------------------------------------------------------------------
+    def forward(self, mel_db: Tensor) -> TokenizerOutput:
+        """dB mel ``(batch, n_mels, frames)`` -> :class:`TokenizerOutput` (the training
+        forward)."""
         latent, chunks = self._encode_latent(mel_db)
         result = self.quantizer(latent)
         recon = self._decode_latent(result.latent, chunks, mel_db.shape[-1])
-        codes = rearrange(result.codes, "(b c) k n -> b k (c n)", c=chunks)
-        return recon, result.loss, {"codes": codes, "metrics": result.metrics,
-                                    "bits_per_token": result.bits_per_frame}
+
+        def join(x: Tensor) -> Tensor:
+            return rearrange(x, "(b c) d n -> b d (c n)", c=chunks)
+
+        return TokenizerOutput(recon, join(latent), replace(result, latent=join(result.latent),
+                                                            codes=join(result.codes)))
 
     @torch.no_grad()
-    def encode(self, mel_db: Tensor) -> Tensor:
+    def encode_mel(self, mel_db: Tensor) -> Tensor:
         """dB mel ``(batch, n_mels, frames)`` -> codes ``(batch, k, tokens)`` int64, tokens
         time-major (``freq_patches`` per time step)."""
         latent, chunks = self._encode_latent(mel_db)
         return rearrange(self.quantizer.encode(latent), "(b c) k n -> b k (c n)", c=chunks)
 
     @torch.no_grad()
-    def decode(self, codes: Tensor, frames: int | None = None) -> Tensor:
+    def decode_mel(self, codes: Tensor, frames: int | None = None) -> Tensor:
         """Codes ``(batch, k, tokens)`` -> dB mel ``(batch, n_mels, frames)`` (default: every
         frame the tokens cover)."""
         steps = codes.shape[-1] // self.freq_patches
@@ -151,43 +232,44 @@ class BSQTokenizer(nn.Module):
     @torch.no_grad()
     def encode_audio(self, waveform: Tensor) -> Tensor:
         """Waveform -> codes ``(batch * channels, k, tokens)``."""
-        return self.encode(self.mel_spectrogram(waveform))
+        return self.encode_mel(self.mel_spectrogram(waveform))
 
     @torch.no_grad()
     def decode_audio(self, codes: Tensor, length: int | None = None) -> Tensor:
         """Codes -> waveform ``(batch, 1, length)`` (frames implied by ``length``)."""
         frames = None if length is None else 1 + length // self.hop_length
-        return self.mel_to_waveform(self.decode(codes, frames), length)
+        return self.mel_to_waveform(self.decode_mel(codes, frames), length)
 
     @torch.no_grad()
     def reconstruct(self, waveform: Tensor) -> Tensor:
-        """Waveform ``(batch, channels, time)`` -> waveform of the same shape."""
+        """Waveform ``(batch, channels, time)`` (or ``(batch, time)``) -> waveform of the same
+        shape: mel, tokens, mel, vocoder; each channel on its own."""
         squeeze = waveform.ndim == 2
         wave = waveform[:, None] if squeeze else waveform
-        recon, _, _ = self(self.mel_spectrogram(wave))
+        recon = self(self.mel_spectrogram(wave)).reconstruction
         out = self.mel_to_waveform(recon, wave.shape[-1])
         out = rearrange(out, "(b c) 1 t -> b c t", c=wave.shape[1])
         return out[:, 0] if squeeze else out
 
-    # -- the core codec contract (audio-core encode/decode/reconstruct, token files) ---------
+    # -- the Codec contract (audio-core encode/decode/reconstruct, token files) --------------
     @property
     def samples_per_step(self) -> int:
         """Waveform samples per time step: ``hop_length * patch_time``."""
         return self.hop_length * self.patch_time
 
-    def codec_spec(self) -> dict[str, int | bool]:
+    def codec_spec(self) -> CodecSpec:
         """One code frame per time step with ``freq_patches * k`` rows (frequency patch
         major, then the ``k`` codes of its token), ``bits_per_code`` bits each. Every row is
-        needed to decode: the bitrate is fixed (``scalable: False``)."""
+        needed to decode: the bitrate is fixed (``scalable=False``)."""
         k = num_codes(self.bits, self.quantizer.bits_per_code)
-        return {"hop_length": self.samples_per_step, "num_codebooks": self.freq_patches * k,
-                "codebook_bits": int(self.quantizer.bits_per_code), "scalable": False}
+        return CodecSpec(hop_length=self.samples_per_step, num_codebooks=self.freq_patches * k,
+                         codebook_bits=int(self.quantizer.bits_per_code), scalable=False)
 
     @torch.no_grad()
     def encode_codes(self, waveform: Tensor, n_quantizers: int | None = None) -> Tensor:
         """Mono waveform ``(batch, 1, time)`` -> codes ``(batch, freq_patches * k,
         ceil(time / samples_per_step))``: :meth:`encode_audio`'s tokens as a time grid."""
-        rows = self.codec_spec()["num_codebooks"]
+        rows = self.codec_spec().num_codebooks
         if waveform.ndim != 3 or waveform.shape[1] != 1:
             raise ValueError(f"expected a mono waveform (batch, 1, time), got shape "
                              f"{tuple(waveform.shape)}")
@@ -208,3 +290,13 @@ class BSQTokenizer(nn.Module):
         tokens = rearrange(codes, "b (f k) t -> b k (t f)", f=self.freq_patches)
         return self.decode_audio(tokens, steps * self.samples_per_step if length is None
                                  else int(length))
+
+
+def _required(module: nn.Module | None, slot: str) -> nn.Module:
+    if module is None:
+        from audio_core.errors import ConfigError
+
+        raise ConfigError(f"model.{slot} is required by model bsq.tokenizer "
+                          f"(it needs model.encoder, model.quantizer and model.decoder)",
+                          f"model.{slot}")
+    return module

@@ -1,7 +1,8 @@
 """Griffin-Lim vocoder: dB log-mel -> waveform with core DSP (no parameters).
 
-Any decoder-kind component mapping a dB mel ``(batch, n_mels, frames)`` to a waveform
-``(batch, 1, time)`` can take its place (``task.params.vocoder``), e.g. a neural vocoder.
+Registered as vocoder ``bsq.griffin_lim``, the default of a ``bsq.tokenizer`` model's
+``model.vocoder`` slot. Any vocoder-kind component mapping a dB mel ``(batch, n_mels,
+frames)`` to a waveform ``(batch, 1, time)`` can take its place, e.g. a neural vocoder.
 """
 
 from __future__ import annotations

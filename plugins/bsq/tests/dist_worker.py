@@ -83,7 +83,7 @@ def main(out: Path, librispeech: Path) -> None:
                  f"data.val.params.root={librispeech}", "data.val.params.subsets=null",
                  "train.val_batches=1", "train.log_every=1", "train.trackers=[jsonl]",
                  "train.checkpoint_every=2", "train.val_every=4", "train.ema_decay=0",
-                 "task.params.vocoder.params.n_iter=4"]
+                 "model.vocoder.params.n_iter=4"]
     run_dir = out / "bsq_small"
     for phase, steps in (("first", 4), ("resumed", 6)):
         cfg = load_config("bsq.small", [*overrides, f"train.max_steps={steps}"], registry=registry,

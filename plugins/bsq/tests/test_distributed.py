@@ -93,5 +93,6 @@ def test_trains_resumes_and_exports(run, registry):
     for key, value in {**r0["resumed"]["bn"], **r0["resumed"]["params"]}.items():
         assert torch.equal(model.state_dict()[key], value.to(model.state_dict()[key].dtype)), key
     wave = 0.1 * torch.randn(1, 1, 8000)
-    recon, _, info = model(model.mel_spectrogram(wave))
-    assert torch.equal(model.decode(info["codes"], recon.shape[-1]), recon)
+    out = model(model.mel_spectrogram(wave))
+    assert torch.equal(model.decode_mel(out.codes, out.reconstruction.shape[-1]),
+                       out.reconstruction)

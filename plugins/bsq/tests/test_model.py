@@ -12,36 +12,51 @@ from conftest import tiny_model
 from einops import rearrange
 
 from audio_core.inference.tokens import read_tokens
+from audio_core.models.contracts import CodecSpec
 
 
-def test_forward_shapes_and_info(model):
+def test_forward_returns_a_record(model):
     mel = -80 * torch.rand(2, 16, 30)  # 30 frames: padded to 32 inside, cropped back
-    recon, loss, info = model(mel)
-    assert recon.shape == mel.shape and loss.ndim == 0
-    assert info["codes"].shape == (2, 1, 8 * 2)  # 8 time steps x 2 frequency patches
-    assert info["bits_per_token"] == 8.0
+    out = model(mel)
+    assert out.reconstruction.shape == mel.shape and out.loss.ndim == 0
+    assert out.codes.shape == (2, 1, 8 * 2)  # 8 time steps x 2 frequency patches
+    assert out.latent.shape == out.quantized.latent.shape == (2, 32, 8 * 2)
+    assert out.quantized.bits_per_frame == 8.0
+    assert {"commitment", "bit_balance"} <= out.metrics.keys()
     assert model.frame_rate == 16000 / 64 / 4 and model.bitrate == model.frame_rate * 2 * 8
+    assert (model.sample_rate, model.channels) == (16000, 1)
+
+
+def test_chunked_latents_are_joined_like_the_codes(model):
+    model.eval()
+    mel = -80 * torch.rand(2, 16, 75)  # 3 chunks of 8 steps x 2 frequency patches
+    out = model(mel)
+    assert out.latent.shape == (2, 32, 3 * 16) and out.codes.shape == (2, 1, 3 * 16)
+    first = model(mel[..., :32])  # the first chunk alone
+    torch.testing.assert_close(out.latent[..., :16], first.latent)
+    torch.testing.assert_close(out.quantized.latent[..., :16], first.quantized.latent)
+    assert torch.equal(out.codes[..., :16], first.codes)
 
 
 def test_encode_codes_decode_equals_forward(model):
     model.eval()
     mel = -80 * torch.rand(3, 16, 29)
-    recon, _, info = model(mel)
-    codes = model.encode(mel)
-    assert torch.equal(codes, info["codes"])
-    assert torch.equal(model.decode(codes, mel.shape[-1]), recon.detach())
+    out = model(mel)
+    codes = model.encode_mel(mel)
+    assert torch.equal(codes, out.codes)
+    assert torch.equal(model.decode_mel(codes, mel.shape[-1]), out.reconstruction.detach())
 
 
 def test_long_inputs_are_chunked_consistently(model):
     model.eval()
     mel = -80 * torch.rand(1, 16, 75)  # 19 steps > 8 per chunk: 3 chunks of 8 steps
-    recon, _, info = model(mel)
-    assert info["codes"].shape == (1, 1, 3 * 8 * 2)
-    assert torch.equal(model.decode(info["codes"], 75), recon.detach())
+    out = model(mel)
+    assert out.codes.shape == (1, 1, 3 * 8 * 2)
+    assert torch.equal(model.decode_mel(out.codes, 75), out.reconstruction.detach())
     # each chunk is independent: the first chunk's codes are those of its frames alone
-    assert torch.equal(model.encode(mel[..., :32]), info["codes"][..., :16])
+    assert torch.equal(model.encode_mel(mel[..., :32]), out.codes[..., :16])
     with pytest.raises(ValueError, match="whole chunks"):
-        model.decode(info["codes"][..., :20])
+        model.decode_mel(out.codes[..., :20])
 
 
 def test_waveform_in_and_out(model):
@@ -61,8 +76,8 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     grads = []
     for ckpt in (False, True):
         m = tiny_model(checkpointing=ckpt)
-        recon, loss, _ = m(mel)
-        ((recon - mel).square().mean() + loss).backward()
+        out = m(mel)
+        ((out.reconstruction - mel).square().mean() + out.loss).backward()
         grads.append({n: p.grad.clone() for n, p in m.named_parameters()})
         bn = m.encoder.transformer.blocks[0].conv.batch_norm
         assert bn.num_batches_tracked == 1  # the conv module is never recomputed
@@ -97,8 +112,8 @@ def test_codes_on_the_core_grid_are_the_tokens_time_major(model):
     model.eval()
     wave = 0.1 * torch.randn(2, 1, 5000)  # 20 time steps of 256 samples: 3 model chunks
     grid = model.encode_codes(wave)
-    assert model.codec_spec() == {"hop_length": 256, "num_codebooks": 2, "codebook_bits": 8,
-                                  "scalable": False}
+    assert model.codec_spec() == CodecSpec(hop_length=256, num_codebooks=2, codebook_bits=8,
+                                           scalable=False)
     assert grid.shape == (2, 2, 20)  # (batch, freq_patches x codes per token, steps)
     tokens = model.encode_audio(wave)[..., :20 * 2]
     assert torch.equal(rearrange(grid, "b (f k) t -> b k (t f)", f=2), tokens)

@@ -7,18 +7,31 @@ import math
 
 import pytest
 import torch
+from audio_plugin_bsq.model import BSQTokenizer
+from audio_plugin_bsq.task import BSQTokenizerTask
 
 import audio_core
 from audio_core.config import load_config
-from audio_core.engine.trainer import Trainer, build_task
+from audio_core.engine.trainer import Trainer
+from audio_core.models.build import build_model
+
+
+def refuse_task(self, **kwargs):
+    raise AssertionError("inference must not construct the bsq.tokenizer task")
+
 
 SIZES = {"small": (9, 512, 6, 8), "standard": (18, 768, 12, 12), "large": (36, 1024, 24, 16)}
 
 
-def test_plugin_registers_its_components(manager):
+def test_plugin_registers_its_components(manager, registry):
     assert set(manager.plugins["bsq"].components) == {
         "bsq.transformer", "bsq.bsq", "bsq.griffin_lim", "bsq.tokenizer", "bsq.tiny",
         "bsq.small", "bsq.standard", "bsq.large"}
+    kinds = {"model": "tokenizer", "task": "tokenizer", "encoder": "transformer",
+             "decoder": "transformer", "quantizer": "bsq", "vocoder": "griffin_lim"}
+    for kind, name in kinds.items():
+        assert (kind, f"bsq.{name}") in registry, kind
+    assert ("decoder", "bsq.griffin_lim") not in registry  # a vocoder, not a decoder
 
 
 @pytest.mark.parametrize("preset", sorted(SIZES))
@@ -30,10 +43,12 @@ def test_model_size_presets(registry, preset):
         p = part.params
         assert (p["width"], p["depth"], p["heads"]) == (width, depth, heads)
         assert (p["patch_time"], p["patch_freq"], p["max_frames"]) == (16, 16, 1024)
-    task = cfg.task.params
+    mel = cfg.model.params
     assert cfg.data.sample_rate == 16000
-    assert (task["n_mels"], task["n_fft"], task["hop_length"]) == (128, 1024, 160)
-    assert task["db_range"] == [-80.0, 0.0]
+    assert (mel["n_mels"], mel["n_fft"], mel["hop_length"]) == (128, 1024, 160)
+    assert mel["db_range"] == [-80.0, 0.0]
+    assert cfg.model.vocoder.name == "bsq.griffin_lim"
+    assert set(cfg.task.params) == {"mse_weight", "mae_weight", "specaugment"}
     samples = round(cfg.data.segment_seconds * cfg.data.sample_rate)
     assert 1 + samples // 160 == 1024
     assert cfg.data.train.name == "core.librispeech"
@@ -44,14 +59,16 @@ def test_standard_preset_builds_at_a_tiny_size(registry):
     shrink = [f"model.{p}.params.{k}={v}" for p in ("encoder", "decoder")
               for k, v in (("width", 32), ("depth", 1), ("heads", 2))]
     cfg = load_config("bsq.standard", shrink, registry=registry)
-    model = build_task(cfg, registry).build_model()
+    model = build_model(cfg, registry)
+    assert isinstance(model, BSQTokenizer)
     assert model.bits == 18 and model.freq_patches == 8 and model.frame_rate == 6.25
-    assert model.bitrate == 900.0
+    assert model.bitrate == 900.0 and model.encoder.max_time_patches == 64
+    assert model.vocoder.n_iter == 32
     mel = -80 * torch.rand(1, 128, 100)
-    assert model(mel)[0].shape == mel.shape
+    assert model(mel).reconstruction.shape == mel.shape
 
 
-def test_train_validate_export_load(tmp_path, registry):
+def test_train_validate_export_load(tmp_path, registry, monkeypatch):
     cfg = load_config("bsq.tiny", [
         f"run.output_dir={tmp_path}", "train.max_steps=3", "train.val_every=3",
         "train.checkpoint_every=3", "train.log_every=1", "train.trackers=[jsonl]",
@@ -75,7 +92,9 @@ def test_train_validate_export_load(tmp_path, registry):
     from audio_core.engine.export import export_run
 
     exported = export_run(run, tmp_path / "export")
+    monkeypatch.setattr(BSQTokenizerTask, "__init__", refuse_task)  # inference builds no task
     model = audio_core.load(exported, registry=registry)
+    assert isinstance(model, BSQTokenizer) and not model.training
     wave = 0.1 * torch.randn(1, 1, 8000)
     codes = model.encode_audio(wave)
     assert codes.shape == (1, 1, 13 * 4)
@@ -100,7 +119,7 @@ def test_train_validate_export_load(tmp_path, registry):
     assert main(["encode", str(exported), str(source), str(tmp_path / "x.tokens")]) == 0
     codes, header = read_tokens(tmp_path / "x.tokens")
     assert header.hop_length == model.samples_per_step and header.length == 12000
-    assert codes.shape == (model.codec_spec()["num_codebooks"], -(-12000 // header.hop_length))
+    assert codes.shape == (model.codec_spec().num_codebooks, -(-12000 // header.hop_length))
     assert main(["decode", str(exported), str(tmp_path / "x.tokens"),
                  str(tmp_path / "back.wav")]) == 0
     assert sf.read(tmp_path / "back.wav")[0].shape == (12000,)
