@@ -26,10 +26,12 @@ from audio_core.audio.io import AudioFileError, audio_info
 __all__ = [
     "AUDIO_EXTENSIONS",
     "FileEntry",
+    "FolderProblem",
     "default_cache_dir",
     "find_audio_files",
     "scan_files",
     "verify_file",
+    "walk_audio_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,16 +75,97 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "audio_core" / "index"
 
 
+@attrs.frozen
+class FolderProblem:
+    """A folder (or link) a scan could not use: a symlink loop, a second link to a folder
+    already scanned, or a folder that cannot be listed. ``reason`` says which."""
+
+    path: str
+    reason: str
+
+
+def walk_audio_files(root: str | os.PathLike, extensions: Iterable[str] = AUDIO_EXTENSIONS
+                     ) -> tuple[list[Path], list[FolderProblem]]:
+    """Audio files under ``root`` (recursive, sorted, hidden files and folders skipped) and
+    the problems met on the way.
+
+    Symlinked folders are followed, but every real folder is scanned once: a link back to
+    one of its own ancestors (a loop) or a second link to a folder already scanned is
+    skipped and reported, so no file is indexed twice. A file reached through two symlinks
+    counts once (its first path, in sorted order). A sub-folder that cannot be listed
+    (permissions, I/O error) is reported, not silently skipped.
+    """
+    exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
+    found: list[tuple[Path, tuple[int, int] | None]] = []  # (path, identity of the file)
+    problems: list[FolderProblem] = []
+    seen_dirs: dict[tuple[int, int], str] = {}
+
+    def identity(entry: os.DirEntry, dev: int) -> tuple[int, int] | None:
+        if not entry.is_symlink():
+            return dev, entry.inode()  # from readdir: no extra system call
+        try:
+            st = os.stat(entry.path)
+        except OSError:  # a dangling link: scan_files reports it as a bad file
+            return None
+        return st.st_dev, st.st_ino
+
+    def visit(folder: Path, ancestors: tuple[tuple[int, int], ...]) -> None:
+        try:
+            st = folder.stat()
+        except OSError as err:
+            problems.append(FolderProblem(str(folder), f"cannot open folder ({err.strerror})"))
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in ancestors:
+            problems.append(FolderProblem(str(folder), f"symlink loop: points back to "
+                                                       f"{seen_dirs[key]}; skipped"))
+            return
+        if key in seen_dirs:
+            problems.append(FolderProblem(str(folder), f"same folder as {seen_dirs[key]} "
+                                                       f"(scanned once); skipped"))
+            return
+        seen_dirs[key] = str(folder)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as err:
+            problems.append(FolderProblem(str(folder), f"cannot list folder ({err.strerror}); "
+                                                       f"its files were not scanned"))
+            return
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subdirs.append(Path(entry.path))
+            elif Path(entry.name).suffix.lower() in exts:
+                found.append((Path(entry.path), identity(entry, st.st_dev)))
+        for sub in subdirs:
+            visit(sub, (*ancestors, key))
+
+    visit(Path(root), ())
+    files, real = [], set()
+    for path, ident in sorted(found, key=lambda item: item[0]):
+        if ident is not None:
+            if ident in real:  # another link to a file already listed
+                continue
+            real.add(ident)
+        files.append(path)
+    return files, problems
+
+
 def find_audio_files(root: str | os.PathLike,
                      extensions: Iterable[str] = AUDIO_EXTENSIONS) -> list[Path]:
-    """Audio files under ``root`` (recursive, sorted, hidden files and folders skipped)."""
-    exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
-    found = []
-    for folder, dirs, names in os.walk(root, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(folder, n) for n in names
-                  if not n.startswith(".") and Path(n).suffix.lower() in exts]
-    return sorted(found)
+    """Audio files under ``root`` (see :func:`walk_audio_files`); problems are logged as
+    warnings."""
+    files, problems = walk_audio_files(root, extensions)
+    for problem in problems:
+        log.warning("%s: %s", problem.path, problem.reason)
+    return files
 
 
 def verify_file(path: str | os.PathLike, blocksize: int = 1 << 16) -> int:

@@ -4,7 +4,9 @@
 
     OUT/model.safetensors   fp32 weights of the task's exported module (EMA with ema=True)
     OUT/config.yaml         the resolved run config
-    OUT/export.json         step, source checkpoint, weights kind, audio-core version
+    OUT/export.json         step, source checkpoint, weights kind, audio-core version, and
+                            the fingerprint of the config's model section (see
+                            :mod:`audio_core.engine.weights_check`)
 
 ``load(PATH)`` accepts an export folder or a run folder (its newest checkpoint) and returns
 the module, in eval mode, with ``.config`` set to the run config. Both use the config stored
@@ -19,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from audio_core import __version__
@@ -28,8 +29,17 @@ from audio_core.engine.checkpoint import (
     MODEL_FILE,
     CheckpointError,
     CheckpointManager,
+    read_state,
     save_safetensors,
 )
+from audio_core.engine.safe_load import load_safetensors
+from audio_core.engine.weights_check import (
+    check_config_record,
+    config_record_from_yaml,
+    load_checked,
+    read_export_info,
+)
+from audio_core.inference.paths import check_export_target
 
 CONFIG_FILE = "config.yaml"
 INFO_FILE = "export.json"
@@ -68,13 +78,16 @@ def export_run(run_dir: str | Path, out: str | Path, *, ema: bool = False,
     name = EMA_FILE if ema else MODEL_FILE
     if ema and not (ckpt / EMA_FILE).is_file():
         raise CheckpointError(f"{ckpt} has no EMA weights (train.ema_decay was 0)")
+    check_export_target(run_dir, out, ckpt)
     tensors = CheckpointManager.load_tensors(ckpt, name)
-    state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+    state = read_state(ckpt)
+    config_text = _trained_config(ckpt, run_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_safetensors(tensors, out / MODEL_FILE)
-    (out / CONFIG_FILE).write_text(_trained_config(ckpt, run_dir), encoding="utf-8")
+    (out / CONFIG_FILE).write_text(config_text, encoding="utf-8")
     info = {"step": state["step"], "checkpoint": str(ckpt.resolve()), "weights": "ema" if ema
-            else "model", "audio_core_version": __version__, "tensors": len(tensors)}
+            else "model", "audio_core_version": __version__, "tensors": len(tensors),
+            **config_record_from_yaml(config_text)}
     (out / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
     return out
 
@@ -92,12 +105,13 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool = False,
     from audio_core.engine.trainer import build_task
 
     path = Path(path)
+    record: dict[str, Any] = {}
     if (path / MODEL_FILE).is_file():
         weights, config = path / MODEL_FILE, path / CONFIG_FILE
         if not config.is_file():
             raise CheckpointError(f"{config} is missing: cannot rebuild the model without "
                                   f"its config")
-        source = config
+        source, record = config, read_export_info(path / INFO_FILE)
     else:
         ckpt = _checkpoint_of(path, None)
         weights = ckpt / (EMA_FILE if ema else MODEL_FILE)
@@ -107,10 +121,11 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool = False,
 
         registry = get_registry()
     cfg = load_config(source, registry=registry)
+    check_config_record(record, cfg, str(source))
     with torch.random.fork_rng():
         torch.manual_seed(cfg.run.seed)
         module = build_task(cfg, registry).build_export_module()
     if not untrained:
-        module.load_state_dict(load_file(str(weights)), strict=True)
+        load_checked(module, load_safetensors(weights), str(weights), cfg)
     module.config = cfg
     return module.to(device).eval()

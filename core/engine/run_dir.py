@@ -1,0 +1,89 @@
+"""Where a training run writes, and the rule that protects an existing run folder.
+
+``audio-core train`` writes into ``run.output_dir/run.name``. :func:`prepare_run_dir`
+refuses a folder that already holds anything (another run's checkpoints and
+``config.yaml``, or any file of the user's) unless the user asked to continue it
+(``--resume RUN_DIR``) or to start over (``--overwrite``), in which case the old folder is
+renamed to ``<name>.old-<YYYYmmdd-HHMMSS>`` beside it: nothing is deleted.
+
+Under a launcher (``torchrun``, ``deepspeed``) every rank runs this before the process group
+exists; only global rank 0 (``$RANK``) renames, and no rank writes into the folder before
+the process-group rendezvous, so all ranks see the same folder state.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from audio_core.errors import AudioCoreError
+
+#: Exit status of ``audio-core train`` when SIGTERM/SIGINT stopped it after saving a
+#: checkpoint: the run is resumable (``EX_TEMPFAIL`` of sysexits.h: "try again later").
+EXIT_STOPPED = 75
+
+
+class RunDirError(AudioCoreError):
+    """The run folder cannot be used as asked (it holds another run, or is not a folder)."""
+
+
+def _contents(path: Path) -> list[str]:
+    try:
+        return sorted(p.name for p in path.iterdir())
+    except OSError as exc:
+        raise RunDirError(f"cannot read run folder {path} ({exc.strerror})") from exc
+
+
+def aside_name(path: Path) -> Path:
+    """A free sibling ``<name>.old-<time>[-N]`` of ``path``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate, n = path.with_name(f"{path.name}.old-{stamp}"), 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.old-{stamp}-{n}")
+    return candidate
+
+
+def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
+                    overwrite: bool = False, rank: int | None = None) -> Path | None:
+    """Check (and with ``overwrite`` clear) ``run_dir`` before a run writes into it.
+
+    - ``resume``: ``run_dir`` must be an existing folder (what is in it is checked by the
+      trainer); ``overwrite`` together with ``resume`` is an error.
+    - otherwise a missing or empty folder is fine; a non-empty one raises
+      :class:`RunDirError` naming it and the flags, unless ``overwrite``: then rank 0
+      (``rank``, default ``$RANK``) renames it aside and the new path is returned.
+    """
+    path = Path(run_dir)
+    if resume and overwrite:
+        raise RunDirError("--resume continues a run and --overwrite starts it over: give one")
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"run folder {path} exists and is not a folder; set run.output_dir "
+                          f"or run.name to a folder path")
+    if resume:
+        if not path.is_dir():
+            raise RunDirError(f"--resume {path}: no such run folder")
+        return None
+    if not path.is_dir():
+        return None
+    contents = _contents(path)
+    if not contents:
+        return None
+    if not overwrite:
+        shown = ", ".join(contents[:5]) + (f", ... ({len(contents) - 5} more)"
+                                           if len(contents) > 5 else "")
+        raise RunDirError(
+            f"run folder {path} is not empty ({shown}); nothing was changed. Continue that "
+            f"run with `audio-core train --resume {path}`, start it over with --overwrite "
+            f"(the old folder is renamed to {path.name}.old-<time>, not deleted), or choose "
+            f"another run.name or run.output_dir")
+    if (int(os.environ.get("RANK", 0)) if rank is None else rank) != 0:
+        return None
+    aside = aside_name(path)
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        raise RunDirError(f"--overwrite: could not rename {path} to {aside} "
+                          f"({exc.strerror})") from exc
+    return aside
