@@ -9,6 +9,10 @@ two rules for component references (``{name, params}`` fields of the schema):
   over the synthetic preset dataset gives ``{name: core.folder, params: {root: DIR}}``;
 - any mapping carrying ``_replace_: true`` replaces the mapping below it instead of being
   merged into it, e.g. ``params: {_replace_: true, dim: 64}`` drops the base's other params.
+
+A mapping with integer keys merged onto a list edits items of that list:
+``model.losses[1].weight=2`` (or ``model.losses.1.weight=2``) changes the second loss only;
+an index past the end is a :class:`~audio_core.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
+from audio_core.errors import ConfigError
 
 #: Key of a mapping that replaces, rather than merges into, the mapping below it.
 REPLACE_KEY = "_replace_"
@@ -49,12 +55,35 @@ def _renamed(base: Any, over: Any) -> bool:
             and over["name"] != base.get("name"))
 
 
-def merge_config(base: Any, over: Any, cls: type | None = None) -> Any:
+def _merge_items(base: list, over: Mapping[Any, Any], cls: type | None, path: str) -> list:
+    """``over`` (``{index: value}``) merged onto the items of list ``base``."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        index = int(key)
+        if not 0 <= index < len(out):
+            raise ConfigError(f"{path}[{index}] does not exist: {path} has {len(out)} "
+                              f"item(s); to add or remove items, give the whole list", path)
+        item = out[index]
+        out[index] = (_strip(value) if cls is not None and attrs.has(cls)
+                      and "name" in [f.name for f in attrs.fields(cls)] and _renamed(item, value)
+                      else merge_config(item, value, cls, f"{path}[{index}]"))
+    return out
+
+
+def _indices(over: Any) -> bool:
+    return isinstance(over, Mapping) and bool(over) and all(
+        isinstance(k, int) or (isinstance(k, str) and k.isdigit()) for k in over)
+
+
+def merge_config(base: Any, over: Any, cls: type | None = None, path: str = "") -> Any:
     """``over`` merged onto ``base`` (plain containers; neither is modified).
 
     ``cls`` is the attrs schema class of this level (``RunConfig`` at the top); it tells
-    which fields are component references. Without it, mappings merge plainly.
+    which fields are component references. Without it, mappings merge plainly. ``path``
+    (dotted) is where this level sits, for messages.
     """
+    if isinstance(base, list) and _indices(over):
+        return _merge_items(base, over, cls, path)
     if not isinstance(base, Mapping) or not isinstance(over, Mapping) \
             or over.get(REPLACE_KEY) is True:
         return _strip(over)
@@ -71,7 +100,7 @@ def merge_config(base: Any, over: Any, cls: type | None = None) -> Any:
             out[key] = _strip(value)
         elif key in out:
             target = attrs_class(hints[key]) if field is not None else None
-            out[key] = merge_config(out[key], value, target)
+            out[key] = merge_config(out[key], value, target, f"{path}.{key}" if path else key)
         else:
             out[key] = _strip(value)
     return out

@@ -91,12 +91,13 @@ def walk_audio_files(root: str | os.PathLike, extensions: Iterable[str] = AUDIO_
 
     Symlinked folders are followed, but every real folder is scanned once: a link back to
     one of its own ancestors (a loop) or a second link to a folder already scanned is
-    skipped and reported, so no file is indexed twice. A file reached through two symlinks
-    counts once (its first path, in sorted order). A sub-folder that cannot be listed
-    (permissions, I/O error) is reported, not silently skipped.
+    skipped and reported, so no file is indexed twice. A file reached through several paths
+    (symlinks, hard links) counts once, under a path that is not a symlink if it has one.
+    A sub-folder that cannot be listed (permissions, I/O error) is reported, not silently
+    skipped.
     """
     exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
-    found: list[tuple[Path, tuple[int, int] | None]] = []  # (path, identity of the file)
+    found: list[tuple[Path, tuple[int, int] | None, bool]] = []  # (path, identity, is link)
     problems: list[FolderProblem] = []
     seen_dirs: dict[tuple[int, int], str] = {}
 
@@ -140,22 +141,25 @@ def walk_audio_files(root: str | os.PathLike, extensions: Iterable[str] = AUDIO_
                 is_dir = entry.is_dir()  # follows symlinks
             except OSError:
                 is_dir = False
-            if is_dir:
+            if is_dir and entry.is_symlink():  # after every real folder: real paths win
+                linked.append((Path(entry.path), (*ancestors, key)))
+            elif is_dir:
                 subdirs.append(Path(entry.path))
             elif Path(entry.name).suffix.lower() in exts:
-                found.append((Path(entry.path), identity(entry, st.st_dev)))
+                found.append((Path(entry.path), identity(entry, st.st_dev), entry.is_symlink()))
         for sub in subdirs:
             visit(sub, (*ancestors, key))
 
+    linked: list[tuple[Path, tuple[tuple[int, int], ...]]] = []
     visit(Path(root), ())
-    files, real = [], set()
-    for path, ident in sorted(found, key=lambda item: item[0]):
-        if ident is not None:
-            if ident in real:  # another link to a file already listed
-                continue
-            real.add(ident)
-        files.append(path)
-    return files, problems
+    while linked:
+        visit(*linked.pop(0))
+    chosen: dict[object, tuple[bool, Path]] = {}
+    for path, ident, is_link in found:  # one path per real file: a plain one, else the first
+        key = ident if ident is not None else path
+        if key not in chosen or (is_link, path) < chosen[key]:
+            chosen[key] = (is_link, path)
+    return sorted(path for _, path in chosen.values()), problems
 
 
 def find_audio_files(root: str | os.PathLike,

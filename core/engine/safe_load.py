@@ -63,6 +63,16 @@ def allowed_globals() -> list[Any]:
 _UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
+def _foreign_globals(path: Path) -> list[str]:
+    """Names of the globals in ``path``'s pickle outside the allow-list (read, not run)."""
+    allowed = {name.replace(":", ".") for name in ENGINE_STATE_GLOBALS}
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # a damaged file: the loader's own message will do
+        return []
+    return [name for name in names if name not in allowed]
+
+
 def load_engine_state(path: str | Path, map_location: Any = None) -> Any:
     """``torch.load`` of one engine state file, refusing anything but tensors, plain
     containers and :data:`ENGINE_STATE_GLOBALS`."""
@@ -71,8 +81,8 @@ def load_engine_state(path: str | Path, map_location: Any = None) -> Any:
         with torch.serialization.safe_globals(allowed_globals()):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = _UNSUPPORTED.search(str(exc))
-        what = f" ({found.group(1)})" if found else ""
+        found = _foreign_globals(path) or _UNSUPPORTED.findall(str(exc))
+        what = f" ({', '.join(found)})" if found else ""
         raise UnsafeCheckpointError(
             f"refusing to load {path}: it holds Python objects outside audio-core's "
             f"allow-list{what}. A checkpoint written by audio-core never does, so this file "

@@ -16,20 +16,6 @@ from audio_core.models.contracts import (
 )
 from audio_core.models.records import Conditioning, LossOutput, QuantizedResult
 
-__all__ = [
-    "AudioAutoencoder",
-    "AudioModel",
-    "Autoencoder",
-    "AutoencoderOutput",
-    "Codec",
-    "CodecSpec",
-    "Conditioning",
-    "DiscreteQuantizer",
-    "Generator",
-    "LossOutput",
-    "QuantizedResult",
-    "Quantizer",
-    "Reconstructor",
-    "capabilities",
-    "is_codec",
-]
+__all__ = ["AudioAutoencoder", "AudioModel", "AutoencoderOutput", "Autoencoder", "Codec",
+           "CodecSpec", "Conditioning", "DiscreteQuantizer", "Generator", "LossOutput",
+           "QuantizedResult", "Quantizer", "Reconstructor", "capabilities", "is_codec"]
