@@ -61,7 +61,7 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = load_config(source, overrides, check_params=True)
     run_dir = Path(args.resume) if args.resume else None
     moved = prepare_run_dir(run_dir or run_dir_of(cfg), resume=bool(args.resume),
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, cfg=cfg)
     if moved is not None:
         print(f"audio-core: --overwrite: moved the previous run to {moved}", file=sys.stderr)
     trainer = Trainer(cfg, run_dir=run_dir, resume=bool(args.resume))

@@ -122,7 +122,7 @@ class TrainConfig:
     val_every: int = at_least(500, 0)
     checkpoint_every: int = at_least(500, 0)
     keep_checkpoints: int = at_least(3, 1)
-    ema_decay: float = between(0.0, 0.0, 1.0)
+    ema_decay: float = attrs.field(default=0.0, metadata={"minimum": 0.0, "below": 1.0})
     nan_tolerance: int = at_least(10, 1)
     val_batches: int = at_least(4, 0)
     num_samples: int = at_least(2, 0)

@@ -33,7 +33,7 @@ def prebuild_cpu_ops(names: tuple[str, ...] = CPU_OPS, *,
     took = {}
     for name in names:
         builder = accel.create_op_builder(name)
-        if builder is None or not builder.is_compatible(verbose=False):
+        if builder is None:  # not an op of this DeepSpeed version
             continue
         started = time.perf_counter()
         builder.load(verbose=verbose)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from audio_core.errors import AudioCoreError
 
@@ -46,11 +47,15 @@ def aside_name(path: Path) -> Path:
 
 
 def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
-                    overwrite: bool = False, rank: int | None = None) -> Path | None:
+                    overwrite: bool = False, rank: int | None = None,
+                    cfg: Any = None) -> Path | None:
     """Check (and with ``overwrite`` clear) ``run_dir`` before a run writes into it.
 
-    - ``resume``: ``run_dir`` must be an existing folder (what is in it is checked by the
-      trainer); ``overwrite`` together with ``resume`` is an error.
+    - ``resume``: ``run_dir`` must be an existing folder; with ``cfg`` (the config the
+      resumed run will use), it must build the same model as the newest complete
+      checkpoint (:func:`~audio_core.engine.weights_check.check_resume_config`), checked
+      here before the run rewrites ``config.yaml``. ``overwrite`` together with
+      ``resume`` is an error.
     - otherwise a missing or empty folder is fine; a non-empty one raises
       :class:`RunDirError` naming it and the flags, unless ``overwrite``: then rank 0
       (``rank``, default ``$RANK``) renames it aside and the new path is returned.
@@ -64,6 +69,13 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
     if resume:
         if not path.is_dir():
             raise RunDirError(f"--resume {path}: no such run folder")
+        if cfg is not None:
+            from audio_core.engine.checkpoint import CheckpointManager
+            from audio_core.engine.weights_check import check_resume_config
+
+            latest = CheckpointManager(path / "checkpoints").latest()
+            if latest is not None:
+                check_resume_config(latest, cfg)
         return None
     if not path.is_dir():
         return None

@@ -32,6 +32,7 @@ from audio_core.engine import distributed
 from audio_core.engine.checkpoint import CheckpointManager, rng_state, set_rng_state
 from audio_core.engine.ema import EMA
 from audio_core.engine.engine import Engine
+from audio_core.engine.weights_check import check_resume_config
 from audio_core.errors import AudioCoreError
 
 log = logging.getLogger("audio_core")
@@ -123,6 +124,7 @@ class Trainer:
         path = self.checkpoints.latest()
         if path is None:
             raise AudioCoreError(f"--resume: no checkpoint under {self.checkpoints.root}")
+        check_resume_config(path, self.cfg)  # same model as the checkpoint's, or a clear error
         state = self.checkpoints.load(path, self.engines)
         self.step = self._saved_step = int(state["step"])
         self.loader.load_state_dict(state["loader"])

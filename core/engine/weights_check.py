@@ -96,8 +96,8 @@ def check_config_record(record: Mapping[str, Any], cfg: Any, source: str) -> Non
     listed = "; ".join(changes[:8]) + (f"; ... ({len(changes) - 8} more)"
                                        if len(changes) > 8 else "")
     raise WeightsMismatchError(
-        f"{source}: the config was edited after export and no longer describes the weights "
-        f"(fingerprint {stored} at export, {fingerprint(section)} now). Changed: "
+        f"{source}: the config no longer describes the model the weights were trained as "
+        f"(fingerprint {stored} when written, {fingerprint(section)} now). Changed: "
         f"{listed or 'unknown keys'}. Restore those values; a model with other settings "
         f"needs training (or fine-tuning) of its own.")
 
@@ -176,3 +176,16 @@ def read_export_info(path: Any) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def check_resume_config(checkpoint: Any, cfg: Any) -> None:
+    """:class:`WeightsMismatchError` when ``cfg`` (the config a resumed run uses, with its
+    overrides) builds another model than the one checkpoint ``checkpoint`` was trained
+    with (its ``trainer_state.json`` keeps that config). Settings outside the model section
+    (``train.*``, data sources, ...) may change on resume."""
+    from pathlib import Path
+
+    state = read_export_info(Path(checkpoint) / "trainer_state.json")
+    if state.get("config"):
+        check_config_record(config_record_from_yaml(state["config"]), cfg,
+                            f"--resume {checkpoint}")

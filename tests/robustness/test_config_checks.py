@@ -22,7 +22,8 @@ def validate(capsys, *argv) -> tuple[int, str]:
 @pytest.mark.parametrize(("override", "message"), [
     # the cases validate passed and train crashed on
     ("train.optimizer.betas=[0.9]", "must have exactly 2 items, got 1"),
-    ("train.ema_decay=1.5", "invalid value 1.5 at train.ema_decay: must be <= 1.0"),
+    ("train.ema_decay=1.5", "invalid value 1.5 at train.ema_decay: must be < 1.0"),
+    ("train.ema_decay=1", "invalid value 1.0 at train.ema_decay: must be < 1.0"),
     ("model.encoder.params.dim=-4", "could not build encoder 'core.conv' at model.encoder"),
     ("deepspeed.zero_stage=7", "deepspeed.zero_stage must be 0, 1, 2 or 3, got 7"),
     ("train.trackers=[jsonl,wandb]", "invalid value 'wandb' at train.trackers[1]"),

@@ -147,3 +147,25 @@ def test_universal_checkpoint_loading_is_refused(copy_run, cli, capsys):
     assert cli(["train", "--resume", run, "train.max_steps=5",
                 "deepspeed.checkpoint.load_universal=true"]) == 1
     assert "universal checkpoints" in capsys.readouterr().err
+
+
+def test_resume_with_another_model_config_names_the_change(copy_run, cli, capsys):
+    run = copy_run()
+    config = (run / "config.yaml").read_bytes()
+    assert cli(["train", "--resume", run, "train.max_steps=6",
+                "model.decoder.params.width=6"]) == 1
+    err = capsys.readouterr().err
+    assert "model.decoder.params.width: 4 -> 6" in err and "Traceback" not in err
+    assert not step_dir(run, 6).exists()
+    assert (run / "config.yaml").read_bytes() == config  # refused before any write
+    assert cli(["train", "--resume", run, "train.max_steps=5",
+                "train.optimizer.lr=0.0005"]) == 0  # settings outside the model may change
+
+
+def test_resume_with_another_number_of_processes_is_refused(copy_run, cli, capsys):
+    run = copy_run()
+    for step in (2, 4):
+        state = step_dir(run, step) / "trainer_state.json"
+        state.write_text(state.read_text().replace('"world_size": 1', '"world_size": 2'))
+    assert cli(["train", "--resume", run]) == 1
+    assert "written by 2 rank(s); this run has 1" in capsys.readouterr().err
