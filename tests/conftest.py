@@ -1,4 +1,8 @@
-"""Session fixtures shared by the core test folders.
+"""Session set-up shared by the core test folders.
+
+``TORCH_EXTENSIONS_DIR`` defaults to ``<this Python environment>/torch_extensions`` (tox
+sets its own): DeepSpeed's op builds record absolute source paths, so environments sharing
+``~/.cache/torch_extensions`` rebuild each other's ops over and over.
 
 ``deepspeed_ops``: DeepSpeed's JIT-built CPU ops (the comm op every process group needs,
 ``cpu_adam`` for offload), built once per session before any test that launches training
@@ -9,9 +13,14 @@ minutes on a loaded 2-core machine). tox builds them even earlier, in ``commands
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
 
 
 @pytest.fixture(scope="session")

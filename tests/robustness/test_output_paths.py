@@ -127,3 +127,16 @@ def test_the_python_functions_share_the_check(exported, clip):
     with pytest.raises(ChunkingError, match=r"longer than the 0\.1 s"):
         reconstruct(model, audio, chunk_seconds=0.05)  # shorter than the crossfade
     check_chunking(0.5, 0.0)  # zero context is fine
+
+
+def test_decode_refuses_tokens_of_another_channel_count(exported, clip, tmp_path):
+    import dataclasses
+
+    from audio_core.engine.export import load
+    from audio_core.inference.codec import CodecError, check_tokens, encode_file
+
+    model = load(exported)
+    header = encode_file(model, clip, tmp_path / "x.tokens", show_progress=False)
+    check_tokens(model, header)  # its own file passes
+    with pytest.raises(CodecError, match=r"2 channel\(s\) in the file, 1 in the model"):
+        check_tokens(model, dataclasses.replace(header, channels=2))
