@@ -36,6 +36,18 @@ def _contents(path: Path) -> list[str]:
         raise RunDirError(f"cannot read run folder {path} ({exc.strerror})") from exc
 
 
+def _check_writable(path: Path) -> None:
+    """:class:`RunDirError` unless ``path`` (or, if absent, its nearest existing parent)
+    can be written to: better now than a traceback when the first file is saved."""
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == path else f"its parent folder {existing}: "
+        raise RunDirError(f"cannot write run folder {path}: {where}permission denied; set "
+                          f"run.output_dir to a folder you can write to")
+
+
 def aside_name(path: Path) -> Path:
     """A free sibling ``<name>.old-<time>[-N]`` of ``path``."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -66,6 +78,7 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
     if path.exists() and not path.is_dir():
         raise RunDirError(f"run folder {path} exists and is not a folder; set run.output_dir "
                           f"or run.name to a folder path")
+    _check_writable(path)
     if resume:
         if not path.is_dir():
             raise RunDirError(f"--resume {path}: no such run folder")

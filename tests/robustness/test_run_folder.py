@@ -77,3 +77,15 @@ def test_the_bad_file_report_is_written_to_the_run_folder(trained_run):
     report = json.loads((trained_run / "bad_files.json").read_text())
     assert [b["path"].rsplit("/", 1)[-1] for b in report["train"]] == ["broken.wav"]
     assert "corrupt" in report["train"][0]["reason"]
+
+
+def test_an_unwritable_output_folder_is_a_clear_error(tmp_path, monkeypatch):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if os.path.abspath(p) == str(
+        locked) else real_access(p, mode, **kw))  # root ignores chmod: answer as for a user
+    with pytest.raises(RunDirError, match=f"parent folder {locked}: permission denied"):
+        prepare_run_dir(locked / "runs" / "x")
