@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from audio_core.config import load_config
-    from audio_core.engine.run_dir import EXIT_STOPPED, prepare_run_dir
+    from audio_core.engine.run_dir import EXIT_STOPPED, prepare_run_dir, setting_up
     from audio_core.engine.trainer import Trainer, run_dir_of
     from audio_core.errors import ConfigError
 
@@ -60,11 +60,13 @@ def run_train(args: argparse.Namespace) -> int:
         source = str(saved)
     cfg = load_config(source, overrides, check_params=True)
     run_dir = Path(args.resume) if args.resume else None
-    moved = prepare_run_dir(run_dir or run_dir_of(cfg), resume=bool(args.resume),
-                            overwrite=args.overwrite, cfg=cfg)
+    target = run_dir or run_dir_of(cfg)
+    moved = prepare_run_dir(target, resume=bool(args.resume), overwrite=args.overwrite, cfg=cfg)
     if moved is not None:
         print(f"audio-core: --overwrite: moved the previous run to {moved}", file=sys.stderr)
     trainer = Trainer(cfg, run_dir=run_dir, resume=bool(args.resume))
+    with setting_up(target, fresh=not args.resume):  # a clear error; no half-made run left
+        trainer.setup()
     trainer.fit()
     return EXIT_STOPPED if trainer.stopped_by_signal else 0
 

@@ -6,19 +6,24 @@ refuses a folder that already holds anything (another run's checkpoints and
 (``--resume RUN_DIR``) or to start over (``--overwrite``), in which case the old folder is
 renamed to ``<name>.old-<YYYYmmdd-HHMMSS>`` beside it: nothing is deleted.
 
-Under a launcher (``torchrun``, ``deepspeed``) every rank runs this before the process group
-exists; only global rank 0 (``$RANK``) renames, and no rank writes into the folder before
-the process-group rendezvous, so all ranks see the same folder state.
+Under a launcher (``torchrun``, ``deepspeed``) every rank runs this, usually before the
+process group exists: only global rank 0 (``$RANK``) renames, and no rank writes into the
+folder before the process-group rendezvous, so all ranks see the same folder state. When
+a process group already exists (several runs in one process), ranks wait for each other
+after checking and after renaming, for the same reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from audio_core.errors import AudioCoreError
+from audio_core.errors import AudioCoreError, ConfigError
 
 #: Exit status of ``audio-core train`` when SIGTERM/SIGINT stopped it after saving a
 #: checkpoint: the run is resumable (``EX_TEMPFAIL`` of sysexits.h: "try again later").
@@ -89,11 +94,14 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
             latest = CheckpointManager(path / "checkpoints").latest()
             if latest is not None:
                 check_resume_config(latest, cfg)
+        _barrier()  # every rank has read the run before rank 0 rewrites its config.yaml
         return None
     if not path.is_dir():
+        _barrier()  # every rank has looked before rank 0 creates it
         return None
     contents = _contents(path)
     if not contents:
+        _barrier()
         return None
     if not overwrite:
         shown = ", ".join(contents[:5]) + (f", ... ({len(contents) - 5} more)"
@@ -103,12 +111,56 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
             f"run with `audio-core train --resume {path}`, start it over with --overwrite "
             f"(the old folder is renamed to {path.name}.old-<time>, not deleted), or choose "
             f"another run.name or run.output_dir")
-    if (int(os.environ.get("RANK", 0)) if rank is None else rank) != 0:
-        return None
-    aside = aside_name(path)
-    try:
-        os.replace(path, aside)
-    except OSError as exc:
-        raise RunDirError(f"--overwrite: could not rename {path} to {aside} "
-                          f"({exc.strerror})") from exc
+    _barrier()  # every rank has looked before rank 0 renames
+    aside = None
+    if (int(os.environ.get("RANK", 0)) if rank is None else rank) == 0:
+        aside = aside_name(path)
+        try:
+            os.replace(path, aside)
+        except OSError as exc:
+            raise RunDirError(f"--overwrite: could not rename {path} to {aside} "
+                              f"({exc.strerror})") from exc
+    _barrier()
     return aside
+
+
+def _barrier() -> None:
+    """Wait for every rank when a process group exists (several runs in one process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+@contextlib.contextmanager
+def setting_up(run_dir: str | os.PathLike, *, fresh: bool, rank: int | None = None
+               ) -> Iterator[None]:
+    """Around a run's set-up (building data, model, engines): an exception that is not an
+    :class:`AudioCoreError` becomes a :class:`ConfigError` saying set-up failed (no bare
+    traceback for, e.g., a task rejecting its config), and for a ``fresh`` run (a folder
+    that was absent or empty before, see :func:`prepare_run_dir`) rank 0 removes what the
+    failed set-up wrote, so the corrected command can run again without ``--overwrite``."""
+    path = Path(run_dir)
+    existed = path.is_dir()
+    try:
+        yield
+    except BaseException as exc:
+        if fresh and (int(os.environ.get("RANK", 0)) if rank is None else rank) == 0:
+            _remove_contents(path, keep_folder=existed)
+        if isinstance(exc, Exception) and not isinstance(exc, AudioCoreError):
+            raise ConfigError(f"setting up the run failed: {type(exc).__name__}: {exc}") \
+                from exc
+        raise
+
+
+def _remove_contents(path: Path, *, keep_folder: bool) -> None:
+    if not path.is_dir():
+        return
+    if not keep_folder:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for child in path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)

@@ -89,3 +89,14 @@ def test_an_unwritable_output_folder_is_a_clear_error(tmp_path, monkeypatch):
         locked) else real_access(p, mode, **kw))  # root ignores chmod: answer as for a user
     with pytest.raises(RunDirError, match=f"parent folder {locked}: permission denied"):
         prepare_run_dir(locked / "runs" / "x")
+
+
+def test_a_failed_set_up_is_a_clear_error_and_leaves_no_run_behind(cli, capsys, tmp_path):
+    """`demo` is a data preset without a model: set-up fails. The folder it began is removed
+    (it was new), so the corrected command runs without --overwrite."""
+    assert cli(["train", "demo", f"run.output_dir={tmp_path}", "train.max_steps=1"]) == 1
+    err = capsys.readouterr().err
+    assert "setting up the run failed: ValueError: the autoencoder task needs" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "demo").exists()
+    assert prepare_run_dir(tmp_path / "demo") is None  # free again
