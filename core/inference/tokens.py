@@ -302,16 +302,23 @@ def read_tokens(path: str | os.PathLike) -> tuple[torch.Tensor, TokenHeader]:
     return torch.from_numpy(codes.reshape(header.num_codebooks, header.num_frames)), header
 
 
+#: ``model.*`` entries that shape an inference model (training parts excluded).
+INFERENCE_SLOTS = ("encoder", "quantizer", "decoder", "vocoder", "denoiser", "conditioner",
+                   "objective", "sampler")
+
+
 def model_fingerprint(model: nn.Module) -> str:
-    """A stable 16-hex-digit identity of a model: SHA-256 over its class, the component
-    config it was built from (``model.config``: encoder/quantizer/decoder refs, sample rate,
-    channels; when present) and every state-dict entry's name, shape, dtype and bytes."""
-    digest = hashlib.sha256(b"audio-core model fingerprint v1\n")
+    """A stable 16-hex-digit identity of a model: SHA-256 over its class, the config it was
+    built from (``model.config``, when present: ``model.type``, ``model.params``, every
+    inference component ref, sample rate, channels; not losses or discriminators) and every
+    state-dict entry's name, shape, dtype and bytes."""
+    digest = hashlib.sha256(b"audio-core model fingerprint v2\n")
     arch: dict[str, Any] = {"class": f"{type(model).__module__}.{type(model).__qualname__}"}
     cfg = getattr(model, "config", None)
     if cfg is not None and hasattr(cfg, "model"):
-        arch.update({key: _ref(getattr(cfg.model, key, None))
-                     for key in ("encoder", "quantizer", "decoder")})
+        arch.update({key: _ref(getattr(cfg.model, key, None)) for key in INFERENCE_SLOTS})
+        arch.update(type=getattr(cfg.model, "type", None),
+                    params=_plain(getattr(cfg.model, "params", {}) or {}))
         arch.update(sample_rate=cfg.data.sample_rate, channels=cfg.data.channels)
     digest.update(json.dumps(arch, sort_keys=True, default=str).encode("utf-8"))
     for name, tensor in sorted(model.state_dict().items()):
