@@ -42,9 +42,10 @@ def validate(capsys, *argv) -> tuple[int, str]:
     ("data.train.params.num_items=4", "fewer than one batch of data.batch_size (8)"),
     ("data.train.params.num_items=0", "num_items, max_events and sample_rate must be positive"),
     ("model.losses[3].weight=2", "model.losses[3] does not exist: model.losses has 2 item(s)"),
-    ("model.decoder=null", "needs model.encoder and model.decoder"),
-    ("model.losses=[]", "needs at least one entry in model.losses"),
-    ("task.name=core.adversarial", "needs at least one entry in model.discriminators"),
+    ("model.decoder=null", "model.decoder is required by model core.autoencoder"),
+    ("model.losses=[]", "model.losses is required by model core.autoencoder"),
+    ("task.name=core.adversarial",
+     "model.discriminators is required by model core.autoencoder with task core.adversarial"),
 ])
 def test_validate_refuses_what_train_would_crash_on(capsys, override, message):
     code, out = validate(capsys, "tiny_autoencoder", override)
