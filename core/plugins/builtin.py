@@ -106,6 +106,9 @@ def audio_core_register_discriminators(registry):
     registry.register("msstft",
                       "audio_core.components.discriminators:MultiScaleSTFTDiscriminator",
                       description="Multi-scale complex STFT discriminator (EnCodec-style)")
+    registry.register("mbd", "audio_core.components.band_discriminator:MultiBandDiscriminator",
+                      description="Multi-band multi-resolution STFT discriminator (DAC-style): "
+                                  "one conv stack per frequency band")
 
 
 @hookimpl
