@@ -126,6 +126,8 @@ class TrainConfig:
     val_batches: int = at_least(4, 0)
     num_samples: int = at_least(2, 0)
     trackers: list[str] = attrs.field(factory=lambda: ["jsonl", "tensorboard", "mlflow"])
+    #: MLflow registered-model name: ``audio-core export`` registers each export as a version
+    register_model: str | None = None
 
 
 @attrs.define
