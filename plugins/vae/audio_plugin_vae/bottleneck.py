@@ -13,7 +13,7 @@ warm-up ``{start: 0, end: 1e-4, warmup_steps: 5000}``), evaluated at the step th
 passes to :meth:`set_step`.
 
 Metrics (logged as ``quantizer/<name>``): ``kl`` (mean KL), ``kl_penalised`` (after free
-bits), ``kl_weight``, ``kl/ch<NN>`` (each channel's KL), ``active_channels`` (fraction with
+bits), ``kl_weight``, ``kl_channel/<NN>`` (each channel's KL), ``active_channels`` (fraction with
 KL at least ``collapse_threshold``), ``std`` (mean posterior std). When more than
 ``collapse_fraction`` of the channels carry less than ``collapse_threshold`` nats in a
 training step, a posterior-collapse warning is logged (at most once per ``warn_every``
@@ -108,10 +108,10 @@ class GaussianBottleneck(ScheduledWeights, Quantizer):
         kl = per_channel.detach()
         digits = len(str(max(len(kl) - 1, 0)))
         out = {"kl": kl.mean(), "kl_penalised": penalised.detach(),
-               "kl_weight": torch.tensor(float(weight)),
+               "kl_weight": torch.tensor(float(weight), dtype=torch.float64),
                "active_channels": (kl >= self.collapse_threshold).float().mean(),
                "std": std.detach().float().mean()}
-        out.update({f"kl/ch{c:0{digits}d}": kl[c] for c in range(len(kl))})
+        out.update({f"kl_channel/{c:0{digits}d}": kl[c] for c in range(len(kl))})
         return out
 
     def check_collapse(self, per_channel: Tensor) -> bool:
