@@ -104,14 +104,16 @@ def decode_latent_file(model: Any, source: str | os.PathLike, target: str | os.P
     model = check_autoencoder(model)
     latent, header = read_latent_file(source)
     fingerprint = model_fingerprint(model)
-    expected = {"model_fingerprint": fingerprint, "sample_rate": model.sample_rate,
-                "hop_length": model.hop_length, "latent_dim": model.latent_dim}
+    expected = {"sample_rate": model.sample_rate, "hop_length": model.hop_length,
+                "latent_dim": model.latent_dim}
     wrong = [f"{k} {header.get(k)} in the file, {v} in the model"
              for k, v in expected.items() if header.get(k) != v]
-    if wrong:
+    if wrong or header.get("model_fingerprint") != fingerprint:
+        detail = f" ({'; '.join(wrong)})" if wrong else ""
         raise LatentFileError(f"{source} was encoded by a model with fingerprint "
-                              f"{header.get('model_fingerprint')}, not this one ({fingerprint}): "
-                              f"{'; '.join(wrong)}. Decode it with the model that encoded it.")
+                              f"{header.get('model_fingerprint')}, not by this one "
+                              f"({fingerprint}){detail}. Decode it with the model (and "
+                              f"weights: --ema or not) that encoded it.")
     p = next(model.parameters(), None)
     z = latent[None] if p is None else latent[None].to(p.device, p.dtype)
     audio = model.decode(z, int(header["length"]))[0].float().cpu()

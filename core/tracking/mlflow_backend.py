@@ -209,30 +209,11 @@ def register_export(run_dir: str | os.PathLike, export_dir: str | os.PathLike, n
     info_file = export_dir / "export.json"
     info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
     try:
-        client = client_cls(tracking_uri=uri, registry_uri=uri)
-        run_id = state.get("run_id") if state.get("tracking_uri") == uri else None
-        if run_id is None:
-            experiment = client.get_experiment_by_name("audio-core")
-            experiment_id = (experiment.experiment_id if experiment is not None
-                             else client.create_experiment("audio-core"))
-            run_id = client.create_run(experiment_id, run_name=run_dir.name).info.run_id
-            client.set_terminated(run_id)
-        run = client.get_run(run_id)
-        metrics = {k: v for k, v in sorted(run.data.metrics.items())
-                   if k.startswith(tuple(metric_prefixes))}
-        folder = f"export/step_{int(info.get('step', 0)):07d}"
-        client.log_artifacts(run_id, str(export_dir), folder)
-        source = f"{run.info.artifact_uri.rstrip('/')}/{folder}"
-        try:
-            client.get_registered_model(name)
-        except Exception:  # not registered yet
-            client.create_registered_model(name, description="audio-core exports")
-        tags = {f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}
-        tags.update({k: str(info[k]) for k in ("step", "model_type", "weights") if k in info})
-        description = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) or "no metrics"
         with _tracking_uri_context(uri):
-            version = client.create_model_version(name, source, run_id=run_id, tags=tags,
-                                                  description=description)
+            version, run_id, source, metrics = _register(client_cls(tracking_uri=uri,
+                                                                    registry_uri=uri),
+                                                         state, uri, run_dir, export_dir, name,
+                                                         info, metric_prefixes)
     except TrackingError:
         raise
     except Exception as err:
@@ -240,3 +221,33 @@ def register_export(run_dir: str | os.PathLike, export_dir: str | os.PathLike, n
                             f"'{name}' at {uri}: {err}") from err
     return {"name": name, "version": int(version.version), "source": source,
             "run_id": run_id, "tracking_uri": uri, "metrics": metrics}
+
+
+def _register(client: Any, state: dict[str, Any], uri: str, run_dir: Path, export_dir: Path,
+              name: str, info: dict[str, Any], metric_prefixes: tuple[str, ...]
+              ) -> tuple[Any, str, str, dict[str, float]]:
+    """The registry calls of :func:`register_export`: ``(version, run_id, source,
+    metrics)``."""
+    run_id = state.get("run_id") if state.get("tracking_uri") == uri else None
+    if run_id is None:
+        experiment = client.get_experiment_by_name("audio-core")
+        experiment_id = (experiment.experiment_id if experiment is not None
+                         else client.create_experiment("audio-core"))
+        run_id = client.create_run(experiment_id, run_name=run_dir.name).info.run_id
+        client.set_terminated(run_id)
+    run = client.get_run(run_id)
+    metrics = {k: v for k, v in sorted(run.data.metrics.items())
+               if k.startswith(tuple(metric_prefixes))}
+    folder = f"export/step_{int(info.get('step', 0)):07d}"
+    client.log_artifacts(run_id, str(export_dir), folder)
+    source = f"{run.info.artifact_uri.rstrip('/')}/{folder}"
+    try:
+        client.get_registered_model(name)
+    except Exception:  # not registered yet
+        client.create_registered_model(name, description="audio-core exports")
+    tags = {f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}
+    tags.update({k: str(info[k]) for k in ("step", "model_type", "weights") if k in info})
+    description = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) or "no metrics"
+    version = client.create_model_version(name, source, run_id=run_id, tags=tags,
+                                          description=description)
+    return version, run_id, source, metrics
