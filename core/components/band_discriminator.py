@@ -12,6 +12,7 @@ channels, time))`` returns ``(logits, features)``; no layer mixes batch items.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -40,7 +41,7 @@ def band_bins(bands: Sequence[Sequence[float]], bins: int) -> list[tuple[int, in
     edges = [(round(float(lo) * bins), round(float(hi) * bins)) for lo, hi in bands]
     ok = bands and all(0.0 <= float(lo) < float(hi) <= 1.0 for lo, hi in bands) and \
         all(hi > lo for lo, hi in edges) and \
-        all(a[1] <= b[0] for a, b in zip(edges, edges[1:], strict=False))
+        all(a[1] <= b[0] for a, b in itertools.pairwise(edges))
     if not ok:
         raise ValueError(f"bands must be increasing, non-overlapping [lo, hi) fractions of "
                          f"the frequency axis within [0, 1], each at least one of the {bins} "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -16,7 +18,7 @@ from audio_core.components.band_discriminator import (
 def test_default_bands_cover_the_spectrum_without_overlap():
     edges = band_bins(BANDS, 1025)
     assert edges[0][0] == 0 and edges[-1][1] == 1025
-    assert all(a[1] == b[0] for a, b in zip(edges, edges[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(edges))
 
 
 @pytest.mark.parametrize("bands", [[], [[0.5, 0.2]], [[0.0, 0.6], [0.5, 1.0]],

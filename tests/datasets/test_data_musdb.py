@@ -114,7 +114,7 @@ def test_random_mix_draws_one_stem_per_item(musdb):
 
 
 def test_resampling_mono_and_chunk_duration(musdb):
-    layout, root = musdb
+    _layout, root = musdb
     ds = build(root, sample_rate=16000, channels=1, split="test", chunk_duration=0.25)
     item = ds[0]
     assert item["audio"].shape == (1, 4000)

@@ -27,11 +27,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
+
 from audio_core.engine import distributed
 from audio_core.models.contracts import Quantizer
 from audio_core.models.records import QuantizedResult
 from audio_core.schedules import ScheduledWeights, as_schedule
-from torch import Tensor
 
 log = logging.getLogger("audio_plugin_vae")
 

@@ -10,17 +10,19 @@ For stereo waveforms ``(batch, 2, time)`` the value is::
 ``core.mrstft``, ``core.l1``, ...), built with ``inner_params``. The side term makes stereo
 width errors visible that a per-channel loss averages away. (``core.mrstft``'s spectral
 convergence divides by the reference's norm: on near-mono audio the side reference is
-almost silent and that term explodes; the log-mel default has no such division.) Mono input has neither mid
-nor side to separate: the value is ``inner`` alone (times ``lr_weight``).
+almost silent and that term explodes; the log-mel default has no such division.) Mono
+input has neither mid nor side to separate: the value is ``inner`` alone (times
+``lr_weight``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from audio_core.models.records import LossOutput
 from einops import rearrange
 from torch import Tensor, nn
+
+from audio_core.models.records import LossOutput
 
 
 def mid_side(waveform: Tensor) -> tuple[Tensor, Tensor]:

@@ -28,11 +28,12 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
+
 from audio_core.engine.distributed import all_reduce_sum_, world_size
 from audio_core.errors import ConfigError
 from audio_core.models.autoencoder import AudioAutoencoder, AutoencoderOutput, audio_context
 from audio_core.models.normalizer import LatentNormalizer
-from torch import Tensor, nn
 
 
 class VariationalAutoencoder(AudioAutoencoder):

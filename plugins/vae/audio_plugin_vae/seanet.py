@@ -19,9 +19,9 @@ import math
 from collections.abc import Sequence
 
 import torch.nn.functional as F
-from audio_core.components.discriminators import normalized
 from torch import Tensor, nn
 
+from audio_core.components.discriminators import normalized
 from audio_plugin_vae.activations import activation as make_activation
 
 

@@ -6,11 +6,11 @@ import logging
 
 import pytest
 import torch
-from audio_core.errors import ConfigError
-from audio_core.models.contracts import Quantizer
+from audio_plugin_vae.bottleneck import GaussianBottleneck, gaussian_kl
 from torch.distributions import Normal, kl_divergence
 
-from audio_plugin_vae.bottleneck import GaussianBottleneck, gaussian_kl
+from audio_core.errors import ConfigError
+from audio_core.models.contracts import Quantizer
 
 
 def encoded(mean: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:

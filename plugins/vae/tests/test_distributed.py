@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from audio_core.schedules import as_schedule
 
 WORKER = Path(__file__).with_name("dist_worker.py")

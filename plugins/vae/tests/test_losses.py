@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from audio_plugin_vae.losses import DualChannelLoss, mid_side
+
 from audio_core.components.losses import WaveformL1
 from audio_core.components.spectral_losses import MultiResolutionMelLoss
-
-from audio_plugin_vae.losses import DualChannelLoss, mid_side
 
 
 def test_mid_side_loss_equals_a_manual_computation():

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from audio_plugin_vae.bottleneck import GaussianBottleneck
+from audio_plugin_vae.model import VariationalAutoencoder, slerp
+from audio_plugin_vae.seanet import VAEDecoder, VAEEncoder
+
 from audio_core.config import load_config
 from audio_core.errors import ConfigError
 from audio_core.latents.stats import load_stats, save_stats
 from audio_core.models.build import build_model
-
-from audio_plugin_vae.bottleneck import GaussianBottleneck
-from audio_plugin_vae.model import VariationalAutoencoder, slerp
-from audio_plugin_vae.seanet import VAEDecoder, VAEEncoder
 
 GEOMETRY = {"width": 4, "strides": [2, 4], "residual_blocks": 1, "latent_dim": 3}
 

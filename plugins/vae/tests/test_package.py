@@ -2,6 +2,7 @@
 against the core contracts."""
 
 import pytest
+
 from audio_core.testing import PluginUnderTest
 
 PLUGIN = PluginUnderTest("vae", "audio-plugin-vae", "audio_plugin_vae.hooks")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from audio_plugin_vae.activations import Snake, activation
 from audio_plugin_vae.seanet import VAEDecoder, VAEEncoder
 
