@@ -145,3 +145,28 @@ def test_a_bottleneck_without_a_posterior_is_a_config_error():
     with pytest.raises(ConfigError, match="Gaussian bottleneck"):
         VariationalAutoencoder(VAEEncoder(**GEOMETRY), VAEDecoder(**GEOMETRY),
                                IdentityBottleneck(), sample_rate=8000, channels=1)
+
+
+def test_core_latent_tools_store_the_normalised_latents(tmp_path):
+    """``audio-core latents`` (pre_encode) and ``encode --latent`` store what ``encode``
+    gives: a stage-2 model trains on the normalised latents."""
+    from audio_core.latents.encode import encode_latents, pre_encode
+    from audio_core.latents.store import iter_latents
+
+    model = make().train()
+    model(0.3 * torch.randn(4, 1, 800) + 0.2)
+    model.eval()
+    clips = [{"audio": 0.3 * torch.randn(1, 500 + 37 * i), "path": f"clip{i}.wav"}
+             for i in range(3)]
+    pre_encode(model, clips, tmp_path / "latents", show_progress=False)
+    stored = {record["path"]: latent for record, latent in iter_latents(tmp_path / "latents")}
+    assert len(stored) == 3
+    for clip in clips:
+        with torch.no_grad():
+            frames = -(-clip["audio"].shape[-1] // 8)
+            padded = torch.nn.functional.pad(clip["audio"],
+                                             (0, frames * 8 - clip["audio"].shape[-1]))
+            expected = model.encode(padded[None])[0]
+        torch.testing.assert_close(stored[clip["path"]], expected, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(encode_latents(model, clip["audio"]), expected, atol=1e-5,
+                                   rtol=1e-4)
