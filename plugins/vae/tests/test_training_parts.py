@@ -26,7 +26,7 @@ def test_stereo_preset_generator_and_discriminator_steps(registry):
     assert [type(loss).__name__ for loss, _ in task.losses] == ["DualChannelLoss",
                                                                  "WaveformL1"]
     torch.manual_seed(0)
-    audio = 0.1 * torch.randn(2, 2, 8192)
+    audio = 0.1 * torch.randn(2, 2, 4096)
     audio[:, 1] *= 0.5  # a stereo image: the side signal is not silent
     model.quantizer.set_step(20000)  # past the KL warm-up (the trainer does this per step)
     model.train()
