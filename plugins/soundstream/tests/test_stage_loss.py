@@ -18,7 +18,8 @@ SMALL = {"dim": 8, "width": 4, "ratios": (2, 4)}
 
 def test_aux_loss_uses_the_decoders_stages_and_trains_them(registry):
     loss = registry.build("loss", "soundstream.aux", {})
-    model = AudioAutoencoder(SEANetEncoder(**SMALL), SEANetDecoder(**SMALL, aux_outputs=True))
+    model = AudioAutoencoder(SEANetEncoder(**SMALL), SEANetDecoder(**SMALL, aux_outputs=True),
+                             sample_rate=16000)
     x = torch.randn(2, 1, 100)
     out = model.train()(x)
     assert [tuple(s.shape) for s in out.intermediates["decoder.stages"]] == [
@@ -35,7 +36,8 @@ def test_aux_loss_uses_the_decoders_stages_and_trains_them(registry):
 
 
 def test_aux_loss_without_stage_outputs_says_what_to_configure():
-    model = AudioAutoencoder(SEANetEncoder(**SMALL), SEANetDecoder(**SMALL)).train()
+    model = AudioAutoencoder(SEANetEncoder(**SMALL), SEANetDecoder(**SMALL),
+                             sample_rate=16000).train()
     x = torch.randn(1, 1, 64)
     out = model(x)
     assert out.intermediates == {}
@@ -55,5 +57,6 @@ def test_aux_target_is_the_pooled_channel_mean():
 
 
 def test_eval_forward_keeps_nothing():
-    model = AudioAutoencoder(SEANetEncoder(**SMALL), SEANetDecoder(**SMALL, aux_outputs=True))
+    model = AudioAutoencoder(SEANetEncoder(**SMALL), SEANetDecoder(**SMALL, aux_outputs=True),
+                             sample_rate=16000)
     assert model.eval()(torch.randn(1, 1, 64)).intermediates == {}
