@@ -86,7 +86,8 @@ class FrozenEncoder(nn.Module):
         self.window = None
         if self.max_duration is not None:
             window = self.max_duration * self.input_rate
-            if window != round(window) or round(window) % self.patch_size or window <= 0:
+            if abs(window - round(window)) > 1e-6 or round(window) % self.patch_size \
+                    or window <= 0:
                 raise EncoderGeometryError(
                     f"{name}: max_duration={self.max_duration:g} s is {window:g} samples at "
                     f"{self.input_rate} Hz, not a positive multiple of the encoder's patch size "

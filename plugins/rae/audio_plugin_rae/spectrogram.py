@@ -59,7 +59,7 @@ class SpectrogramEncoder(FrozenEncoder):
                                        "resized to one image")
         window = max_duration * INPUT_RATE
         tokens = grid * grid
-        if window != round(window) or round(window) % tokens:
+        if abs(window - round(window)) > 1e-6 or round(window) % tokens:
             raise EncoderGeometryError(
                 f"rae.spectrogram: max_duration={max_duration:g} s is {window:g} samples at "
                 f"{INPUT_RATE} Hz, not a multiple of the {tokens} patch tokens of a window "
