@@ -11,7 +11,7 @@ positions -> ``depth`` transformer blocks -> layer norm -> one patch per token:
   speech encoders); each token of a step predicts ``step / mel_hop`` frames of its
   ``n_mels / tokens_per_step`` bands: ``(batch, n_mels, steps * step / mel_hop)``. The RAE
   model turns it into a waveform with its vocoder (``model.vocoder``, default
-  ``rae.griffin_lim``) and trains it with ``rae.spectrogram`` on the input's mel.
+  ``rae.griffin_lim``) and trains it with ``rae.mel_l1`` on the input's mel.
 
 The encoder's geometry (``dim``, ``hop_length``, ``window`` = tokens per encoder window,
 ``tokens_per_step``) is handed over by the ``rae.autoencoder`` model. Attention runs within

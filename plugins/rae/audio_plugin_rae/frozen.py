@@ -88,13 +88,14 @@ class FrozenEncoder(nn.Module):
             window = self.max_duration * self.input_rate
             if abs(window - round(window)) > 1e-6 or round(window) % self.patch_size \
                     or window <= 0:
+                fitting = max(1, round(window / self.patch_size)) * self.patch_size
                 raise EncoderGeometryError(
                     f"{name}: max_duration={self.max_duration:g} s is {window:g} samples at "
                     f"{self.input_rate} Hz, not a positive multiple of the encoder's patch size "
                     f"({self.patch_size} samples); use a multiple of "
                     f"{self.patch_size / self.input_rate:g} s, e.g. "
-                    f"{max(1, round(window / self.patch_size)) * self.patch_size / self.input_rate:g}")
-            self.window = int(round(window))
+                    f"{fitting / self.input_rate:g}")
+            self.window = round(window)
 
     @property
     def dim(self) -> int:

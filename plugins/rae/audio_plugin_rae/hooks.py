@@ -56,7 +56,7 @@ def audio_core_register_denoisers(registry):
 
 @hookimpl
 def audio_core_register_losses(registry):
-    registry.register("spectrogram", "audio_plugin_rae.losses:SpectrogramLoss",
+    registry.register("mel_l1", "audio_plugin_rae.losses:MelPatchLoss",
                       description="L1 of a spectrogram-output rae.vit decoder's log-mel "
                                   "against the input's")
 

@@ -1,4 +1,4 @@
-"""``rae.spectrogram``: the training loss of a ``rae.vit`` decoder with spectrogram output.
+"""``rae.mel_l1``: the training loss of a ``rae.vit`` decoder with spectrogram output.
 
 The decoder predicts log-mel patches; the waveform comes from a frozen vocoder and carries
 no gradient. The ``rae.autoencoder`` model keeps the prediction and the input's log-mel in
@@ -21,18 +21,18 @@ def frame_mask(mask: Tensor, frames: int) -> Tensor:
     return F.interpolate(mask[:, None].float(), size=frames, mode="nearest")[:, 0] > 0.5
 
 
-class SpectrogramLoss(nn.Module):
+class MelPatchLoss(nn.Module):
     """L1 between predicted and target log-mel (natural log of mel power), padding masked.
     Needs the model's training output (``wants_output``)."""
 
-    name = "spectrogram"
+    name = "mel_l1"
     wants_output = True
 
     def forward(self, estimate: Tensor, reference: Tensor, mask: Tensor | None = None, *,
                 output: Any = None) -> LossOutput:
         found = getattr(output, "intermediates", {}) or {}
         if "decoder.mel" not in found or "decoder.mel_target" not in found:
-            raise ValueError("rae.spectrogram trains a rae.vit decoder with output: "
+            raise ValueError("rae.mel_l1 trains a rae.vit decoder with output: "
                              "spectrogram in a rae.autoencoder model (it reads decoder.mel and "
                              f"decoder.mel_target from the model output; got "
                              f"{sorted(found) or 'no intermediates'})")

@@ -11,7 +11,7 @@ latent with ``latent_stats`` and adds training-only noise ``noise_tau``):
 - a decoder with ``output: spectrogram`` is vocoded by ``model.vocoder`` (default
   ``rae.griffin_lim`` on the decoder's mel settings), held frozen like the encoder; in the
   training forward the predicted and target log-mels are kept in ``output.intermediates``
-  (``decoder.mel``, ``decoder.mel_target``) for the ``rae.spectrogram`` loss.
+  (``decoder.mel``, ``decoder.mel_target``) for the ``rae.mel_l1`` loss.
 
 Trained with ``task: core.frozen_encoder`` (or ``core.adversarial`` for an adversarial
 decoder), ``model.type: rae.autoencoder``.

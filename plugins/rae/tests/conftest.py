@@ -32,7 +32,7 @@ def registry(manager):
     return manager.registry
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _threads():
     # one thread: on a busy 2-core machine, two threads per process are many times slower
     torch.set_num_threads(1)

@@ -87,7 +87,7 @@ def run(out: Path, stage: str, registry) -> None:
             trainable_numel=sum(p.numel() for p in model.parameters()))
     full = trainer.engines[trainer.task.roles[0]].full_state_dict()
     if rank == 0:
-        export = export_run(run_dir, out / f"{stage}_export")
+        export = export_run(run_dir, out / f"{stage}_export", registry=registry)
         if stage == "stage1":
             wave = 0.1 * torch.randn(1, 1, 12000, generator=torch.Generator().manual_seed(0))
             loaded = load(export, registry=registry)

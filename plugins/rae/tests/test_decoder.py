@@ -1,5 +1,5 @@
 """rae.vit: waveform and spectrogram patches, attention within encoder windows, geometry
-errors; rae.griffin_lim and the rae.spectrogram loss."""
+errors; rae.griffin_lim and the rae.mel_l1 loss."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 from audio_plugin_rae.decoder import ViTDecoder, default_mel_hop
-from audio_plugin_rae.losses import SpectrogramLoss
+from audio_plugin_rae.losses import MelPatchLoss
 from audio_plugin_rae.vocoder import GriffinLimVocoder
 from conftest import noise, seeded
 
@@ -118,7 +118,7 @@ def test_spectrogram_loss_reads_the_models_intermediates():
     target[1, :, 3:] = 5.0
     out = AutoencoderOutput(torch.zeros(2, 1, 60), torch.zeros(2, 3, 6), None,
                             {"decoder.mel": pred, "decoder.mel_target": target})
-    loss = SpectrogramLoss()
+    loss = MelPatchLoss()
     value = loss(torch.zeros(2, 1, 60), torch.zeros(2, 1, 60), output=out).value
     torch.testing.assert_close(value, torch.tensor((1.0 * 36 + 5.0 * 12) / 48))
     mask = torch.ones(2, 60, dtype=torch.bool)
@@ -127,6 +127,6 @@ def test_spectrogram_loss_reads_the_models_intermediates():
                                     output=out).value, torch.tensor(1.0))
     value.backward()
     assert pred.grad is not None and pred.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="rae.spectrogram trains a rae.vit decoder"):
+    with pytest.raises(ValueError, match=r"rae\.mel_l1 trains a rae\.vit decoder"):
         loss(out.reconstruction, out.reconstruction, output=AutoencoderOutput(
             out.reconstruction, out.latent, None))
