@@ -33,15 +33,17 @@ from pathlib import Path
 import torch
 
 
-def timed(step, steps: int, warmup: int) -> float:
+def timed(step, steps: int, warmup: int) -> tuple[float, float]:
+    """Median wall-clock and process CPU seconds (all threads) of ``step(i)``."""
     for i in range(warmup):
         step(i)
-    times = []
+    wall, cpu = [], []
     for i in range(steps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step(i)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -50,7 +52,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: on a busy 2-core machine two "
+                             "threads per process are many times slower)")
     parser.add_argument("--random-encoder", action="store_true",
                         help="random-init encoder of the preset's architecture")
     parser.add_argument("overrides", nargs="*", help="config overrides")
@@ -92,6 +96,13 @@ def main() -> None:
 
     seconds = args.batch * cfg.data.segment_seconds
     encoder = model.encoder_module()
+
+    def figures(measured: tuple[float, float]) -> dict[str, float]:
+        wall, cpu = measured
+        return {"s_per_step": round(wall, 3), "cpu_s_per_step": round(cpu, 3),
+                "audio_s_per_s": round(seconds / wall, 2),
+                "audio_s_per_cpu_s": round(seconds / cpu, 2)}
+
     result = {
         "preset": args.preset, "random_encoder": args.random_encoder, "batch": args.batch,
         "segment_seconds": cfg.data.segment_seconds, "threads": args.threads,
@@ -99,13 +110,13 @@ def main() -> None:
         "encoder_parameters_m": round(sum(p.numel() for p in encoder.parameters()) / 1e6, 2),
         "decoder_parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
         "latent": list(latent.shape[1:]),
-        "on_the_fly_s_per_step": round(on_the_fly, 3),
-        "on_the_fly_audio_s_per_s": round(seconds / on_the_fly, 2),
-        "pre_encoded_s_per_step": round(pre_encoded, 3),
-        "pre_encoded_audio_s_per_s": round(seconds / pre_encoded, 2),
-        "speedup": round(on_the_fly / pre_encoded, 2),
-        "encoder_forward_s": round(encoder_only, 3),
-        "encoder_share": round(encoder_only / on_the_fly, 3),
+        "on_the_fly": figures(on_the_fly),
+        "pre_encoded": figures(pre_encoded),
+        "speedup": round(on_the_fly[0] / pre_encoded[0], 2),
+        "speedup_cpu": round(on_the_fly[1] / pre_encoded[1], 2),
+        "encoder_forward": figures(encoder_only),
+        "encoder_share_cpu": round(encoder_only[1] / on_the_fly[1], 3),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(result, indent=2))
     if args.out:

@@ -48,15 +48,17 @@ def write_stage1(root: Path, preset: str, overrides: list[str], registry) -> Pat
     return out
 
 
-def median_time(step, steps: int, warmup: int) -> float:
+def median_time(step, steps: int, warmup: int) -> tuple[float, float]:
+    """Median wall-clock and process CPU seconds (all threads) of ``step(i)``."""
     for i in range(warmup):
         step(i)
-    times = []
+    wall, cpu = [], []
     for i in range(steps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step(i)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -70,7 +72,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--sampler-steps", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: on a busy 2-core machine two "
+                             "threads per process are many times slower)")
     parser.add_argument("overrides", nargs="*", help="stage-2 config overrides")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -119,7 +123,8 @@ def main() -> None:
         latents = median_time(sample, 1, 1)
         length = round(args.seconds * model.sample_rate)
         decode = median_time(lambda i: model.to_audio(generated["latent"], length), 1, 1)
-        total = latents + decode
+        total = latents[0] + decode[0]
+        total_cpu = latents[1] + decode[1]
         audio = args.samples * args.seconds
         denoiser = model.denoiser
         result = {
@@ -129,12 +134,19 @@ def main() -> None:
             "dit": {"width": denoiser.width, "depth": len(denoiser.blocks),
                     "head_depth": denoiser.head_depth},
             "shift": round(model.objective.shift_for(model.latent_dim * frames), 3),
-            "train_s_per_step": round(train, 3),
-            "train_latent_s_per_s": round(args.batch * cfg.data.segment_seconds / train, 2),
+            "train_s_per_step": round(train[0], 3),
+            "train_cpu_s_per_step": round(train[1], 3),
+            "train_latent_s_per_s": round(args.batch * cfg.data.segment_seconds / train[0], 2),
+            "train_latent_s_per_cpu_s": round(args.batch * cfg.data.segment_seconds / train[1],
+                                              2),
             "generate": {"samples": args.samples, "seconds": args.seconds,
                          "sampler_steps": args.sampler_steps, "guidance": model.guidance,
-                         "sample_latents_s": round(latents, 3), "decode_s": round(decode, 3),
-                         "audio_s_per_s": round(audio / total, 2)},
+                         "sample_latents_s": round(latents[0], 3),
+                         "sample_latents_cpu_s": round(latents[1], 3),
+                         "decode_s": round(decode[0], 3), "decode_cpu_s": round(decode[1], 3),
+                         "audio_s_per_s": round(audio / total, 2),
+                         "audio_s_per_cpu_s": round(audio / total_cpu, 2)},
+            "load_average": [round(x, 2) for x in os.getloadavg()],
         }
     print(json.dumps(result, indent=2))
     if args.out:
