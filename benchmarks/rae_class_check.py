@@ -11,10 +11,14 @@ clips' pooled latents. Reported:
 
 - ``reference_accuracy``: held-out clips (``VAL_DIR``) classified by the centroids: how
   well the classes separate in this latent space at all;
-- per requested class, ``num_samples`` clips generated with ``model.generate`` (the same
-  path as ``audio-core generate --class``): their length in samples against
-  ``seconds * sample_rate``, and the fraction classified as the requested class
-  (``accuracy``), overall and per class; chance is ``1 / classes``.
+- ``roundtrip_accuracy``: the same held-out clips decoded by stage 1 and encoded again
+  (what generated audio goes through before it is judged): how much the stage-1
+  decoder alone loses;
+- per requested class, ``num_samples`` clips generated as ``model.generate`` (the path of
+  ``audio-core generate --class``: ``sample_latents`` then ``to_audio``): their length in
+  samples against ``seconds * sample_rate``, and the fraction classified as the requested
+  class, from the sampled latents directly (``latent_accuracy``: stage 2 alone) and from
+  the generated audio encoded again (``audio_accuracy``); chance is ``1 / classes``.
 
 Needs audio-plugin-rae importable (installed, or ``PYTHONPATH=plugins/rae``).
 """
@@ -46,12 +50,15 @@ def pooled(model, audio: torch.Tensor) -> torch.Tensor:
     return model.to_latent(audio).mean(dim=-1)
 
 
-def pooled_files(model, files: list[tuple[Path, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+def load_files(model, files: list[tuple[Path, int]]) -> list[torch.Tensor]:
     from audio_core.audio.io import load_audio
 
-    vectors = [pooled(model, load_audio(f, sample_rate=model.sample_rate,
-                                        channels=model.channels)[0][None]) for f, _ in files]
-    return torch.cat(vectors), torch.tensor([c for _, c in files])
+    return [load_audio(f, sample_rate=model.sample_rate, channels=model.channels)[0][None]
+            for f, _ in files]
+
+
+def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
+    return round(float((predicted == labels).float().mean()), 3)
 
 
 def nearest(vectors: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
@@ -77,35 +84,47 @@ def main() -> None:
 
     model = audio_core.load(args.export).eval()
     classes = list(model.conditioner.classes)
-    x, y = pooled_files(model, clips(args.train, classes))
+    train = clips(args.train, classes)
+    x = torch.cat([pooled(model, a) for a in load_files(model, train)])
+    y = torch.tensor([c for _, c in train])
     centroids = torch.stack([x[y == c].mean(dim=0) for c in range(len(classes))])
     result = {"export": str(args.export), "classes": classes, "train_clips": len(y),
-              "train_accuracy": round(float((nearest(x, centroids) == y).float().mean()), 3)}
+              "train_accuracy": accuracy(nearest(x, centroids), y)}
     if args.val:
-        vx, vy = pooled_files(model, clips(args.val, classes))
-        result["val_clips"] = len(vy)
-        result["reference_accuracy"] = round(float((nearest(vx, centroids) == vy).float()
-                                                   .mean()), 3)
+        val = clips(args.val, classes)
+        audio = load_files(model, val)
+        vy = torch.tensor([c for _, c in val])
+        vx = torch.cat([pooled(model, a) for a in audio])
+        again = torch.cat([pooled(model, model.to_audio(model.to_latent(a), a.shape[-1]))
+                           for a in audio])
+        result.update(val_clips=len(vy), reference_accuracy=accuracy(nearest(vx, centroids), vy),
+                      roundtrip_accuracy=accuracy(nearest(again, centroids), vy))
     length = round(args.seconds * model.sample_rate)
-    per_class, lengths, hits = {}, set(), 0
+    per_class, lengths, hits = {}, set(), {"latent": 0, "audio": 0}
     for c, name in enumerate(classes):
-        audio = model.generate(name, num_samples=args.num_samples, steps=args.steps,
-                               guidance=args.guidance, seed=args.seed + c,
-                               seconds=args.seconds)
+        with torch.no_grad():
+            latent = model.sample_latents(name, args.num_samples, steps=args.steps,
+                                          guidance=args.guidance, seed=args.seed + c,
+                                          frames=model.num_frames(args.seconds))
+            audio = model.to_audio(latent, length)
         lengths.add(int(audio.shape[-1]))
-        predicted = nearest(pooled(model, audio), centroids)
-        correct = int((predicted == c).sum())
-        hits += correct
-        per_class[name] = {"accuracy": round(correct / args.num_samples, 3),
-                           "predicted": [classes[int(p)] for p in predicted],
-                           "finite": bool(torch.isfinite(audio).all()),
+        found = {"latent": nearest(latent.mean(dim=-1), centroids),
+                 "audio": nearest(pooled(model, audio), centroids)}
+        per_class[name] = {"finite": bool(torch.isfinite(audio).all()),
                            "rms": round(float(audio.pow(2).mean().sqrt()), 4)}
+        for kind, predicted in found.items():
+            correct = int((predicted == c).sum())
+            hits[kind] += correct
+            per_class[name][f"{kind}_accuracy"] = round(correct / args.num_samples, 3)
+            per_class[name][f"{kind}_predicted"] = [classes[int(p)] for p in predicted]
+    total = args.num_samples * len(classes)
     result.update({
         "generated": {"num_samples": args.num_samples, "seconds": args.seconds,
                       "steps": args.steps or model.steps,
                       "guidance": model.guidance if args.guidance is None else args.guidance,
                       "expected_length": length, "lengths": sorted(lengths),
-                      "accuracy": round(hits / (args.num_samples * len(classes)), 3),
+                      "latent_accuracy": round(hits["latent"] / total, 3),
+                      "audio_accuracy": round(hits["audio"] / total, 3),
                       "chance": round(1 / len(classes), 3), "per_class": per_class},
         "load_average": [round(v, 2) for v in os.getloadavg()],
     })
