@@ -48,6 +48,18 @@ def test_the_decoder_gets_the_encoders_geometry(registry):
     assert isinstance(hubert.encoder_module(), HubertEncoder)
 
 
+@pytest.mark.parametrize(("preset", "base"), [("rae.hubert_tiny", "rae.wav2vec2_tiny"),
+                                              ("rae.hubert_base", "rae.wav2vec2_base")])
+def test_hubert_presets_keep_the_wav2vec2_encoder_settings(registry, preset, base):
+    # renaming model.encoder in an `extends` replaces its params: the preset repeats them
+    hubert, wav2vec2 = (load_config(p, [], registry=registry).model.encoder
+                        for p in (preset, base))
+    assert hubert.name == "rae.hubert" and wav2vec2.name == "rae.wav2vec2"
+    same = {k: v for k, v in wav2vec2.params.items() if k != "pretrained"}
+    assert {k: hubert.params[k] for k in same} == same
+    assert ("pretrained" in hubert.params) == ("pretrained" in wav2vec2.params)
+
+
 def test_the_encoder_and_vocoder_are_held_outside_the_weights(registry):
     model = build(registry, "rae.spectrogram_tiny")
     keys = set(model.state_dict())
