@@ -3,6 +3,7 @@ decoder, vocoder wiring, training-only noise augmentation, and the spectrogram p
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -123,3 +124,29 @@ def test_spectrogram_decoder_trains_on_the_log_mel_and_vocodes(registry):
     assert all(p.grad is not None for p in model.decoder.parameters())
     model.eval()
     assert torch.equal(model.decode(model.encode(wave), 8000), model.reconstruct(wave))
+
+
+def test_an_adversarial_decoder_trains_with_cores_discriminators(registry, tmp_path):
+    # the optional adversarial stage 1: task core.adversarial, D from model.discriminators
+    from audio_core.engine.trainer import Trainer
+
+    cfg = load_config("rae.wav2vec2_tiny", [
+        f"run.output_dir={tmp_path}", "task.name=core.adversarial",
+        "task.params={warmup_steps: 1, feature_matching_weight: 1.0}",
+        "model.discriminators=[{name: core.msd, params: {scales: 1, width: 8, layers: 2, "
+        "max_width: 16}}]", "model.decoder.params.depth=1", "data.batch_size=2",
+        "data.segment_seconds=0.5", "data.train.params={num_items: 8}", "data.val=null",
+        "train.max_steps=3", "train.log_every=1", "train.checkpoint_every=3",
+        "train.trackers=[jsonl]"], registry=registry, check_params=True)
+    trainer = Trainer(cfg, registry=registry)
+    trainer.fit()
+    assert trainer.step == 3 and set(trainer.engines) == {"generator", "discriminator"}
+    logged = [json.loads(line)["metrics"] for line in
+              (tmp_path / cfg.run.name / "metrics.jsonl").read_text().splitlines()]
+    keys = set().union(*logged)
+    assert any(k.startswith("loss/discriminator") for k in keys), sorted(keys)
+    assert any("feature_matching" in k for k in keys), sorted(keys)
+    fresh = build(registry).encoder_module().state_dict()
+    final = trainer.task.model.encoder_module().state_dict()
+    assert fresh.keys() == final.keys()
+    assert all(torch.equal(fresh[k], final[k]) for k in fresh)  # the encoder is untouched
