@@ -7,7 +7,8 @@ ceil(time / hop_length))``. ``decode``: the U-Net denoiser (``model.denoiser``, 
 noise with ``model.sampler`` (default DDIM) along ``model.objective`` (default v-diffusion),
 in ``decode_steps`` steps. Training (task ``mousai.autoencoder``) fits the denoiser's
 v-prediction on noised waveforms given the latent of the clean one; encoder and denoiser
-train together.
+train together. The diffusion runs on ``scale * waveform`` (``scale`` > 1 brings quiet audio
+closer to unit variance, so fewer noise levels drown it; 1 is the original setting).
 """
 
 from __future__ import annotations
@@ -29,18 +30,21 @@ DEFAULT_SAMPLER = "core.ddim"
 class DiffusionAutoencoder(Autoencoder):
     """See the module docstring. ``decode(latent, length=None, steps=None, seed=0)``: the
     same latent, steps and seed give the same waveform; ``clamp`` bounds each step's data
-    prediction to [-1, 1] (the audio range)."""
+    prediction to the audio range [-1, 1]."""
 
     slots: ClassVar[dict[str, bool]] = {"encoder": True, "denoiser": True, "objective": False,
                                         "sampler": False}
 
     def __init__(self, encoder: nn.Module, denoiser: nn.Module, objective: Any, sampler: Any,
                  *, sample_rate: int, channels: int, decode_steps: int = 50,
-                 clamp: bool = True) -> None:
+                 clamp: bool = True, scale: float = 1.0) -> None:
         super().__init__(sample_rate=sample_rate, channels=channels)
         if decode_steps < 1:
             raise ConfigError(f"model.params.decode_steps must be >= 1, got {decode_steps}",
                               "model.params.decode_steps")
+        if not scale > 0:
+            raise ConfigError(f"model.params.scale must be > 0, got {scale}",
+                              "model.params.scale")
         inject = getattr(denoiser, "inject_depth", None)
         if getattr(encoder, "channels", channels) != channels or denoiser.dim != channels:
             raise ConfigError(f"the encoder and the denoiser must take {channels}-channel audio "
@@ -59,11 +63,12 @@ class DiffusionAutoencoder(Autoencoder):
                 "model.denoiser.params.inject_depth")
         self.encoder, self.denoiser = encoder, denoiser
         self.objective, self.sampler = objective, sampler
-        self.decode_steps, self.clamp = int(decode_steps), bool(clamp)
+        self.decode_steps, self.clamp, self.scale = int(decode_steps), bool(clamp), float(scale)
 
     @classmethod
     def from_config(cls, cfg: Any, registry: Any, loading: bool = False,
-                    decode_steps: int = 50, clamp: bool = True) -> DiffusionAutoencoder:
+                    decode_steps: int = 50, clamp: bool = True,
+                    scale: float = 1.0) -> DiffusionAutoencoder:
         from audio_core.models.build import build_slot
 
         rate, channels = cfg.data.sample_rate, cfg.data.channels
@@ -75,7 +80,7 @@ class DiffusionAutoencoder(Autoencoder):
         sampler = build_slot(cfg, registry, "sampler") or registry.build(
             "sampler", DEFAULT_SAMPLER, {}, path="model.sampler")
         return cls(encoder, denoiser, objective, sampler, sample_rate=rate, channels=channels,
-                   decode_steps=decode_steps, clamp=clamp)
+                   decode_steps=decode_steps, clamp=clamp, scale=scale)
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -103,9 +108,10 @@ class DiffusionAutoencoder(Autoencoder):
         return self.encoder(self._place(waveform))
 
     def forward(self, net_input: Tensor, net_time: Tensor, audio: Tensor) -> Tensor:
-        """The training forward: the denoiser's prediction for the noised waveform
+        """The training forward: the denoiser's prediction for the noised (scaled) waveform
         ``net_input`` ``(batch, channels, time)`` at ``net_time`` ``(batch,)``, given the latent
-        of the clean ``audio`` (same shape; ``time`` a multiple of :attr:`length_multiple`)."""
+        of the clean ``audio`` (same shape, unscaled; ``time`` a multiple of
+        :attr:`length_multiple`)."""
         return self.denoiser(net_input, net_time, None, latent=self.encoder(audio))
 
     @torch.no_grad()
@@ -133,9 +139,9 @@ class DiffusionAutoencoder(Autoencoder):
             net_input, net_time = self.objective.net_inputs(x_t, t)
             prediction = self.denoiser(net_input.to(dtype), net_time, None, latent=latent)
             x0 = self.objective.denoised(prediction.float(), x_t, t)
-            return x0.clamp(-1.0, 1.0) if self.clamp else x0
+            return x0.clamp(-self.scale, self.scale) if self.clamp else x0
 
         grid = self.objective.timesteps(steps)
         audio = self.sampler(denoise, x_T, grid, self.objective, generator=generator,
                              progress=progress)
-        return audio[..., :length].float()
+        return audio[..., :length].float() / self.scale

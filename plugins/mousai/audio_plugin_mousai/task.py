@@ -1,13 +1,13 @@
 """``mousai.autoencoder``: train the diffusion autoencoder (``mousai.diffusion_autoencoder``).
 
 Per micro-batch, with ``x0`` the waveform ``(batch, channels, time)`` (zero-padded, and
-masked, to a multiple of the model's ``length_multiple``)::
+masked, to a multiple of the model's ``length_multiple``) times the model's ``scale``::
 
     t ~ objective.sample_time        noise ~ N(0, I)
     net_input, net_time, target, w = objective.training_example(x0, noise, t)
-    loss = objective.loss(model(net_input, net_time, x0), target, w, mask)
+    loss = objective.loss(model(net_input, net_time, audio), target, w, mask)
 
-``model(...)`` encodes the clean ``x0`` and injects the latent into the U-Net, so encoder and
+``model(...)`` encodes the clean ``audio`` and injects the latent into the U-Net, so encoder and
 denoiser learn together (the v-objective on waveform patches conditioned on the latent).
 Validation decodes with ``val_decode_steps`` steps, so the trainer scores reconstructions.
 Use ``train.ema_decay`` for EMA weights (then exported).
@@ -70,7 +70,7 @@ class DiffusionAutoencoderTask(Task):
         objective = self.model.objective
         audio, mask = pad_to_multiple(self.input_audio(batch), batch.get("mask"),
                                       self.model.length_multiple)
-        x0 = audio.float()
+        x0 = audio.float() * self.model.scale
         t = objective.sample_time(x0.shape[0], size=x0[0].numel(), device=x0.device)
         noise = torch.randn_like(x0)
         net_input, net_time, target, weight = objective.training_example(x0, noise, t)

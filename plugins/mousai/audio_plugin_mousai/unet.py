@@ -123,7 +123,7 @@ class UNet1d(nn.Module):
                  inject_depth: int | None = None, inject_dim: int = 0, groups: int = 8,
                  emb_dim: int | None = None, time_features: int = 128,
                  pooled_conditioning: bool = True, out_dim: int | None = None,
-                 checkpointing: bool = False) -> None:
+                 input_skip: bool = True, checkpointing: bool = False) -> None:
         super().__init__()
         levels = len(channels)
         if levels < 1 or len(factors) != levels or len(items) != levels:
@@ -167,6 +167,13 @@ class UNet1d(nn.Module):
                                             padding=(patch_kernel - patch_size) // 2)
         nn.init.zeros_(self.patch_out.weight)
         nn.init.zeros_(self.patch_out.bias)
+        self.input_gain = nn.Linear(emb_dim, self.out_dim) if input_skip else None
+        if self.input_gain is not None:
+            if self.out_dim != self.dim:
+                raise ValueError(f"mousai.unet input_skip needs out_dim == dim, got out_dim="
+                                 f"{self.out_dim}, dim={self.dim}")
+            nn.init.zeros_(self.input_gain.weight)
+            nn.init.zeros_(self.input_gain.bias)
         for level in self.levels:
             level.checkpointing = bool(checkpointing)
 
@@ -218,4 +225,7 @@ class UNet1d(nn.Module):
         for depth in reversed(range(len(self.levels))):
             injected = latent if depth == self.inject_depth else None
             h = self.levels[depth].decode(h, skips.pop(), emb, cond, injected)
-        return self.patch_out(F.silu(self.out_norm(h)))
+        out = self.patch_out(F.silu(self.out_norm(h)))
+        if self.input_gain is not None:
+            out = out + rearrange(self.input_gain(emb), "b c -> b c 1") * x
+        return out
