@@ -66,7 +66,7 @@ def write_tones(folder: Path, count: int = 4, seconds: float = 0.512) -> Path:
     for i in range(count):
         f0 = 110.0 * 2 ** (i * 5 / 12)
         wave = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in (1, 2, 3))
-        wave = (0.15 + 0.05 * i) * wave * np.minimum(1.0, 20 * t)
+        wave = (0.3 + 0.1 * i) * wave * np.minimum(1.0, 20 * t)
         pan = 0.3 + 0.4 * i / max(count - 1, 1)
         sf.write(folder / f"tone{i}.wav", np.stack([pan * wave, (1 - pan) * wave], 1)
                  .astype(np.float32), RATE)
