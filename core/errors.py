@@ -25,6 +25,11 @@ class UnknownComponentError(ConfigError, KeyError):
         return self.args[0]
 
 
+class ComponentBuildError(ConfigError):
+    """A component's factory rejected its params (e.g. a negative width); the message names
+    the config path and the component, the original exception is chained."""
+
+
 class PluginError(AudioCoreError):
     """A plugin could not be loaded or used."""
 

@@ -65,12 +65,21 @@ def _check_exists(path: Path) -> None:
         raise AudioFileError(path, "file not found")
     if path.is_dir():
         raise AudioFileError(path, "is a directory, expected an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioFileError(path, "permission denied: this user cannot read the file "
+                                   "(check its permissions)")
     if path.stat().st_size == 0:
         raise AudioFileError(path, "empty file (0 bytes)")
 
 
 def _libsndfile_reason(path: Path, err: Exception) -> str:
     text = str(err).split(":", 1)[-1].strip() if isinstance(err, sf.LibsndfileError) else str(err)
+    if isinstance(err, PermissionError) or "system error" in text.lower():
+        # libsndfile's "System error." hides errno: name the likely causes instead
+        denied = not os.access(path, os.R_OK)
+        return ("permission denied: this user cannot read the file" if denied else
+                f"the operating system refused to read the file ({text.rstrip('.')}: "
+                f"permissions, a broken link or an I/O error)")
     if path.suffix.lower() not in FORMATS and "recogni" in text.lower():
         return f"unsupported format '{path.suffix}' ({text})"
     return f"unreadable or corrupt audio ({text})"

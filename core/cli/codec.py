@@ -5,24 +5,49 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 MODEL_HELP = "an export folder or a run folder (its newest checkpoint)"
 
 
+def _number(text: str, *, allow_zero: bool = False, kind=float):
+    """argparse type: a finite number > 0 (>= 0 with ``allow_zero``)."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number {'>= 0' if allow_zero else '> 0'}, got {text!r}")
+    return value
+
+
+def positive(text: str) -> float:
+    return _number(text)
+
+
+def non_negative(text: str) -> float:
+    return _number(text, allow_zero=True)
+
+
+def positive_int(text: str) -> int:
+    return _number(text, kind=int)
+
+
 def _bitrate_options(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--bandwidth", type=float, metavar="KBPS",
+    group.add_argument("--bandwidth", type=positive, metavar="KBPS",
                        help="target bitrate in kbps: uses floor(KBPS * 1000 / (frame_rate * "
                             "codebook_bits)) codebooks")
-    group.add_argument("--n-quantizers", type=int, metavar="N",
+    group.add_argument("--n-quantizers", type=positive_int, metavar="N",
                        help="use the first N codebooks (default: all)")
 
 
 def _common(p: argparse.ArgumentParser, *, context: bool = True) -> None:
-    p.add_argument("--chunk-seconds", type=float, default=10.0,
+    p.add_argument("--chunk-seconds", type=positive, default=10.0,
                    help="process long files in chunks of this length (default 10)")
     if context:
-        p.add_argument("--context-seconds", type=float, default=0.5,
+        p.add_argument("--context-seconds", type=non_negative, default=0.5,
                        help="audio/codes either side of a chunk computed and discarded "
                             "(default 0.5)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
@@ -35,9 +60,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "reconstruct", help="reconstruct an audio file with a trained model",
         description="Load MODEL (an export folder or a run folder), resample IN to the "
                     "model's rate and channels, reconstruct it in overlapping chunks and "
-                    "write OUT, plus OUT.json (SI-SDR, mel distance, L1) and OUT.png "
-                    "(original and reconstructed spectrograms). --bandwidth/--n-quantizers "
-                    "reconstruct a discrete codec through fewer codebooks.")
+                    "write OUT, plus a report beside it with OUT's extension replaced: "
+                    ".json (SI-SDR, mel distance, L1) and .png (original and reconstructed "
+                    "spectrograms), e.g. out.wav -> out.json, out.png. None of them may be "
+                    "IN. --bandwidth/--n-quantizers reconstruct a discrete codec through "
+                    "fewer codebooks.")
     r.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     r.add_argument("input", metavar="IN")
     r.add_argument("output", metavar="OUT")
@@ -53,12 +80,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "encode", help="encode an audio file to a token file",
         description="Encode IN (resampled to the model's rate and channels) with MODEL's "
                     "discrete codec and write the bit-packed codes and a header (model "
-                    "fingerprint, rates, codebooks, length) to OUT (docs/tokens.md).")
+                    "fingerprint, rates, codebooks, length) to OUT (docs/tokens.md). OUT may "
+                    "not be IN, carry an audio extension, or be an existing file other than "
+                    "a token file.")
     e.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     e.add_argument("input", metavar="IN")
     e.add_argument("output", metavar="OUT.tokens")
     _bitrate_options(e)
     _common(e)
+    e.add_argument("--latent", action="store_true",
+                   help="write the continuous latent of an autoencoder (its encode: a VAE's "
+                        "normalised posterior mean) to OUT as a safetensors latent file with "
+                        "the model fingerprint (docs/cli.md), instead of a token file")
     e.set_defaults(handler=run_encode)
 
     d = subparsers.add_parser(
@@ -69,15 +102,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     d.add_argument("input", metavar="IN.tokens")
     d.add_argument("output", metavar="OUT")
-    d.add_argument("--n-quantizers", type=int, metavar="N",
+    d.add_argument("--n-quantizers", type=positive_int, metavar="N",
                    help="decode only the first N stored codebooks (default: all)")
     _common(d)
+    d.add_argument("--latent", action="store_true",
+                   help="IN is a latent file from `encode --latent` (decoded whole)")
     d.set_defaults(handler=run_decode)
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     from audio_core.engine.export import load
+    from audio_core.inference.paths import check_outputs, report_paths
 
+    check_outputs(report_paths(args.output, not args.no_report), {"IN": args.input})
     model = load(args.model, ema=args.ema)
     if args.bandwidth is None and args.n_quantizers is None:
         from audio_core.inference.reconstruct import reconstruct_file
@@ -100,8 +137,13 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 def run_encode(args: argparse.Namespace) -> int:
     from audio_core.engine.export import load
     from audio_core.inference.codec import encode_file
+    from audio_core.inference.paths import check_outputs, check_token_output
 
+    check_outputs({"OUT": args.output}, {"IN": args.input})
+    check_token_output(args.output)
     model = load(args.model, ema=args.ema)
+    if args.latent:
+        return _encode_latent(model, args)
     header = encode_file(model, args.input, args.output, bandwidth=args.bandwidth,
                          n_quantizers=args.n_quantizers, chunk_seconds=args.chunk_seconds,
                          context_seconds=args.context_seconds)
@@ -115,9 +157,33 @@ def run_encode(args: argparse.Namespace) -> int:
 def run_decode(args: argparse.Namespace) -> int:
     from audio_core.engine.export import load
     from audio_core.inference.codec import decode_file
+    from audio_core.inference.paths import check_outputs
 
+    check_outputs({"OUT": args.output}, {"IN": args.input})
     model = load(args.model, ema=args.ema)
+    if args.latent:
+        from audio_core.latents.files import decode_latent_file
+
+        print(json.dumps(decode_latent_file(model, args.input, args.output), indent=2))
+        return 0
     info = decode_file(model, args.input, args.output, n_quantizers=args.n_quantizers,
                        chunk_seconds=args.chunk_seconds, context_seconds=args.context_seconds)
     print(json.dumps(info, indent=2))
+    return 0
+
+
+def _encode_latent(model, args: argparse.Namespace) -> int:
+    from audio_core.errors import AudioCoreError
+    from audio_core.latents.files import encode_latent_file
+
+    if args.bandwidth is not None or args.n_quantizers is not None:
+        raise AudioCoreError("--latent writes the continuous latent: --bandwidth and "
+                             "--n-quantizers do not apply")
+    header = encode_latent_file(model, args.input, args.output,
+                                chunk_seconds=args.chunk_seconds,
+                                context_seconds=args.context_seconds)
+    print(json.dumps({"latent": args.output, **{k: header[k] for k in (
+        "model_fingerprint", "latent_dim", "frame_rate", "hop_length", "sample_rate")},
+        "frames": -(-header["length"] // header["hop_length"]),
+        "seconds": header["length"] / header["sample_rate"]}, indent=2))
     return 0

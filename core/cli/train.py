@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -11,12 +12,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train a model from a config",
         description="Train from CONFIG (preset name or YAML) with KEY=VALUE overrides. Runs "
                     "under plain python (one process), torchrun or the deepspeed launcher. "
-                    "The run folder is run.output_dir/run.name; --resume RUN_DIR continues "
-                    "from its newest checkpoint (CONFIG may then be omitted: the run's saved "
-                    "config is used).")
+                    "The run folder is run.output_dir/run.name; a folder that is not empty is "
+                    "refused unless --resume RUN_DIR continues it from its newest complete "
+                    "checkpoint (CONFIG may then be omitted: the run's saved config is used) "
+                    "or --overwrite starts over (the old folder is renamed aside, not "
+                    "deleted). Exit status: 0 finished, 1 error, 75 stopped by SIGTERM/SIGINT "
+                    "after saving a checkpoint (resume it with --resume).")
     t.add_argument("config", nargs="?", metavar="CONFIG", help="preset name or YAML file")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue this run")
+    t.add_argument("--overwrite", action="store_true",
+                   help="start over in an existing run folder: the old one is renamed to "
+                        "RUN_DIR.old-<time> first (nothing is deleted)")
     t.add_argument("--local_rank", "--local-rank", type=int, default=None,
                    help=argparse.SUPPRESS)  # passed by the deepspeed launcher
     t.set_defaults(handler=run_train)
@@ -34,12 +41,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="--ema: the EMA weights (an error without them); --no-ema: the raw "
                         "weights (default: EMA when present)")
     e.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint folder")
+    e.add_argument("--register", metavar="NAME",
+                   help="also register the export as a new version of MLflow model NAME in "
+                        "the run's MLflow store, with the run's latest metrics (default: "
+                        "train.register_model of the run's config, if set)")
     e.set_defaults(handler=run_export)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from audio_core.config import load_config
-    from audio_core.engine.trainer import Trainer
+    from audio_core.engine.run_dir import EXIT_STOPPED, prepare_run_dir, setting_up
+    from audio_core.engine.trainer import Trainer, run_dir_of
     from audio_core.errors import ConfigError
 
     overrides = list(args.overrides)
@@ -56,8 +68,15 @@ def run_train(args: argparse.Namespace) -> int:
         source = str(saved)
     cfg = load_config(source, overrides, check_params=True)
     run_dir = Path(args.resume) if args.resume else None
-    Trainer(cfg, run_dir=run_dir, resume=bool(args.resume)).fit()
-    return 0
+    target = run_dir or run_dir_of(cfg)
+    moved = prepare_run_dir(target, resume=bool(args.resume), overwrite=args.overwrite, cfg=cfg)
+    if moved is not None:
+        print(f"audio-core: --overwrite: moved the previous run to {moved}", file=sys.stderr)
+    trainer = Trainer(cfg, run_dir=run_dir, resume=bool(args.resume))
+    with setting_up(target, fresh=not args.resume):  # a clear error; no half-made run left
+        trainer.setup()
+    trainer.fit()
+    return EXIT_STOPPED if trainer.stopped_by_signal else 0
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -65,4 +84,18 @@ def run_export(args: argparse.Namespace) -> int:
 
     out = export_run(args.run_dir, args.out, ema=args.ema, checkpoint=args.checkpoint)
     print(f"exported {args.run_dir} to {out}")
+    name = args.register or _registered_name(out)
+    if name:
+        from audio_core.tracking.mlflow_backend import register_export
+
+        version = register_export(args.run_dir, out, name)
+        print(f"registered {out} as MLflow model '{name}' version {version['version']} "
+              f"({version['tracking_uri']})")
     return 0
+
+
+def _registered_name(export_dir: Path) -> str | None:
+    """``train.register_model`` of an export's config (``None``: not asked for)."""
+    from audio_core.config import load_config
+
+    return load_config(str(export_dir / "config.yaml")).train.register_model or None

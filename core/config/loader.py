@@ -1,13 +1,15 @@
 """Load, merge, validate and save run configs.
 
 ``load_config(source, overrides)`` reads a YAML file or a registered preset, applies
-``extends:`` inheritance and ``key=value`` overrides, rejects unknown keys with their
-full path, converts types against :class:`RunConfig`, resolves ``${...}`` interpolation,
-checks value ranges and (optionally) that every component exists in the registry.
+``extends:`` inheritance and ``key=value`` overrides (:mod:`audio_core.config.merge`:
+renaming a component replaces its params), rejects unknown keys with their full path,
+converts types against :class:`RunConfig`, resolves ``${...}`` interpolation, checks value
+ranges and (optionally) that every component exists in the registry.
 """
 
 from __future__ import annotations
 
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +20,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from audio_core.config.merge import attrs_class, merge_config
 from audio_core.config.schema import ComponentConfig, RunConfig
 from audio_core.errors import ConfigError, did_you_mean, format_choices
 
@@ -38,8 +41,11 @@ def load_config(source: str | Path | Mapping[str, Any], overrides: Sequence[str]
         registry = get_registry()
     data = dict(source) if isinstance(source, Mapping) else read_config_file(
         resolve_source(source, registry))
-    user = OmegaConf.merge(OmegaConf.create(data), parse_overrides(overrides))
-    check_keys(OmegaConf.to_container(user, resolve=False), RunConfig, "")
+    layered = merge_config(data, OmegaConf.to_container(parse_overrides(overrides),
+                                                        resolve=False), RunConfig)
+    layered = merge_config({}, layered)  # drops leftover _replace_ markers
+    check_keys(layered, RunConfig, "")
+    user = OmegaConf.create(layered)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(RunConfig), user)
         OmegaConf.resolve(merged)
@@ -95,8 +101,7 @@ def read_config_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]
         from audio_core import get_registry
 
         base_path = resolve_source(str(base), get_registry())
-    merged = OmegaConf.merge(read_config_file(base_path, (*_seen, path)), data)
-    return OmegaConf.to_container(merged, resolve=False)
+    return merge_config(read_config_file(base_path, (*_seen, path)), data, RunConfig)
 
 
 def parse_overrides(overrides: Sequence[str]) -> DictConfig:
@@ -124,7 +129,7 @@ def check_keys(data: Any, cls: type, path: str) -> None:
             hint = did_you_mean(str(key), fields).replace("'", f"'{path}." if path else "'", 1)
             raise ConfigError(f"unknown config key '{where}'{hint} "
                               f"(valid keys here: {format_choices(fields)})", where)
-        target = _attrs_class(hints[key])
+        target = attrs_class(hints[key])
         if target is None:
             continue
         if isinstance(value, list):
@@ -132,17 +137,6 @@ def check_keys(data: Any, cls: type, path: str) -> None:
                 check_keys(item, target, f"{where}[{i}]")
         else:
             check_keys(value, target, where)
-
-
-def _attrs_class(tp: Any) -> type | None:
-    """The attrs class inside ``tp`` (``X``, ``X | None``, ``list[X]``), if any."""
-    if attrs.has(tp):
-        return tp
-    for arg in typing.get_args(tp):
-        found = _attrs_class(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def _walk(obj: Any, path: str = ""):
@@ -160,21 +154,49 @@ def _walk(obj: Any, path: str = ""):
 
 
 def check_values(cfg: RunConfig) -> None:
-    """Check ``choices`` and ``minimum`` field metadata across the config, and that every
-    loss weight is a number or a schedule (:func:`audio_core.schedules.as_schedule`)."""
+    """Check field metadata across the config: ``choices``, ``minimum``/``maximum`` (and
+    that such numbers are finite), ``length`` of lists and ``items`` (the same checks, plus
+    ``below``: strictly less than, for every item of a list); and that every loss weight is
+    a number or a schedule (:func:`audio_core.schedules.as_schedule`)."""
     from audio_core.schedules import as_schedule
 
     for i, loss in enumerate(cfg.model.losses):
         as_schedule(loss.weight, f"model.losses[{i}].weight")
     for where, field, value in _walk(cfg):
-        choices = field.metadata.get("choices")
-        if choices and value not in choices:
-            hint = did_you_mean(str(value), choices)
-            raise ConfigError(f"invalid value '{value}' at {where}{hint} "
-                              f"(valid: {format_choices(choices)})", where)
-        minimum = field.metadata.get("minimum")
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"invalid value {value} at {where}: must be >= {minimum}", where)
+        check_value(value, field.metadata, where)
+        if isinstance(value, list):
+            length = field.metadata.get("length")
+            if length is not None and len(value) != length:
+                raise ConfigError(f"invalid value {value} at {where}: must have exactly "
+                                  f"{length} items, got {len(value)}", where)
+            items = field.metadata.get("items")
+            if items:
+                for i, item in enumerate(value):
+                    check_value(item, items, f"{where}[{i}]")
+
+
+def check_value(value: Any, rules: Mapping[str, Any], where: str) -> None:
+    """One value against ``choices``/``minimum``/``maximum``/``below`` rules (a callable
+    ``choices`` is called for the current list)."""
+    choices = rules.get("choices")
+    if callable(choices):
+        choices = choices()
+    if choices and value not in choices:
+        hint = did_you_mean(str(value), [str(c) for c in choices])
+        raise ConfigError(f"invalid value '{value}' at {where}{hint} "
+                          f"(valid: {format_choices(choices)})", where)
+    bounds = [rules.get(k) for k in ("minimum", "maximum", "below")]
+    if all(b is None for b in bounds) or isinstance(value, bool) or value is None:
+        return
+    minimum, maximum, below = bounds
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"invalid value {value!r} at {where}: must be a finite number", where)
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"invalid value {value} at {where}: must be >= {minimum}", where)
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"invalid value {value} at {where}: must be <= {maximum}", where)
+    if below is not None and value >= below:
+        raise ConfigError(f"invalid value {value} at {where}: must be < {below}", where)
 
 
 def component_refs(cfg: RunConfig):

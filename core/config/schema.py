@@ -1,8 +1,10 @@
 """attrs schemas of a run config. OmegaConf validates YAML against these.
 
 A component is referenced as ``{name: <plugin>.<component>, params: {...}}``; the field's
-``kind`` metadata says which registry kind the name must belong to. ``choices`` and
-``minimum`` metadata are checked by :func:`audio_core.config.loader.check_values`.
+``kind`` metadata says which registry kind the name must belong to. ``choices``,
+``minimum``/``maximum`` (numbers must also be finite), ``length`` and ``items`` (range or
+choices of each list item) metadata are checked by
+:func:`audio_core.config.loader.check_values`.
 """
 
 from typing import Any
@@ -29,6 +31,17 @@ def choice(default: str, *choices: str) -> Any:
 
 def at_least(default: float, minimum: float) -> Any:
     return attrs.field(default=default, metadata={"minimum": minimum})
+
+
+def between(default: float, minimum: float, maximum: float) -> Any:
+    return attrs.field(default=default, metadata={"minimum": minimum, "maximum": maximum})
+
+
+def tracker_names() -> tuple[str, ...]:
+    """Tracking backends ``train.trackers`` may name (imported lazily)."""
+    from audio_core.tracking.factory import BACKENDS
+
+    return tuple(BACKENDS)
 
 
 @attrs.define
@@ -100,12 +113,14 @@ class OptimizerConfig:
     """AdamW settings for one engine."""
 
     lr: float = at_least(3e-4, 0.0)
-    betas: list[float] = attrs.field(factory=lambda: [0.9, 0.99])
+    #: AdamW's (beta1, beta2), each in [0, 1)
+    betas: list[float] = attrs.field(factory=lambda: [0.9, 0.99], metadata={
+        "length": 2, "items": {"minimum": 0.0, "below": 1.0}})
     eps: float = at_least(1e-8, 0.0)
     weight_decay: float = at_least(0.0, 0.0)
     warmup_steps: int = at_least(0, 0)
     schedule: str = choice("constant", "cosine", "linear")
-    min_lr_ratio: float = at_least(0.0, 0.0)
+    min_lr_ratio: float = between(0.0, 0.0, 1.0)
 
 
 @attrs.define
@@ -121,11 +136,14 @@ class TrainConfig:
     val_every: int = at_least(500, 0)
     checkpoint_every: int = at_least(500, 0)
     keep_checkpoints: int = at_least(3, 1)
-    ema_decay: float = at_least(0.0, 0.0)
+    ema_decay: float = attrs.field(default=0.0, metadata={"minimum": 0.0, "below": 1.0})
     nan_tolerance: int = at_least(10, 1)
     val_batches: int = at_least(4, 0)
     num_samples: int = at_least(2, 0)
-    trackers: list[str] = attrs.field(factory=lambda: ["jsonl", "tensorboard", "mlflow"])
+    trackers: list[str] = attrs.field(factory=lambda: ["jsonl", "tensorboard", "mlflow"],
+                                      metadata={"items": {"choices": tracker_names}})
+    #: MLflow registered-model name: ``audio-core export`` registers each export as a version
+    register_model: str | None = None
 
 
 @attrs.define

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from audio_core.data.base import AudioFileDataset, BadFileReport, DatasetError
-from audio_core.data.index import AUDIO_EXTENSIONS, find_audio_files, scan_files
+from audio_core.data.index import AUDIO_EXTENSIONS, FolderProblem, scan_files, walk_audio_files
 
 __all__ = ["ClassFolderDataset", "FolderDataset", "SplitFolderDataset"]
 
@@ -25,11 +25,17 @@ def _check_dir(root: str | os.PathLike, what: str) -> Path:
         raise DatasetError(f"{what} '{path}' does not exist")
     if not path.is_dir():
         raise DatasetError(f"{what} '{path}' is not a folder")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise DatasetError(f"{what} '{path}': permission denied (the folder cannot be listed)")
     return path
 
 
 def _subdirs(path: Path) -> list[str]:
-    return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        return sorted(p.name for p in path.iterdir()
+                      if p.is_dir() and not p.name.startswith("."))
+    except OSError as err:
+        raise DatasetError(f"cannot list folder '{path}' ({err.strerror})") from err
 
 
 class _IndexedFolder(AudioFileDataset):
@@ -37,12 +43,16 @@ class _IndexedFolder(AudioFileDataset):
 
     def _index(self, paths: list[Path], labels: list[int] | None, where: Path, *,
                extensions: Sequence[str], verify: bool, min_seconds: float, cache: bool,
-               expected: str, **crop) -> None:
+               expected: str, problems: Sequence[FolderProblem] = (), **crop) -> None:
         if not paths:
+            seen = "; ".join(f"{p.path}: {p.reason}" for p in problems[:3])
             raise DatasetError(f"no audio files ({', '.join(extensions)}) found under "
-                               f"'{where}'; expected {expected}")
+                               f"'{where}'; expected {expected}"
+                               f"{f' (folder problems: {seen})' if seen else ''}")
         entries = scan_files(paths, verify=verify, cache=cache)
         bad = BadFileReport()
+        for problem in problems:  # symlink loops, unreadable folders: in the report too
+            bad.add(problem.path, problem.reason)
         keep = []
         channels = crop.get("channels")
         for i, e in enumerate(entries):
@@ -54,13 +64,13 @@ class _IndexedFolder(AudioFileDataset):
             elif e.duration >= min_seconds:
                 keep.append(i)
         bad.log_summary(str(where))
-        if len(keep) < len(entries) - len(bad):
-            log.info("dropped %d file(s) shorter than %.3g s under %s",
-                     len(entries) - len(bad) - len(keep), min_seconds, where)
+        short = len(entries) - (len(bad) - len(problems)) - len(keep)
+        if short:
+            log.info("dropped %d file(s) shorter than %.3g s under %s", short, min_seconds, where)
         if not keep:
             raise DatasetError(f"no usable audio files under '{where}': {len(entries)} found, "
-                               f"{len(bad)} bad, the rest shorter than min_seconds="
-                               f"{min_seconds} (bad files: {bad.to_dict()[:5]})")
+                               f"{len(bad) - len(problems)} bad, the rest shorter than "
+                               f"min_seconds={min_seconds} (bad files: {bad.to_dict()[:5]})")
         super().__init__([entries[i] for i in keep],
                          labels=None if labels is None else [labels[i] for i in keep],
                          bad_files=bad, **crop)
@@ -82,7 +92,8 @@ class FolderDataset(_IndexedFolder):
                  cache: bool = True, sample_rate: int, channels: int | None = 1,
                  segment_seconds: float | None = 1.0, seed: int = 0) -> None:
         path = _check_dir(root, "dataset root")
-        self._index(find_audio_files(path, extensions), None, path, extensions=extensions,
+        files, problems = walk_audio_files(path, extensions)
+        self._index(files, None, path, extensions=extensions, problems=problems,
                     verify=verify, min_seconds=min_seconds, cache=cache,
                     expected="audio files in it or its sub-folders", sample_rate=sample_rate,
                     channels=channels, segment_seconds=segment_seconds, seed=seed,
@@ -108,23 +119,25 @@ class ClassFolderDataset(_IndexedFolder):
                                "expected ROOT/<class>/<file>.wav")
         self.classes = list(classes) if classes is not None else found
         self.class_to_index = {c: i for i, c in enumerate(self.classes)}
-        files, labels = _class_files(path, self.classes, extensions)
-        self._index(files, labels, path, extensions=extensions, verify=verify,
+        files, labels, problems = _class_files(path, self.classes, extensions)
+        self._index(files, labels, path, extensions=extensions, problems=problems, verify=verify,
                     min_seconds=min_seconds, cache=cache, expected="ROOT/<class>/<file>.wav",
                     sample_rate=sample_rate, channels=channels, segment_seconds=segment_seconds,
                     seed=seed, random_crop=random_crop)
 
 
 def _class_files(root: Path, classes: Sequence[str], extensions: Sequence[str]
-                 ) -> tuple[list[Path], list[int]]:
-    files, labels = [], []
+                 ) -> tuple[list[Path], list[int], list[FolderProblem]]:
+    files, labels, problems = [], [], []
     for label, name in enumerate(classes):
-        found = find_audio_files(root / name, extensions) if (root / name).is_dir() else []
+        found, trouble = (walk_audio_files(root / name, extensions) if (root / name).is_dir()
+                          else ([], []))
         if not found:
             log.warning("class '%s' has no audio files under %s", name, root / name)
         files += found
         labels += [label] * len(found)
-    return files, labels
+        problems += trouble
+    return files, labels, problems
 
 
 class SplitFolderDataset(_IndexedFolder):
@@ -156,11 +169,12 @@ class SplitFolderDataset(_IndexedFolder):
         if class_folders:
             self.classes = sorted({c for s in splits for c in _subdirs(path / s)})
             self.class_to_index = {c: i for i, c in enumerate(self.classes)}
-            files, labels = _class_files(split_dir, self.classes, extensions)
+            files, labels, problems = _class_files(split_dir, self.classes, extensions)
         else:
             self.classes, self.class_to_index = [], {}
-            files, labels = find_audio_files(split_dir, extensions), None
-        self._index(files, labels, split_dir, extensions=extensions, verify=verify,
+            (files, problems), labels = walk_audio_files(split_dir, extensions), None
+        self._index(files, labels, split_dir, extensions=extensions, problems=problems,
+                    verify=verify,
                     min_seconds=min_seconds, cache=cache,
                     expected=f"ROOT/{split}/<file>.wav or ROOT/{split}/<class>/<file>.wav",
                     sample_rate=sample_rate, channels=channels, segment_seconds=segment_seconds,

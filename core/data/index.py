@@ -26,10 +26,12 @@ from audio_core.audio.io import AudioFileError, audio_info
 __all__ = [
     "AUDIO_EXTENSIONS",
     "FileEntry",
+    "FolderProblem",
     "default_cache_dir",
     "find_audio_files",
     "scan_files",
     "verify_file",
+    "walk_audio_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,16 +75,101 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "audio_core" / "index"
 
 
+@attrs.frozen
+class FolderProblem:
+    """A folder (or link) a scan could not use: a symlink loop, a second link to a folder
+    already scanned, or a folder that cannot be listed. ``reason`` says which."""
+
+    path: str
+    reason: str
+
+
+def walk_audio_files(root: str | os.PathLike, extensions: Iterable[str] = AUDIO_EXTENSIONS
+                     ) -> tuple[list[Path], list[FolderProblem]]:
+    """Audio files under ``root`` (recursive, sorted, hidden files and folders skipped) and
+    the problems met on the way.
+
+    Symlinked folders are followed, but every real folder is scanned once: a link back to
+    one of its own ancestors (a loop) or a second link to a folder already scanned is
+    skipped and reported, so no file is indexed twice. A file reached through several paths
+    (symlinks, hard links) counts once, under a path that is not a symlink if it has one.
+    A sub-folder that cannot be listed (permissions, I/O error) is reported, not silently
+    skipped.
+    """
+    exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
+    found: list[tuple[Path, tuple[int, int] | None, bool]] = []  # (path, identity, is link)
+    problems: list[FolderProblem] = []
+    seen_dirs: dict[tuple[int, int], str] = {}
+
+    def identity(entry: os.DirEntry, dev: int) -> tuple[int, int] | None:
+        if not entry.is_symlink():
+            return dev, entry.inode()  # from readdir: no extra system call
+        try:
+            st = os.stat(entry.path)
+        except OSError:  # a dangling link: scan_files reports it as a bad file
+            return None
+        return st.st_dev, st.st_ino
+
+    def visit(folder: Path, ancestors: tuple[tuple[int, int], ...]) -> None:
+        try:
+            st = folder.stat()
+        except OSError as err:
+            problems.append(FolderProblem(str(folder), f"cannot open folder ({err.strerror})"))
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in ancestors:
+            problems.append(FolderProblem(str(folder), f"symlink loop: points back to "
+                                                       f"{seen_dirs[key]}; skipped"))
+            return
+        if key in seen_dirs:
+            problems.append(FolderProblem(str(folder), f"same folder as {seen_dirs[key]} "
+                                                       f"(scanned once); skipped"))
+            return
+        seen_dirs[key] = str(folder)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as err:
+            problems.append(FolderProblem(str(folder), f"cannot list folder ({err.strerror}); "
+                                                       f"its files were not scanned"))
+            return
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                is_dir = False
+            if is_dir and entry.is_symlink():  # after every real folder: real paths win
+                linked.append((Path(entry.path), (*ancestors, key)))
+            elif is_dir:
+                subdirs.append(Path(entry.path))
+            elif Path(entry.name).suffix.lower() in exts:
+                found.append((Path(entry.path), identity(entry, st.st_dev), entry.is_symlink()))
+        for sub in subdirs:
+            visit(sub, (*ancestors, key))
+
+    linked: list[tuple[Path, tuple[tuple[int, int], ...]]] = []
+    visit(Path(root), ())
+    while linked:
+        visit(*linked.pop(0))
+    chosen: dict[object, tuple[bool, Path]] = {}
+    for path, ident, is_link in found:  # one path per real file: a plain one, else the first
+        key = ident if ident is not None else path
+        if key not in chosen or (is_link, path) < chosen[key]:
+            chosen[key] = (is_link, path)
+    return sorted(path for _, path in chosen.values()), problems
+
+
 def find_audio_files(root: str | os.PathLike,
                      extensions: Iterable[str] = AUDIO_EXTENSIONS) -> list[Path]:
-    """Audio files under ``root`` (recursive, sorted, hidden files and folders skipped)."""
-    exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
-    found = []
-    for folder, dirs, names in os.walk(root, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(folder, n) for n in names
-                  if not n.startswith(".") and Path(n).suffix.lower() in exts]
-    return sorted(found)
+    """Audio files under ``root`` (see :func:`walk_audio_files`); problems are logged as
+    warnings."""
+    files, problems = walk_audio_files(root, extensions)
+    for problem in problems:
+        log.warning("%s: %s", problem.path, problem.reason)
+    return files
 
 
 def verify_file(path: str | os.PathLike, blocksize: int = 1 << 16) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 
 from audio_core.data.base import BadFile, DatasetError
-from audio_core.data.index import AUDIO_EXTENSIONS, FileEntry, find_audio_files, scan_files
+from audio_core.data.index import AUDIO_EXTENSIONS, FileEntry, scan_files, walk_audio_files
 
 __all__ = ["InspectReport", "inspect_path"]
 
@@ -79,16 +79,21 @@ def inspect_path(path: str | os.PathLike, *, verify: bool = True,
     """Index the audio files under ``path`` (or the single file ``path``) into a report.
 
     ``verify`` decodes every file once to find NaN/Inf, empty and truncated files; results
-    are cached like a dataset scan, so inspecting again is cheap.
+    are cached like a dataset scan, so inspecting again is cheap. Folders that cannot be
+    listed, symlink loops and second links to a folder are listed among ``bad_files``.
     """
     root = Path(path).expanduser()
     if not root.exists():
         raise DatasetError(f"cannot inspect '{root}': no such file or folder")
-    paths = [root] if root.is_file() else find_audio_files(root, extensions)
+    if root.is_dir() and not os.access(root, os.R_OK | os.X_OK):
+        raise DatasetError(f"cannot inspect '{root}': permission denied (the folder cannot "
+                           f"be listed)")
+    paths, problems = ([root], []) if root.is_file() else walk_audio_files(root, extensions)
     entries = scan_files(paths, verify=verify, cache=cache, progress=progress)
     return InspectReport(
         root=str(root),
         files=[e for e in entries if e.ok],
-        bad_files=[BadFile(e.path, e.error) for e in entries if not e.ok],
+        bad_files=[BadFile(p.path, p.reason) for p in problems]
+        + [BadFile(e.path, e.error) for e in entries if not e.ok],
         verified=verify,
     )

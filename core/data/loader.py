@@ -99,7 +99,15 @@ def make_dataloader(dataset: Dataset, *, batch_size: int, seed: int, rank: int =
     all ranks agree on the permutation; the dataset gets ``set_rank(rank)`` when it has it,
     and workers are seeded from ``(seed, rank)``. Items are batched with :func:`collate`.
     Save ``loader.state_dict()`` with a checkpoint and ``load_state_dict`` it to resume.
+    With ``drop_last``, a dataset smaller than one batch per rank is a ``DatasetError``
+    (the loader would never yield a batch, and a training loop would wait forever).
     """
+    if drop_last and len(dataset) < batch_size * world_size:
+        from audio_core.data.base import DatasetError
+
+        raise DatasetError(f"the dataset has {len(dataset)} items, fewer than one batch of "
+                           f"{batch_size} per rank x {world_size} rank(s) (data.batch_size); "
+                           f"add data or lower data.batch_size")
     if hasattr(dataset, "set_rank"):
         dataset.set_rank(rank)
     sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed, rank=rank,

@@ -5,39 +5,56 @@ Layout of ``RUN_DIR/checkpoints``::
     step_00000100/
         generator/ckpt/...          DeepSpeed state of each engine role (model, optimizer, LR)
         discriminator/ckpt/...
-        model.safetensors           consolidated fp32 weights of the exported module
+        model.safetensors           consolidated fp32 weights of the model (the first role)
         ema.safetensors             EMA weights (when EMA is on)
         trainer_state.json          step, data position, counters
         rng/rank_00000.pt           per-rank RNG states (torch/numpy/python; weights_only)
+        manifest.json               every other file of the folder with its size
     latest                          name of the newest complete checkpoint
 
-Every rank writes into ``step_XXXXXXXX.tmp``; once all ranks are done, rank 0 renames it
-and then rewrites ``latest`` (write + rename). A save interrupted at any point leaves the
-previous checkpoint and ``latest`` intact; stale ``.tmp`` folders are removed.
+Every rank writes into ``step_XXXXXXXX.tmp``; once all ranks are done, rank 0 lists the
+files in ``manifest.json``, renames the folder and then rewrites ``latest`` (write +
+rename). A save interrupted at any point leaves the previous checkpoint and ``latest``
+intact; stale ``.tmp`` folders are removed.
+
+Reading: :meth:`CheckpointManager.latest` returns the newest checkpoint that is complete
+(:func:`incomplete_reason`: trainer state readable, every manifest file present with its
+size) and logs a warning naming each newer one it skipped and why. Engine state files are
+unpickled without running code (:mod:`audio_core.engine.safe_load`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
+import re
 import shutil
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from audio_core.engine import distributed
+from audio_core.engine.safe_load import WeightsFileError, load_engine_state, load_safetensors
 from audio_core.errors import AudioCoreError
+
+log = logging.getLogger("audio_core")
 
 TAG = "ckpt"
 LATEST = "latest"
 MODEL_FILE = "model.safetensors"
 EMA_FILE = "ema.safetensors"
 STATE_FILE = "trainer_state.json"
+MANIFEST_FILE = "manifest.json"
+#: Files a checkpoint may lack and still be resumed (with a warning): per-rank RNG states.
+OPTIONAL_PREFIXES = ("rng/",)
+_STEP_NAME = re.compile(r"step_\d{8,}")
 
 
 class CheckpointError(AudioCoreError):
@@ -46,6 +63,70 @@ class CheckpointError(AudioCoreError):
 
 def step_name(step: int) -> str:
     return f"step_{step:08d}"
+
+
+def read_state(path: str | Path) -> dict[str, Any]:
+    """The trainer state of checkpoint ``path``; :class:`CheckpointError` if it is missing,
+    truncated or lacks ``step``/``world_size``/``roles``."""
+    file = Path(path) / STATE_FILE
+    try:
+        state = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{path} is not a complete checkpoint (no {STATE_FILE})") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{file} is truncated or corrupt ({exc})") from exc
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int) \
+            or not isinstance(state.get("world_size"), int) \
+            or not isinstance(state.get("roles"), list):
+        raise CheckpointError(f"{file} lacks step, world_size or roles: not a trainer state")
+    return state
+
+
+def write_manifest(path: Path) -> None:
+    """List every file under checkpoint folder ``path`` with its size in ``manifest.json``."""
+    files = {p.relative_to(path).as_posix(): p.stat().st_size
+             for p in sorted(path.rglob("*")) if p.is_file() and p.name != MANIFEST_FILE}
+    (path / MANIFEST_FILE).write_text(json.dumps({"files": files}, indent=1), encoding="utf-8")
+
+
+def incomplete_reason(path: str | Path) -> str | None:
+    """Why checkpoint folder ``path`` cannot be resumed (``None``: it is complete).
+
+    Checks that the trainer state parses and, with a manifest, that every file it lists
+    (except per-rank RNG states, see :data:`OPTIONAL_PREFIXES`) exists with its size;
+    without one (older checkpoints), that each engine role folder holds readable state
+    files. Costs a few ``stat`` calls; no tensor is read.
+    """
+    path = Path(path)
+    try:
+        state = read_state(path)
+    except CheckpointError as exc:
+        return str(exc)
+    manifest = path / MANIFEST_FILE
+    if manifest.is_file():
+        try:
+            files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+            files = {str(k): int(v) for k, v in files.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            return f"{manifest} is truncated or corrupt ({exc})"
+        for name, size in files.items():
+            if name.startswith(OPTIONAL_PREFIXES):
+                continue
+            file = path / name
+            if not file.is_file():
+                return f"{file} is missing"
+            if file.stat().st_size != size:
+                return f"{file} is truncated ({file.stat().st_size} of {size} bytes)"
+        return None
+    for role in state["roles"]:
+        folder = path / str(role) / TAG
+        states = sorted(folder.glob("*.pt")) if folder.is_dir() else []
+        if not states:
+            return f"{folder} holds no engine state"
+        for file in states:
+            if not zipfile.is_zipfile(file):
+                return f"{file} is truncated or corrupt"
+    return None
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -81,19 +162,35 @@ class CheckpointManager:
 
     # -- queries ----------------------------------------------------------------------
     def latest(self) -> Path | None:
-        """The checkpoint ``latest`` names, or ``None`` when there is no complete one.
+        """The newest complete checkpoint, or ``None`` when there is none.
 
-        If the pointer is missing or names an incomplete or deleted folder (a crash between
-        its writes, a hand-deleted folder), the newest complete checkpoint is used instead.
+        The one ``latest`` names comes first; if the pointer is missing, garbled or names an
+        incomplete or deleted folder (a crash between writes, a hand-deleted file), the
+        newest complete one is used instead. Each checkpoint passed over is logged as a
+        warning with the reason (:func:`incomplete_reason`).
         """
+        candidates = self.all()[::-1]
         pointer = self.root / LATEST
         if pointer.is_file():
-            name = pointer.read_text(encoding="utf-8").strip()
-            path = self.root / name
-            if name and (path / STATE_FILE).is_file():
+            try:
+                name = pointer.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                name = ""
+            if _STEP_NAME.fullmatch(name) and (self.root / name) in candidates:
+                candidates.remove(self.root / name)
+                candidates.insert(0, self.root / name)
+        skipped = []
+        for path in candidates:
+            reason = incomplete_reason(path)
+            if reason is None:
+                for bad, why in skipped:
+                    log.warning("checkpoint %s is incomplete (%s); using %s instead",
+                                bad, why, path.name)
                 return path
-        complete = self.all()
-        return complete[-1] if complete else None
+            skipped.append((path.name, reason))
+        for bad, why in skipped:
+            log.warning("checkpoint %s is incomplete (%s)", bad, why)
+        return None
 
     def all(self) -> list[Path]:
         return sorted(p for p in self.root.glob("step_*") if p.is_dir()
@@ -126,6 +223,7 @@ class CheckpointManager:
             (tmp / STATE_FILE).write_text(json.dumps(payload, indent=2), encoding="utf-8")
         distributed.barrier()
         if distributed.is_main_process():
+            write_manifest(tmp)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
             write_atomic(self.root / LATEST, final.name)
@@ -143,10 +241,7 @@ class CheckpointManager:
     def load(self, path: str | Path, engines: Mapping[str, Any]) -> dict[str, Any]:
         """Restore engines and this rank's RNG from ``path``; returns the trainer state."""
         path = Path(path)
-        state_file = path / STATE_FILE
-        if not state_file.is_file():
-            raise CheckpointError(f"{path} is not a complete checkpoint (no {STATE_FILE})")
-        state = json.loads(state_file.read_text(encoding="utf-8"))
+        state = read_state(path)
         missing = sorted(set(engines) - set(state["roles"]))
         if missing:
             raise CheckpointError(f"checkpoint {path} has no state for engine role(s) {missing}")
@@ -159,7 +254,12 @@ class CheckpointManager:
             engine.load(path, TAG)
         rng_file = path / "rng" / f"rank_{distributed.rank():05d}.pt"
         if rng_file.is_file():
-            set_rng_state(torch.load(rng_file, weights_only=True))
+            set_rng_state(load_engine_state(rng_file))
+        else:
+            log.warning("%s is missing: rank %d resumes with freshly seeded random number "
+                        "generators, so this run will NOT continue exactly as an uninterrupted "
+                        "one would (other noise and crops from here on)", rng_file,
+                        distributed.rank())
         return state
 
     @staticmethod
@@ -167,4 +267,7 @@ class CheckpointManager:
         file = Path(path) / name
         if not file.is_file():
             raise CheckpointError(f"{file} does not exist")
-        return load_file(str(file))
+        try:
+            return load_safetensors(file)
+        except WeightsFileError as exc:
+            raise CheckpointError(str(exc)) from exc

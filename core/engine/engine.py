@@ -53,6 +53,7 @@ from torch import nn
 from audio_core.config.schema import OptimizerConfig, RunConfig
 from audio_core.engine import distributed
 from audio_core.engine.ds_config import build_ds_config, lr_lambda
+from audio_core.engine.safe_load import check_not_universal, make_checkpoint_loading_safe
 from audio_core.engine.zero3 import expose_record_outputs
 from audio_core.errors import ConfigError
 
@@ -104,6 +105,7 @@ class Engine:
         self.ds, self.optimizer, _, self.lr_scheduler = deepspeed.initialize(
             model=module, model_parameters=params, optimizer=client_opt,
             lr_scheduler=schedule, config=ds_config, dist_init_required=False)
+        make_checkpoint_loading_safe(self.ds)  # engine states never unpickle code
         if self.zero_stage == 3:
             expose_record_outputs(self.module)
         self._broadcast_buffers()
@@ -234,8 +236,12 @@ class Engine:
 
     def load(self, directory: str | Path, tag: str, *, load_optimizer: bool = True,
              load_scheduler: bool = True) -> dict[str, Any]:
-        """Restore what :meth:`save` wrote; returns its ``client_state`` (collective)."""
+        """Restore what :meth:`save` wrote; returns its ``client_state`` (collective).
+
+        State files are loaded with ``torch.load(weights_only=True)`` and a small allow-list
+        (:mod:`audio_core.engine.safe_load`): a file holding anything else is refused."""
         root = Path(directory) / self.role
+        check_not_universal(self.ds, self.role)
         if not (root / tag).is_dir():
             raise FileNotFoundError(f"no checkpoint of engine '{self.role}' at {root / tag}")
         path, client_state = self.ds.load_checkpoint(

@@ -4,8 +4,9 @@
 
     OUT/model.safetensors   fp32 weights of the model (its EMA weights when EMA was on)
     OUT/config.yaml         the resolved run config
-    OUT/export.json         step, source checkpoint, weights kind, model type, contracts,
-                            audio-core version
+    OUT/export.json         step, source checkpoint, weights kind, model type, audio-core
+                            version, and the fingerprint of the config's model section (see
+                            :mod:`audio_core.engine.weights_check`)
 
 The export is the whole inference model (:mod:`audio_core.models`): ``load(PATH)`` builds
 it with its own class from the config (never a training task, loss or discriminator),
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from audio_core import __version__
@@ -32,8 +32,17 @@ from audio_core.engine.checkpoint import (
     MODEL_FILE,
     CheckpointError,
     CheckpointManager,
+    read_state,
     save_safetensors,
 )
+from audio_core.engine.safe_load import load_safetensors
+from audio_core.engine.weights_check import (
+    check_config_record,
+    config_record_from_yaml,
+    load_checked,
+    read_export_info,
+)
+from audio_core.inference.paths import check_export_target
 
 CONFIG_FILE = "config.yaml"
 INFO_FILE = "export.json"
@@ -83,17 +92,18 @@ def export_run(run_dir: str | Path, out: str | Path, *, ema: bool | None = None,
     run_dir, out = Path(run_dir), Path(out)
     ckpt = _checkpoint_of(run_dir, checkpoint)
     name = _weights_file(ckpt, ema)
+    check_export_target(run_dir, out, ckpt)
     tensors = CheckpointManager.load_tensors(ckpt, name)
-    state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
-    config = _trained_config(ckpt, run_dir)
-    cfg = load_config(_yaml_mapping(config), registry=registry)
+    state = read_state(ckpt)
+    config_text = _trained_config(ckpt, run_dir)
+    cfg = load_config(_yaml_mapping(config_text), registry=registry)
     out.mkdir(parents=True, exist_ok=True)
     save_safetensors(tensors, out / MODEL_FILE)
-    (out / CONFIG_FILE).write_text(config, encoding="utf-8")
+    (out / CONFIG_FILE).write_text(config_text, encoding="utf-8")
     info = {"step": state["step"], "checkpoint": str(ckpt.resolve()),
             "weights": "ema" if name == EMA_FILE else "model",
             "model_type": model_type(cfg, registry), "audio_core_version": __version__,
-            "tensors": len(tensors)}
+            "tensors": len(tensors), **config_record_from_yaml(config_text)}
     (out / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
     return out
 
@@ -117,12 +127,13 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool | None = None,
     from audio_core.models.build import build_model
 
     path = Path(path)
+    record: dict[str, Any] = {}
     if (path / MODEL_FILE).is_file():
         weights, config = path / MODEL_FILE, path / CONFIG_FILE
         if not config.is_file():
             raise CheckpointError(f"{config} is missing: cannot rebuild the model without "
                                   f"its config")
-        source: Any = config
+        source, record = config, read_export_info(path / INFO_FILE)
     else:
         ckpt = _checkpoint_of(path, None)
         weights = ckpt / _weights_file(ckpt, ema)
@@ -132,10 +143,11 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool | None = None,
 
         registry = get_registry()
     cfg = load_config(source, registry=registry)
+    check_config_record(record, cfg, str(source))
     with torch.random.fork_rng():
         torch.manual_seed(cfg.run.seed)
         model = build_model(cfg, registry, loading=not untrained)
     if not untrained:
-        model.load_state_dict(load_file(str(weights)), strict=True)
+        load_checked(model, load_safetensors(weights), str(weights), cfg)
     model.config = cfg
     return model.to(device).eval()

@@ -27,10 +27,12 @@ from audio_core.config.build import build_dataset
 from audio_core.config.loader import save_config, to_yaml
 from audio_core.config.schema import RunConfig
 from audio_core.data.loader import make_dataloader
+from audio_core.data.report import report_run_datasets
 from audio_core.engine import distributed
 from audio_core.engine.checkpoint import CheckpointManager, rng_state, set_rng_state
 from audio_core.engine.ema import EMA
 from audio_core.engine.engine import Engine
+from audio_core.engine.weights_check import check_resume_config
 from audio_core.errors import AudioCoreError
 from audio_core.models.build import DEFAULT_TASK
 
@@ -96,6 +98,7 @@ class Trainer:
             self.val_loader = make_dataloader(
                 val_set, batch_size=cfg.data.batch_size, seed=cfg.run.seed, rank=self.rank,
                 world_size=self.world, num_workers=0, shuffle=False, drop_last=False)
+        report_run_datasets(self)  # RUN_DIR/bad_files.json
 
         self.task = build_task(cfg, self.registry)
         modules = self.task.build_modules()
@@ -121,6 +124,7 @@ class Trainer:
         path = self.checkpoints.latest()
         if path is None:
             raise AudioCoreError(f"--resume: no checkpoint under {self.checkpoints.root}")
+        check_resume_config(path, self.cfg)  # same model as the checkpoint's, or a clear error
         state = self.checkpoints.load(path, self.engines)
         self.step = self._saved_step = int(state["step"])
         self.loader.load_state_dict(state["loader"])
@@ -259,6 +263,7 @@ class Trainer:
                                      model=model if distributed.is_main_process() else None,
                                      ema=ema if distributed.is_main_process() else None)
         self._saved_step = self.step
+        report_run_datasets(self)  # files that failed to load since the last report
         if distributed.is_main_process():
             self.tracker.log_artifact(path / "model.safetensors")
         return path
@@ -278,6 +283,11 @@ class Trainer:
     def _restore_signal_handlers(previous: dict[int, Any]) -> None:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+    @property
+    def stopped_by_signal(self) -> bool:
+        """True when :meth:`fit` ended early on SIGTERM/SIGINT (after saving a checkpoint)."""
+        return self._stop_signal is not None
 
     def _should_stop(self) -> bool:
         """True on every rank once any rank got SIGTERM/SIGINT."""

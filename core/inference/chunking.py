@@ -2,10 +2,44 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor
+
+from audio_core.errors import AudioCoreError
+
+
+class ChunkingError(AudioCoreError, ValueError):
+    """A chunk or context length is not a usable number of seconds."""
+
+
+def check_seconds(value: float, name: str, *, allow_zero: bool = False) -> float:
+    """``value`` as a float if it is finite and > 0 (>= 0 with ``allow_zero``), else
+    :class:`ChunkingError` naming ``name`` (e.g. ``--chunk-seconds``)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ChunkingError(f"{name} must be a number of seconds, got {value!r}") from exc
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ChunkingError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
+    return seconds
+
+
+def check_chunking(chunk_seconds: float, context_seconds: float | None = None, *,
+                   overlap: bool = False) -> None:
+    """The one check of chunk settings every inference command and function applies:
+    ``chunk_seconds`` finite and > 0, ``context_seconds`` (when given) finite and >= 0;
+    with ``overlap`` (chunks that overlap by ``context_seconds``), chunks must be longer."""
+    chunk = check_seconds(chunk_seconds, "chunk_seconds (--chunk-seconds)")
+    if context_seconds is not None:
+        context = check_seconds(context_seconds, "context_seconds (--context-seconds)",
+                                allow_zero=True)
+        if overlap and chunk <= context:
+            raise ChunkingError(f"chunk_seconds (--chunk-seconds) must be longer than the "
+                                f"{context:g} s the chunks overlap by, got {chunk_seconds!r}")
 
 
 def chunk_starts(length: int, chunk: int, overlap: int) -> list[int]:

@@ -41,6 +41,8 @@ from tqdm import tqdm
 
 from audio_core.audio.transforms import fit_length
 from audio_core.errors import AudioCoreError
+from audio_core.inference.chunking import check_chunking
+from audio_core.inference.paths import check_outputs, check_token_output
 from audio_core.inference.tokens import TokenHeader, model_fingerprint, read_tokens, write_tokens
 
 
@@ -126,9 +128,7 @@ def frame_spans(num_frames: int, chunk_frames: int, context_frames: int
 
 
 def _grid(info: CodecInfo, chunk_seconds: float, context_seconds: float) -> tuple[int, int]:
-    if chunk_seconds <= 0 or context_seconds < 0:
-        raise CodecError(f"chunk seconds must be > 0 and context seconds >= 0, got "
-                         f"{chunk_seconds} and {context_seconds}")
+    check_chunking(chunk_seconds, context_seconds)
     chunk = max(1, int(chunk_seconds * info.sample_rate) // info.hop_length)
     return chunk, math.ceil(context_seconds * info.sample_rate / info.hop_length)
 
@@ -213,6 +213,8 @@ def check_tokens(model: nn.Module, header: TokenHeader, *, source: str | os.Path
         problems.append(f"hop length {header.hop_length} vs {info.hop_length}")
     if int(header.codebook_bits) != info.codebook_bits:
         problems.append(f"{header.codebook_bits} bits per code vs {info.codebook_bits}")
+    if int(header.channels) != info.channels:
+        problems.append(f"{header.channels} channel(s) in the file, {info.channels} in the model")
     if header.num_codebooks > info.num_codebooks:
         problems.append(f"{header.num_codebooks} codebooks vs the model's "
                         f"{info.num_codebooks}")
@@ -232,6 +234,9 @@ def encode_file(model: nn.Module, source: str | os.PathLike, target: str | os.Pa
     header written."""
     from audio_core.audio.io import load_audio
 
+    check_outputs({"OUT": target}, {"IN": source})
+    check_token_output(target)
+    check_chunking(chunk_seconds, context_seconds)
     info = codec_info(model)
     n = select_quantizers(info, bandwidth=bandwidth, n_quantizers=n_quantizers)
     audio, _ = load_audio(source, sample_rate=info.sample_rate, channels=info.channels)
@@ -251,6 +256,8 @@ def decode_file(model: nn.Module, source: str | os.PathLike, target: str | os.Pa
     file ``target``, using its first ``n_quantizers`` codebooks (default all stored)."""
     from audio_core.audio.io import save_audio
 
+    check_outputs({"OUT": target}, {"IN": source})
+    check_chunking(chunk_seconds, context_seconds)
     codes, header = read_tokens(source)
     check_tokens(model, header, source=source)
     if n_quantizers is not None:

@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from audio_core.audio.io import load_audio, save_audio
 from audio_core.errors import AudioCoreError
-from audio_core.inference.chunking import process_in_chunks
+from audio_core.inference.chunking import check_chunking, process_in_chunks
+from audio_core.inference.paths import check_outputs, report_paths
 
 
 class NotAReconstructor(AudioCoreError, TypeError):
@@ -47,6 +48,7 @@ def model_rate(model: nn.Module) -> tuple[int, int]:
 def reconstruct(model: nn.Module, audio: torch.Tensor, *, chunk_seconds: float = 10.0,
                 overlap_seconds: float = 0.1, show_progress: bool = True) -> torch.Tensor:
     """Reconstruction of ``audio`` ``(channels, time)`` at the model's rate, same shape."""
+    check_chunking(chunk_seconds, overlap_seconds, overlap=True)
     sample_rate, _ = model_rate(model)
     chunk = max(1, int(chunk_seconds * sample_rate))
     overlap = min(int(overlap_seconds * sample_rate), chunk - 1)
@@ -65,17 +67,21 @@ def reconstruct_file(model: nn.Module, source: str | Path, target: str | Path, *
                      baseline: nn.Module | None = None) -> dict[str, Any]:
     """Write ``model``'s reconstruction of ``source`` to ``target`` (wav/flac/...).
 
-    With ``report``, also writes ``target`` + ``.json`` (SI-SDR, mel distance, L1 against
-    the input at the model rate) and ``.png`` (input and reconstruction spectrograms).
+    With ``report``, also writes ``target`` with its extension replaced by ``.json``
+    (SI-SDR, mel distance, L1 against the input at the model rate) and ``.png`` (input and
+    reconstruction spectrograms): ``out.wav`` -> ``out.json``, ``out.png``. None of these
+    may be the input file (:func:`~audio_core.inference.paths.check_outputs`).
     ``baseline`` (e.g. the untrained model) is scored on the same input, under
     ``"baseline"`` in the metrics. Returns the metrics.
     """
     from audio_core.metrics import reconstruction_metrics
 
+    target = Path(target)
+    check_outputs(report_paths(target, report), {"IN": source})
+    check_chunking(chunk_seconds)
     sample_rate, channels = model_rate(model)
     audio, _ = load_audio(source, sample_rate=sample_rate, channels=channels)
     recon = reconstruct(model, audio, chunk_seconds=chunk_seconds)
-    target = Path(target)
     save_audio(target, recon.clamp(-1, 1), sample_rate)
     metrics = {"source": str(source), "sample_rate": sample_rate,
                "seconds": audio.shape[-1] / sample_rate,

@@ -1,15 +1,22 @@
 """Token files: a codec's discrete codes, bit-packed, with a JSON header (docs/tokens.md).
 
-Layout (all integers little-endian)::
+Layout of format version 2 (all integers little-endian)::
 
     bytes 0-7     magic b"ACTOKENS"
-    bytes 8-9     uint16 format version (1)
+    bytes 8-9     uint16 format version (2)
     bytes 10-13   uint32 header length H
     H bytes       header: UTF-8 JSON object (see TokenHeader)
+    4 bytes       uint32 CRC-32 of everything before it (magic, version, H and the header)
     the rest      payload: codes (codebooks, frames) in row-major order (codebook 0's
                   frames first), each code as exactly codebook_bits bits, most significant
                   bit first, packed with numpy.packbits(bitorder="big"); zero bits pad the
-                  last byte. ceil(codebooks * frames * codebook_bits / 8) bytes.
+                  last byte. ceil(codebooks * frames * codebook_bits / 8) bytes, whose CRC-32
+                  is the header's extra.payload_crc32.
+
+Version 1 files (no header CRC) are still read. Every header field is checked for type and
+range and against the others and the file size (:func:`validate_header`) before anything is
+allocated, so a corrupt or forged header is a :class:`TokenFileError`, never a wrong decode
+or a huge allocation.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import struct
 import uuid
@@ -33,9 +41,14 @@ from audio_core import __version__
 from audio_core.errors import AudioCoreError
 
 MAGIC = b"ACTOKENS"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _PREFIX = struct.Struct("<8sHI")  # magic, format version, header length
+_CRC = struct.Struct("<I")  # version 2: CRC-32 of prefix + header
 MAX_BITS = 62  # codes stay non-negative int64
+MAX_HEADER_BYTES = 1 << 20
+MAX_SAMPLE_RATE = 10_000_000
+MAX_CHANNELS = 1024
 
 
 class TokenFileError(AudioCoreError, ValueError):
@@ -44,6 +57,10 @@ class TokenFileError(AudioCoreError, ValueError):
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
         self.path, self.reason = Path(path), reason
         super().__init__(f"{path}: {reason}")
+
+
+class TokenHeaderError(AudioCoreError, ValueError):
+    """A token header field has the wrong type, is out of range or contradicts another."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +105,82 @@ class TokenHeader:
         return cls(**known, extra=extra)
 
 
+# -- header validation -------------------------------------------------------------------
+_REQUIRED = ("model_fingerprint", "sample_rate", "frame_rate", "codebook_bits", "channels",
+             "length", "num_codebooks", "num_frames")
+
+
+def _int(meta: Mapping[str, Any], key: str, low: int, high: int | None = None) -> int:
+    value = meta.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TokenHeaderError(f"header field '{key}' must be an integer, got "
+                               f"{type(value).__name__} {value!r:.40}")
+    if value < low or (high is not None and value > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise TokenHeaderError(f"header field '{key}' = {value} is out of range (must be "
+                               f"{bound})")
+    return value
+
+
+def validate_header(meta: Any, version: int = FORMAT_VERSION) -> TokenHeader:
+    """A :class:`TokenHeader` from a decoded JSON header, checked field by field.
+
+    Types (integers are JSON integers, not booleans or strings; ``frame_rate`` a finite
+    number), ranges, ``frame_rate == sample_rate / hop_length``, ``num_frames ==
+    ceil(length / hop_length)``. Raises :class:`TokenHeaderError` naming the field.
+    """
+    if not isinstance(meta, Mapping):
+        raise TokenHeaderError(f"the header must be a JSON object, got {type(meta).__name__}")
+    absent = [key for key in _REQUIRED if key not in meta]
+    if absent:
+        raise TokenHeaderError(f"header field(s) {', '.join(absent)} missing")
+    fingerprint = meta["model_fingerprint"]
+    if not isinstance(fingerprint, str) or not 0 < len(fingerprint) <= 256:
+        raise TokenHeaderError(f"header field 'model_fingerprint' must be a non-empty string, "
+                               f"got {fingerprint!r:.40}")
+    rate = _int(meta, "sample_rate", 1, MAX_SAMPLE_RATE)
+    _int(meta, "channels", 1, MAX_CHANNELS)
+    _int(meta, "codebook_bits", 1, MAX_BITS)
+    _int(meta, "num_codebooks", 1)
+    frames = _int(meta, "num_frames", 1)
+    length = _int(meta, "length", 1)
+    frame_rate = meta["frame_rate"]
+    if isinstance(frame_rate, bool) or not isinstance(frame_rate, int | float) \
+            or not math.isfinite(frame_rate) or frame_rate <= 0:
+        raise TokenHeaderError(f"header field 'frame_rate' must be a positive finite number, "
+                               f"got {frame_rate!r:.40}")
+    if meta.get("hop_length") is None and version >= 2:
+        raise TokenHeaderError("header field 'hop_length' missing")
+    hop = (_int(meta, "hop_length", 1, rate * 1000) if meta.get("hop_length") is not None
+           else rate / frame_rate)
+    if not math.isclose(frame_rate, rate / hop, rel_tol=1e-6):
+        raise TokenHeaderError(f"header fields disagree: frame_rate {frame_rate} but "
+                               f"sample_rate / hop_length = {rate / hop:g}")
+    if not (frames - 1) * hop < length <= frames * hop + 1e-6:
+        raise TokenHeaderError(
+            f"header fields disagree: length {length} samples needs ceil({length} / "
+            f"{hop:g}) = {math.ceil(length / hop - 1e-9)} frames, but num_frames is {frames}")
+    if "format_version" in meta and meta["format_version"] != version:
+        raise TokenHeaderError(f"header field 'format_version' = {meta['format_version']!r} "
+                               f"but the file prefix says {version}")
+    if not isinstance(meta.get("audio_core_version", ""), str):
+        raise TokenHeaderError("header field 'audio_core_version' must be a string")
+    extra = meta.get("extra", {})
+    if not isinstance(extra, Mapping):
+        raise TokenHeaderError(f"header field 'extra' must be an object, got "
+                               f"{type(extra).__name__}")
+    crc = extra.get("payload_crc32")
+    if crc is not None and (isinstance(crc, bool) or not isinstance(crc, int)
+                            or not 0 <= crc < 2**32):
+        raise TokenHeaderError(f"header field 'extra.payload_crc32' must be a 32-bit unsigned "
+                               f"integer, got {crc!r:.40}")
+    try:
+        return TokenHeader.from_dict(meta)
+    except TypeError as exc:
+        raise TokenHeaderError(f"unexpected header fields ({exc})") from exc
+
+
+# -- payload -------------------------------------------------------------------------------
 def pack_codes(codes: np.ndarray, bits: int) -> bytes:
     """Flat non-negative integer codes ``(n,)`` -> ``ceil(n * bits / 8)`` bytes (MSB first)."""
     shifts = np.arange(bits - 1, -1, -1, dtype=np.uint64)
@@ -106,12 +199,15 @@ def payload_size(num_codebooks: int, num_frames: int, bits: int) -> int:
     return -(-num_codebooks * num_frames * bits // 8)
 
 
+# -- files ---------------------------------------------------------------------------------
 def write_tokens(path: str | os.PathLike, codes: torch.Tensor | np.ndarray,
                  header: TokenHeader | Mapping[str, Any]) -> TokenHeader:
     """Write codes int ``(codebooks, frames)`` and ``header`` to ``path`` (atomically).
 
     ``num_codebooks``, ``num_frames`` and ``format_version`` are filled in from the codes;
-    every code must lie in ``[0, 2**codebook_bits)``. Returns the header written.
+    every code must lie in ``[0, 2**codebook_bits)`` and the header must pass
+    :func:`validate_header` (``hop_length`` set, ``num_frames == ceil(length /
+    hop_length)``). Returns the header written.
     """
     if not isinstance(header, TokenHeader):
         header = TokenHeader.from_dict(header)
@@ -130,14 +226,16 @@ def write_tokens(path: str | os.PathLike, codes: torch.Tensor | np.ndarray,
                                  num_frames=int(array.shape[1]), format_version=FORMAT_VERSION)
     meta = header.to_dict()
     meta["extra"] = {**meta["extra"], "payload_crc32": zlib.crc32(payload)}
+    validate_header(json.loads(json.dumps(meta)), FORMAT_VERSION)
     blob = json.dumps(meta, sort_keys=True).encode("utf-8")
+    head = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(blob)) + blob
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with tmp.open("wb") as f:
-            f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(blob)))
-            f.write(blob)
+            f.write(head)
+            f.write(_CRC.pack(zlib.crc32(head)))
             f.write(payload)
         os.replace(tmp, path)
     finally:
@@ -148,62 +246,79 @@ def write_tokens(path: str | os.PathLike, codes: torch.Tensor | np.ndarray,
 def read_tokens(path: str | os.PathLike) -> tuple[torch.Tensor, TokenHeader]:
     """Codes int64 ``(codebooks, frames)`` and the header of a token file.
 
-    Raises :class:`TokenFileError` for a missing, foreign, truncated or corrupt file, or one
+    Raises :class:`TokenFileError` for a missing, foreign, truncated or corrupt file (the
+    header's checksum and every field are checked before the payload is read), or one
     written in a newer format version.
     """
     path = Path(path)
     if not path.is_file():
-        raise TokenFileError(path, "no such file")
-    data = path.read_bytes()
-    if data[:len(MAGIC)] != MAGIC[:len(data)]:
-        raise TokenFileError(path, f"not an audio-core token file (starts with "
-                                   f"{data[:len(MAGIC)]!r}, expected {MAGIC!r})")
-    if len(data) < _PREFIX.size:
-        raise TokenFileError(path, f"truncated: {len(data)} bytes, shorter than the "
-                                   f"{_PREFIX.size}-byte prefix")
-    _, version, size = _PREFIX.unpack_from(data)
-    if version > FORMAT_VERSION or version < 1:
-        raise TokenFileError(path, f"token format version {version} is not supported by "
-                                   f"audio-core {__version__} (reads versions 1 to "
-                                   f"{FORMAT_VERSION})")
-    end = _PREFIX.size + size
-    if len(data) < end:
-        raise TokenFileError(path, f"truncated: the header needs {size} bytes, "
-                                   f"{len(data) - _PREFIX.size} present")
-    try:
-        header = TokenHeader.from_dict(json.loads(data[_PREFIX.size:end].decode("utf-8")))
-    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, AttributeError) as exc:
-        raise TokenFileError(path, f"corrupt header ({type(exc).__name__}: {exc})") from exc
-    bits = int(header.codebook_bits)
-    if not 1 <= bits <= MAX_BITS or header.num_codebooks < 0 or header.num_frames < 0:
-        raise TokenFileError(path, f"corrupt header: codebook_bits={bits}, "
-                                   f"num_codebooks={header.num_codebooks}, "
-                                   f"num_frames={header.num_frames}")
-    payload = data[end:]
-    expected = payload_size(header.num_codebooks, header.num_frames, bits)
-    if len(payload) != expected:
-        what = "truncated" if len(payload) < expected else "corrupt (trailing bytes)"
-        raise TokenFileError(path, f"{what}: {header.num_codebooks} x {header.num_frames} "
-                                   f"codes of {bits} bits need {expected} payload bytes, "
-                                   f"found {len(payload)}")
+        raise TokenFileError(path, "no such file" if not path.exists() else "not a file")
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        prefix = f.read(_PREFIX.size)
+        if prefix[:len(MAGIC)] != MAGIC[:len(prefix)]:
+            raise TokenFileError(path, f"not an audio-core token file (starts with "
+                                       f"{prefix[:len(MAGIC)]!r}, expected {MAGIC!r})")
+        if len(prefix) < _PREFIX.size:
+            raise TokenFileError(path, f"truncated: {len(prefix)} bytes, shorter than the "
+                                       f"{_PREFIX.size}-byte prefix")
+        _, version, header_size = _PREFIX.unpack(prefix)
+        if version not in READABLE_VERSIONS:
+            raise TokenFileError(path, f"token format version {version} is not supported by "
+                                       f"audio-core {__version__} (reads versions "
+                                       f"{READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]})")
+        crc_size = _CRC.size if version >= 2 else 0
+        if header_size > MAX_HEADER_BYTES or _PREFIX.size + header_size + crc_size > size:
+            raise TokenFileError(path, f"truncated: the header needs {header_size} bytes, "
+                                       f"{max(0, size - _PREFIX.size - crc_size)} present")
+        blob = f.read(header_size)
+        if crc_size:
+            (stored,) = _CRC.unpack(f.read(crc_size))
+            if zlib.crc32(prefix + blob) != stored:
+                raise TokenFileError(path, "corrupt header: it does not match its CRC-32")
+        try:
+            meta = json.loads(blob.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TokenFileError(path, f"corrupt header ({type(exc).__name__}: {exc})") from exc
+        payload_bytes = size - _PREFIX.size - header_size - crc_size
+        try:
+            header = validate_header(meta, version)
+        except TokenHeaderError as exc:
+            raise TokenFileError(path, f"corrupt header: {exc}") from exc
+        bits, rows, frames = header.codebook_bits, header.num_codebooks, header.num_frames
+        expected = payload_size(rows, frames, bits)
+        if payload_bytes != expected:
+            what = "truncated" if payload_bytes < expected else "corrupt (trailing bytes)"
+            raise TokenFileError(path, f"{what}: {rows} x {frames} codes of {bits} bits "
+                                       f"need {expected} payload bytes, found {payload_bytes}")
+        payload = f.read(payload_bytes)
+    if len(payload) != payload_bytes:
+        raise TokenFileError(path, "truncated: the file shrank while it was read")
     crc = header.extra.get("payload_crc32")
     if crc is not None and zlib.crc32(payload) != crc:
         raise TokenFileError(path, "corrupt: the payload does not match its CRC-32")
     count = header.num_codebooks * header.num_frames
-    codes = unpack_codes(payload, count, bits).reshape(header.num_codebooks, header.num_frames)
-    return torch.from_numpy(codes), header
+    codes = unpack_codes(payload, count, header.codebook_bits)
+    return torch.from_numpy(codes.reshape(header.num_codebooks, header.num_frames)), header
+
+
+#: ``model.*`` entries that shape an inference model (training parts excluded).
+INFERENCE_SLOTS = ("encoder", "quantizer", "decoder", "vocoder", "denoiser", "conditioner",
+                   "objective", "sampler")
 
 
 def model_fingerprint(model: nn.Module) -> str:
-    """A stable 16-hex-digit identity of a model: SHA-256 over its class, the component
-    config it was built from (``model.config``: encoder/quantizer/decoder refs, sample rate,
-    channels; when present) and every state-dict entry's name, shape, dtype and bytes."""
-    digest = hashlib.sha256(b"audio-core model fingerprint v1\n")
+    """A stable 16-hex-digit identity of a model: SHA-256 over its class, the config it was
+    built from (``model.config``, when present: ``model.type``, ``model.params``, every
+    inference component ref, sample rate, channels; not losses or discriminators) and every
+    state-dict entry's name, shape, dtype and bytes."""
+    digest = hashlib.sha256(b"audio-core model fingerprint v2\n")
     arch: dict[str, Any] = {"class": f"{type(model).__module__}.{type(model).__qualname__}"}
     cfg = getattr(model, "config", None)
     if cfg is not None and hasattr(cfg, "model"):
-        arch.update({key: _ref(getattr(cfg.model, key, None))
-                     for key in ("encoder", "quantizer", "decoder")})
+        arch.update({key: _ref(getattr(cfg.model, key, None)) for key in INFERENCE_SLOTS})
+        arch.update(type=getattr(cfg.model, "type", None),
+                    params=_plain(getattr(cfg.model, "params", {}) or {}))
         arch.update(sample_rate=cfg.data.sample_rate, channels=cfg.data.channels)
     digest.update(json.dumps(arch, sort_keys=True, default=str).encode("utf-8"))
     for name, tensor in sorted(model.state_dict().items()):

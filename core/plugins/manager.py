@@ -112,6 +112,15 @@ def _undecorated_hooks(module: ModuleType) -> list[str]:
             and not hasattr(obj, marker)]
 
 
+def _describe(exc: BaseException) -> str:
+    """``"SystemExit: sys.exit(3) called"``-style text for a plugin's exception."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({exc.code!r})"
+    if isinstance(exc, KeyboardInterrupt):
+        return f"KeyboardInterrupt raised by the plugin{f': {exc}' if str(exc) else ''}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _names(value: str | None) -> set[str] | None:
     if value is None:
         return None
@@ -246,8 +255,9 @@ class PluginManager:
             return self._fail(cand, "incompatible", reason)
         try:
             module = cand.load()
-        except Exception as exc:  # a broken plugin must not take the process down
-            return self._fail(cand, "broken", f"import failed: {type(exc).__name__}: {exc}")
+        except BaseException as exc:  # sys.exit()/KeyboardInterrupt too: a
+            # plugin must not take the process down, whatever its import raises
+            return self._fail(cand, "broken", f"import failed: {_describe(exc)}")
         if not isinstance(module, ModuleType):
             return self._fail(cand, "broken", f"entry point '{cand.module}' must name a "
                               f"module of hook implementations, got {type(module).__name__}")
@@ -272,9 +282,10 @@ class PluginManager:
                                                   cand.version)
                         # Pass only the arguments the hookimpl asks for, as pluggy does.
                         impl.function(*[{"registry": view}[a] for a in impl.argnames])
-        except Exception as exc:  # incl. duplicate names: the plugin's own bug, not a clash
+        except BaseException as exc:  # incl. duplicate names and sys.exit():
+            # the plugin's own bug, not a clash, and never the end of the process
             self.pm.unregister(name=cand.name)
-            return self._fail(cand, "broken", f"{hook_name} failed: {type(exc).__name__}: {exc}")
+            return self._fail(cand, "broken", f"{hook_name} failed: {_describe(exc)}")
         components = tuple(s.name for s in self.registry.specs() if s.plugin == cand.name)
         return self._info(cand, "loaded", None, tuple(hooks), components)
 

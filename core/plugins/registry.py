@@ -16,6 +16,8 @@ from typing import Any
 import attrs
 
 from audio_core.errors import (
+    AudioCoreError,
+    ComponentBuildError,
     ComponentConflictError,
     ConfigError,
     PluginLoadError,
@@ -66,12 +68,17 @@ class ComponentSpec:
             obj: Any = importlib.import_module(module_name)
             for part in filter(None, attr.split(".")):
                 obj = getattr(obj, part)
-        except Exception as exc:  # surface as a plugin problem, with its origin
+        except BaseException as exc:  # sys.exit() in a plugin module too: a plugin problem
             raise PluginLoadError(
                 f"{self.kind} '{self.name}' from {self.origin} could not be imported from "
                 f"'{self.target}': {type(exc).__name__}: {exc}"
             ) from exc
         return obj
+
+
+def _short(params: Mapping[str, Any], limit: int = 200) -> str:
+    text = repr(dict(params))
+    return text if len(text) <= limit else text[:limit] + "...}"
 
 
 @attrs.frozen
@@ -192,7 +199,15 @@ class Registry:
             raise ConfigError(
                 f"missing required parameter{'s' if len(missing) > 1 else ''} "
                 f"{format_choices(missing)} for {what} at {at}", at)
-        return factory(**kwargs)
+        try:
+            return factory(**kwargs)
+        except AudioCoreError:
+            raise
+        except Exception as exc:  # a bad param value the factory rejects (or trips over)
+            where = f" at {path}" if path else ""
+            raise ComponentBuildError(
+                f"could not build {what}{where} from {spec.origin} with params "
+                f"{_short(params)}: {type(exc).__name__}: {exc}", path) from exc
 
 
 class KindRegistry:

@@ -75,7 +75,8 @@ def test_config_show_prints_the_resolved_config(capsys):
 def test_config_validate_checks_components_and_params(tmp_path, capsys):
     good = tmp_path / "good.yaml"
     good.write_text("extends: demo\nmodel:\n  encoder:\n    name: example.frame_encoder\n"
-                    "    params: {dim: 8}\n  decoder: {name: core.conv, params: {dim: 8}}\n"
+                    "    params: {dim: 8, hop_length: 32}\n"
+                    "  decoder: {name: core.conv, params: {dim: 8, width: 8, ratios: [2, 4, 4]}}\n"
                     "  losses: [{name: core.l1}]\n")
     assert main(["config", "validate", str(good)]) == 0
     assert "valid" in capsys.readouterr().out

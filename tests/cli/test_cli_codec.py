@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +46,11 @@ from audio_core.models.contracts import Codec, CodecSpec
 RATE, HOP, CODEBOOKS, BITS = 8000, 4, 3, 4  # 2000 frames/s x 4 bits: 8 kbps per codebook
 
 
-def header(**kw) -> TokenHeader:
+def header(frames: int = 6, **kw) -> TokenHeader:
+    """A valid header for codes of ``frames`` frames (length: frames * HOP - 1 samples)."""
     base = {"model_fingerprint": "0123456789abcdef", "sample_rate": RATE,
-            "frame_rate": RATE / HOP, "codebook_bits": BITS, "channels": 1, "length": 100}
+            "frame_rate": RATE / HOP, "hop_length": HOP, "codebook_bits": BITS, "channels": 1,
+            "length": frames * HOP - 1}
     return TokenHeader(**{**base, **kw})
 
 
@@ -59,26 +62,29 @@ def test_token_file_round_trips_exactly(tmp_path, bits):
     codes = torch.from_numpy(rng.integers(0, 2**bits, (codebooks, frames)))
     codes[0, 0], codes[-1, -1] = 2**bits - 1, 0  # extremes
     path = tmp_path / "x.tokens"
-    written = write_tokens(path, codes, header(codebook_bits=bits, extra={"note": "hi"}))
+    written = write_tokens(path, codes, header(frames, codebook_bits=bits, extra={"note": "hi"}))
     back, head = read_tokens(path)
     assert back.dtype == torch.int64 and torch.equal(back, codes)
     assert head.num_codebooks == codebooks and head.num_frames == frames
     assert head.model_fingerprint == written.model_fingerprint and head.extra["note"] == "hi"
     blob = len(json.dumps(head.to_dict() | {"extra": head.extra}, sort_keys=True).encode())
-    assert path.stat().st_size == 14 + blob + math.ceil(codebooks * frames * bits / 8)
+    # prefix, header, header CRC-32, payload
+    assert path.stat().st_size == 14 + blob + 4 + math.ceil(codebooks * frames * bits / 8)
 
 
 def test_token_header_is_documented_json(tmp_path):
     path = tmp_path / "x.tokens"
-    write_tokens(path, torch.zeros(2, 3, dtype=torch.int64), header(hop_length=HOP))
+    write_tokens(path, torch.zeros(2, 3, dtype=torch.int64), header(3))
     data = path.read_bytes()
     magic, version, size = struct.unpack_from("<8sHI", data)
-    assert (magic, version) == (MAGIC, 1)
+    assert (magic, version) == (MAGIC, 2)
     meta = json.loads(data[14:14 + size])
     assert {"format_version", "model_fingerprint", "sample_rate", "frame_rate", "num_codebooks",
             "codebook_bits", "num_frames", "channels", "length", "audio_core_version",
             "hop_length"} <= set(meta)
-    assert len(data) == 14 + size + 3  # 6 codes x 4 bits
+    (crc,) = struct.unpack_from("<I", data, 14 + size)
+    assert crc == zlib.crc32(data[:14 + size])  # the header's checksum
+    assert len(data) == 14 + size + 4 + 3  # 6 codes x 4 bits
 
 
 def test_token_file_errors(tmp_path):
@@ -94,6 +100,7 @@ def test_token_file_errors(tmp_path):
         "newer.tokens": (data[:8] + struct.pack("<H", 99) + data[10:], "version 99"),
         "crc.tokens": (data[:-1] + bytes([data[-1] ^ 1]), "CRC-32"),
         "json.tokens": (data[:14] + b"{" * (len(data) - 14), "corrupt header"),
+        "header_crc.tokens": (data[:20] + bytes([data[20] ^ 1]) + data[21:], "corrupt header"),
     }
     for name, (blob, match) in cases.items():
         (tmp_path / name).write_bytes(blob)
@@ -102,9 +109,9 @@ def test_token_file_errors(tmp_path):
     with pytest.raises(TokenFileError, match="no such file"):
         read_tokens(tmp_path / "missing.tokens")
     with pytest.raises(ValueError, match=r"codes must lie in \[0, 16\)"):
-        write_tokens(tmp_path / "bad.tokens", torch.tensor([[16]]), header())
+        write_tokens(tmp_path / "bad.tokens", torch.tensor([[16]]), header(1))
     with pytest.raises(ValueError, match="codebooks, frames"):
-        write_tokens(tmp_path / "bad.tokens", torch.zeros(1, 2, 3, dtype=torch.int64), header())
+        write_tokens(tmp_path / "bad.tokens", torch.zeros(1, 2, 3, dtype=torch.int64), header(2))
 
 
 def test_fingerprint_tracks_weights_and_architecture():

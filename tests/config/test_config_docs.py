@@ -5,7 +5,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from audio_core.config.loader import _attrs_class
+from audio_core.config.merge import attrs_class as _attrs_class
 from audio_core.config.schema import RunConfig
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "config.md"

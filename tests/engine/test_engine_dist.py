@@ -24,9 +24,9 @@ from audio_core.engine.distributed import free_port
 WORKER = Path(__file__).with_name("dist_worker.py")
 LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
               "MASTER_PORT")
-TIMEOUT = 400  # first run JIT-builds DeepSpeed's comm op (~80 s)
+TIMEOUT = 400  # the JIT-built ops are built beforehand (tests/conftest.py: deepspeed_ops)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("deepspeed_ops")]
 
 
 def launch(prefix: list[str], out: Path, *scenarios: str) -> dict[str, dict]:
@@ -56,7 +56,7 @@ MAIN_SCENARIOS = ("zero", "accum", "checkpoint", "gan", "precision")
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, worker_id) -> dict[str, dict]:
+def results(tmp_path_factory, worker_id, deepspeed_ops) -> dict[str, dict]:
     """One 2-rank launch per test session, shared by pytest-xdist workers (file lock)."""
     if worker_id == "master":
         return launch(torchrun(2), tmp_path_factory.mktemp("dist"), *MAIN_SCENARIOS)
@@ -159,7 +159,8 @@ def test_plain_python_is_a_world_of_one(tmp_path):
 
 @pytest.mark.slow
 def test_zero3_offload_preset(tmp_path):
-    """DeepSpeedCPUAdam with params and optimizer offloaded (first run JIT-builds cpu_adam)."""
+    """DeepSpeedCPUAdam with params and optimizer offloaded (cpu_adam is built beforehand by
+    the deepspeed_ops fixture, outside this test's time limit)."""
     got = launch(torchrun(2), tmp_path, "offload")["offload"]
     assert got["ds"]["optimizer"] == "DeepSpeedCPUAdam"
     assert_states_close(got["ds"]["state"], got["ref"]["state"])

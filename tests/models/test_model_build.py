@@ -59,3 +59,21 @@ def test_model_params_are_checked_with_path_and_suggestion():
                      "task": {"name": "core.frozen_encoder"}}, check_params=True)
     with pytest.raises(ConfigError, match=r"unknown model 'core\.vae'.*at model\.type"):
         load_config({"model": {"type": "core.vae"}})
+
+
+def test_the_model_fingerprint_covers_type_params_and_every_inference_slot():
+    from audio_core.inference.tokens import model_fingerprint
+
+    def fingerprint(**model):
+        cfg = load_config({"model": {"encoder": CONV, "decoder": CONV,
+                                     "losses": [{"name": "core.l1"}], **model},
+                           "task": {"name": "core.frozen_encoder"}})
+        torch.manual_seed(0)
+        built = build_model(cfg)
+        built.config = cfg
+        return model_fingerprint(built)
+
+    base = fingerprint()
+    assert base == fingerprint()  # same config and weights: same identity
+    assert base != fingerprint(params={"noise_tau": 0.5})  # same weights, other params
+    assert base == fingerprint(losses=[{"name": "core.mel"}])  # training parts do not count

@@ -16,7 +16,7 @@ WORKER = Path(__file__).with_name("task_worker.py")
 SCENARIOS = ("gan", "gan_schedule", "gan_nan", "frozen", "diffusion", "trainer")
 LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
               "MASTER_PORT")
-TIMEOUT = 400  # the first run in a fresh TORCH_EXTENSIONS_DIR JIT-builds the comm op (~80 s)
+TIMEOUT = 400  # the JIT-built comm op is built beforehand (tests/conftest.py: deepspeed_ops)
 
 
 def launch(out: Path) -> None:
@@ -32,7 +32,7 @@ def launch(out: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def task_results(tmp_path_factory, worker_id) -> dict[str, dict]:
+def task_results(tmp_path_factory, worker_id, deepspeed_ops) -> dict[str, dict]:
     """``{scenario: result}`` written by rank 0 of the 2-rank worker."""
     if worker_id == "master":
         out = tmp_path_factory.mktemp("tasks_dist")

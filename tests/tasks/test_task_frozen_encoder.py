@@ -31,7 +31,7 @@ def test_encoder_is_absent_from_checkpoints_and_exports(frozen):
     assert frozen["export_file_keys"] == expected  # audio-core export
     assert not any(f.startswith("encoder") for f in frozen["ckpt_files"])
     assert {f.split("/")[0] for f in frozen["ckpt_files"]} == {
-        "generator", "model.safetensors", "rng", "trainer_state.json"}
+        "generator", "manifest.json", "model.safetensors", "rng", "trainer_state.json"}
 
 
 def test_export_loads_back_into_the_whole_model(frozen):

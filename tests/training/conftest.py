@@ -24,7 +24,7 @@ WORKER = HERE / "train_worker.py"
 BIN = Path(sys.executable).parent
 LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
               "MASTER_PORT", "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_RUN_ID")
-TIMEOUT = 400  # a first run JIT-builds DeepSpeed's comm op (~80 s)
+TIMEOUT = 400  # the JIT-built comm op is built beforehand (tests/conftest.py: deepspeed_ops)
 
 #: A tiny VAE autoencoder on synthetic audio: 0.25 s segments, micro-batch 2, jsonl only.
 TINY: dict[str, Any] = {
@@ -109,6 +109,11 @@ def losses_by_step(run_dir: Path) -> dict[int, dict[str, float]]:
         if losses:
             out[rec["step"]] = losses
     return out
+
+
+@pytest.fixture(autouse=True)
+def _prebuilt_ops(deepspeed_ops) -> None:
+    """Every test here may start a process group: build DeepSpeed's ops before its clock."""
 
 
 @pytest.fixture

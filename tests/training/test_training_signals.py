@@ -1,6 +1,7 @@
 """SIGTERM (a cluster's preemption notice) or SIGINT (Ctrl-C) to a real ``audio-core train``
-process: it saves a checkpoint at the step it stopped at, points ``latest`` at it, exits 0,
-and ``--resume`` completes the run. (2 ranks with the signal reaching one of them:
+process: it saves a checkpoint at the step it stopped at, points ``latest`` at it, exits
+with status 75 ("stopped, resumable"; 0 is reserved for a finished run), and ``--resume``
+completes the run. (2 ranks with the signal reaching one of them:
 test_training_resume.py.)
 """
 
@@ -49,7 +50,7 @@ def test_sigterm_saves_and_resume_completes(tmp_path, helpers, signum):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, (out + err)[-4000:]
+    assert proc.returncode == 75, (out + err)[-4000:]  # EX_TEMPFAIL: stopped, resumable
     assert "Traceback" not in err
     ckpts = run / "checkpoints"
     latest = ckpts / (ckpts / "latest").read_text().strip()

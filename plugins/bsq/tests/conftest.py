@@ -47,3 +47,14 @@ def model():
 @pytest.fixture(autouse=True)
 def _threads():
     torch.set_num_threads(2)
+
+
+def pytest_configure(config):
+    """DeepSpeed's JIT-built ops are cached per Python environment (tox sets its own
+    folder): builds record absolute source paths, so environments sharing one cache
+    rebuild each other's ops."""
+    import os
+    import sys
+    from pathlib import Path
+
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))

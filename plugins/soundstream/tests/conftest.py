@@ -24,3 +24,14 @@ def registry():
     info = pm.plugins["soundstream"]
     assert info.status == "loaded", info.reason
     return pm.registry
+
+
+def pytest_configure(config):
+    """DeepSpeed's JIT-built ops are cached per Python environment (tox sets its own
+    folder): builds record absolute source paths, so environments sharing one cache
+    rebuild each other's ops."""
+    import os
+    import sys
+    from pathlib import Path
+
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))

@@ -19,6 +19,9 @@ pytestmark = pytest.mark.integration
 
 
 def launch(out: Path, stage: int) -> None:
+    from audio_core.engine.ops import prebuild_cpu_ops
+
+    prebuild_cpu_ops(("ShareMemCommBuilder",))  # a compiler run, if any, before the timeout
     env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
     env["OMP_NUM_THREADS"] = "1"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

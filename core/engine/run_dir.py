@@ -1,0 +1,166 @@
+"""Where a training run writes, and the rule that protects an existing run folder.
+
+``audio-core train`` writes into ``run.output_dir/run.name``. :func:`prepare_run_dir`
+refuses a folder that already holds anything (another run's checkpoints and
+``config.yaml``, or any file of the user's) unless the user asked to continue it
+(``--resume RUN_DIR``) or to start over (``--overwrite``), in which case the old folder is
+renamed to ``<name>.old-<YYYYmmdd-HHMMSS>`` beside it: nothing is deleted.
+
+Under a launcher (``torchrun``, ``deepspeed``) every rank runs this, usually before the
+process group exists: only global rank 0 (``$RANK``) renames, and no rank writes into the
+folder before the process-group rendezvous, so all ranks see the same folder state. When
+a process group already exists (several runs in one process), ranks wait for each other
+after checking and after renaming, for the same reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from audio_core.errors import AudioCoreError, ConfigError
+
+#: Exit status of ``audio-core train`` when SIGTERM/SIGINT stopped it after saving a
+#: checkpoint: the run is resumable (``EX_TEMPFAIL`` of sysexits.h: "try again later").
+EXIT_STOPPED = 75
+
+
+class RunDirError(AudioCoreError):
+    """The run folder cannot be used as asked (it holds another run, or is not a folder)."""
+
+
+def _contents(path: Path) -> list[str]:
+    try:
+        return sorted(p.name for p in path.iterdir())
+    except OSError as exc:
+        raise RunDirError(f"cannot read run folder {path} ({exc.strerror})") from exc
+
+
+def _check_writable(path: Path) -> None:
+    """:class:`RunDirError` unless ``path`` (or, if absent, its nearest existing parent)
+    can be written to: better now than a traceback when the first file is saved."""
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == path else f"its parent folder {existing}: "
+        raise RunDirError(f"cannot write run folder {path}: {where}permission denied; set "
+                          f"run.output_dir to a folder you can write to")
+
+
+def aside_name(path: Path) -> Path:
+    """A free sibling ``<name>.old-<time>[-N]`` of ``path``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate, n = path.with_name(f"{path.name}.old-{stamp}"), 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.old-{stamp}-{n}")
+    return candidate
+
+
+def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
+                    overwrite: bool = False, rank: int | None = None,
+                    cfg: Any = None) -> Path | None:
+    """Check (and with ``overwrite`` clear) ``run_dir`` before a run writes into it.
+
+    - ``resume``: ``run_dir`` must be an existing folder; with ``cfg`` (the config the
+      resumed run will use), it must build the same model as the newest complete
+      checkpoint (:func:`~audio_core.engine.weights_check.check_resume_config`), checked
+      here before the run rewrites ``config.yaml``. ``overwrite`` together with
+      ``resume`` is an error.
+    - otherwise a missing or empty folder is fine; a non-empty one raises
+      :class:`RunDirError` naming it and the flags, unless ``overwrite``: then rank 0
+      (``rank``, default ``$RANK``) renames it aside and the new path is returned.
+    """
+    path = Path(run_dir)
+    if resume and overwrite:
+        raise RunDirError("--resume continues a run and --overwrite starts it over: give one")
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"run folder {path} exists and is not a folder; set run.output_dir "
+                          f"or run.name to a folder path")
+    _check_writable(path)
+    if resume:
+        if not path.is_dir():
+            raise RunDirError(f"--resume {path}: no such run folder")
+        if cfg is not None:
+            from audio_core.engine.checkpoint import CheckpointManager
+            from audio_core.engine.weights_check import check_resume_config
+
+            latest = CheckpointManager(path / "checkpoints").latest()
+            if latest is not None:
+                check_resume_config(latest, cfg)
+        _barrier()  # every rank has read the run before rank 0 rewrites its config.yaml
+        return None
+    if not path.is_dir():
+        _barrier()  # every rank has looked before rank 0 creates it
+        return None
+    contents = _contents(path)
+    if not contents:
+        _barrier()
+        return None
+    if not overwrite:
+        shown = ", ".join(contents[:5]) + (f", ... ({len(contents) - 5} more)"
+                                           if len(contents) > 5 else "")
+        raise RunDirError(
+            f"run folder {path} is not empty ({shown}); nothing was changed. Continue that "
+            f"run with `audio-core train --resume {path}`, start it over with --overwrite "
+            f"(the old folder is renamed to {path.name}.old-<time>, not deleted), or choose "
+            f"another run.name or run.output_dir")
+    _barrier()  # every rank has looked before rank 0 renames
+    aside = None
+    if (int(os.environ.get("RANK", 0)) if rank is None else rank) == 0:
+        aside = aside_name(path)
+        try:
+            os.replace(path, aside)
+        except OSError as exc:
+            raise RunDirError(f"--overwrite: could not rename {path} to {aside} "
+                              f"({exc.strerror})") from exc
+    _barrier()
+    return aside
+
+
+def _barrier() -> None:
+    """Wait for every rank when a process group exists (several runs in one process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+@contextlib.contextmanager
+def setting_up(run_dir: str | os.PathLike, *, fresh: bool, rank: int | None = None
+               ) -> Iterator[None]:
+    """Around a run's set-up (building data, model, engines): an exception that is not an
+    :class:`AudioCoreError` becomes a :class:`ConfigError` saying set-up failed (no bare
+    traceback for, e.g., a task rejecting its config), and for a ``fresh`` run (a folder
+    that was absent or empty before, see :func:`prepare_run_dir`) rank 0 removes what the
+    failed set-up wrote, so the corrected command can run again without ``--overwrite``."""
+    path = Path(run_dir)
+    existed = path.is_dir()
+    try:
+        yield
+    except BaseException as exc:
+        if fresh and (int(os.environ.get("RANK", 0)) if rank is None else rank) == 0:
+            _remove_contents(path, keep_folder=existed)
+        if isinstance(exc, Exception) and not isinstance(exc, AudioCoreError):
+            raise ConfigError(f"setting up the run failed: {type(exc).__name__}: {exc}") \
+                from exc
+        raise
+
+
+def _remove_contents(path: Path, *, keep_folder: bool) -> None:
+    if not path.is_dir():
+        return
+    if not keep_folder:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for child in path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
