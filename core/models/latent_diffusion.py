@@ -12,8 +12,8 @@ from ``audio-core stats``, applied as per-channel normalisation; exported with t
 ``steps`` and ``guidance`` (sampling defaults), ``seconds`` (default length to generate).
 ``generate(..., decode_steps=N)`` passes ``steps=N`` to a stage-1 model that samples in its
 decoder (``decode(latent, length, steps=...)``, e.g. a diffusion autoencoder); ``None``
-keeps its own default. The stage-1 model is frozen and held outside the weights: the export names it (config) and
-records its fingerprint, which must match when the export is loaded.
+keeps its own default. The stage-1 model is frozen and held outside the weights: the export
+names it (config) and records its fingerprint, which must match when the export is loaded.
 """
 
 from __future__ import annotations

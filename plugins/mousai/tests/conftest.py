@@ -96,3 +96,52 @@ def tiny_t5(tmp_path_factory) -> Path:
                       num_heads=4, pad_token_id=0, eos_token_id=1)
     T5EncoderModel(config).save_pretrained(folder)
     return folder
+
+
+def load_clips(captions: Path, seconds: float | None = None) -> tuple[torch.Tensor, list[str]]:
+    """The captioned clips at 16 kHz stereo ``(clips, 2, time)`` (each cut to ``seconds``,
+    default the shortest clip) and their captions, in the list's order."""
+    from audio_core.data.captioned import CaptionedDataset
+
+    data = CaptionedDataset(captions, sample_rate=RATE, channels=2, segment_seconds=None)
+    items = [data[i] for i in range(len(data))]
+    length = min(item["audio"].shape[-1] for item in items) if seconds is None \
+        else round(seconds * RATE)
+    return torch.stack([item["audio"][..., :length] for item in items]), \
+        [item["text"] for item in items]
+
+
+#: Stage-1 training of the session fixture: samples per training crop and steps.
+STAGE1_CLIP, STAGE1_STEPS = 2048, 500
+
+
+@pytest.fixture(scope="session")
+def stage1(tmp_path_factory, registry):
+    """The tiny diffusion autoencoder trained (one process, ``STAGE1_STEPS`` steps, EMA) on
+    random 2048-sample crops of the captioned real clips; returns ``(run folder, export
+    folder, loaded export, captions file)``."""
+    import audio_core
+    from audio_core.config import load_config
+    from audio_core.config.loader import read_config_file, resolve_source
+    from audio_core.engine.export import export_run
+    from audio_core.engine.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("mousai_stage1")
+    captions = write_captions(out / "data")
+    data = read_config_file(resolve_source("mousai.tiny_autoencoder", registry))
+    data["data"].update(
+        train={"name": "core.captioned", "params": {"captions": str(captions)}},
+        val={"name": "core.captioned", "params": {"captions": str(captions),
+                                                   "random_crop": False}})
+    cfg = load_config(data, [
+        f"run.output_dir={out}", f"train.max_steps={STAGE1_STEPS}",
+        f"train.val_every={STAGE1_STEPS}", f"train.checkpoint_every={STAGE1_STEPS}",
+        "train.log_every=50", "train.val_batches=1", "train.trackers=[jsonl]",
+        "train.ema_decay=0.95", "train.optimizer.lr=2e-3",
+        f"data.segment_seconds={STAGE1_CLIP / RATE}", "data.batch_size=4",
+        "data.num_workers=0", "task.params.val_decode_steps=4"],
+        registry=registry, check_params=True)
+    Trainer(cfg, registry=registry).fit()
+    run = out / "mousai_tiny_autoencoder"
+    export = export_run(run, out / "export")
+    return run, export, audio_core.load(export, registry=registry), captions

@@ -113,7 +113,7 @@ def test_bad_configs_name_the_key(registry, overrides, message):
 
 def test_task_params_are_checked(registry):
     cfg = load_config("mousai.tiny_autoencoder", registry=registry)
-    with pytest.raises(ConfigError, match="task.params.val_decode_steps"):
+    with pytest.raises(ConfigError, match=r"task\.params\.val_decode_steps"):
         DiffusionAutoencoderTask(cfg=cfg, registry=registry, val_decode_steps=0)
 
 

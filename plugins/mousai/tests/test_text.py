@@ -55,7 +55,7 @@ def test_empty_text_is_the_learned_null_embedding(tiny_t5):
 
 
 def test_a_missing_folder_is_a_config_error_naming_the_path(tmp_path):
-    with pytest.raises(ConfigError, match="model.conditioner.params.path") as info:
+    with pytest.raises(ConfigError, match=r"model\.conditioner\.params\.path") as info:
         T5Conditioner(str(tmp_path / "t5-base"))
     assert "t5-base" in str(info.value) and "nothing is downloaded" in str(info.value)
 
