@@ -44,16 +44,33 @@ def registry(manager):
     return manager.registry
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _threads():
-    # One thread: on a shared 2-core machine, two OpenMP threads mostly wait on each other.
+    # One thread: on a shared 2-core machine, two OpenMP threads mostly wait on each other
+    # (session scope: set before the session fixtures that train run).
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def write_captions(folder: Path) -> Path:
-    """``folder/captions.csv`` naming the repository's real clips with their captions."""
+    """``folder/captions.csv`` listing the repository's real clips, converted once to 16 kHz
+    stereo WAV files in ``folder`` (cheap to crop in training), with their captions."""
+    from audio_core.data.captioned import CaptionedDataset
+
     folder.mkdir(parents=True, exist_ok=True)
-    lines = ["path,text"] + [f"{CLIPS / name},{text}" for name, text in CAPTIONS.items()]
+    source = folder / "source.csv"
+    source.write_text("\n".join(["path,text"] + [f"{CLIPS / name},{text}"
+                                                 for name, text in CAPTIONS.items()]) + "\n",
+                      encoding="utf-8")
+    data = CaptionedDataset(source, sample_rate=RATE, channels=2, segment_seconds=None)
+    lines = ["path,text"]
+    for i in range(len(data)):
+        item = data[i]
+        name = f"clip{i}.wav"
+        sf.write(folder / name, item["audio"].numpy().T, RATE)
+        lines.append(f"{name},{item['text']}")
     path = folder / "captions.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
