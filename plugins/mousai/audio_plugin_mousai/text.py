@@ -103,14 +103,16 @@ class PretrainedTextConditioner(Conditioner):
         empty = torch.tensor([not t.strip() for t in texts], device=self.device)
         emb, mask = self.embed([t if t.strip() else "." for t in texts])
         emb = emb.to(self.null_embedding.dtype)
-        if bool(empty.any()):  # no text: the learned null embedding as the only real token
-            null = self.null(len(texts))
-            pad = emb.shape[1] - 1
-            emb = torch.where(rearrange(empty, "b -> b 1 1"),
-                              nn.functional.pad(null.embeddings, (0, 0, 0, pad)), emb)
-            first = torch.zeros_like(mask)
-            first[:, 0] = True
-            mask = torch.where(rearrange(empty, "b -> b 1"), first, mask)
+        # No text: the learned null embedding as the only real token. The null embedding
+        # takes part in every forward (a zero gradient when no text is empty), so every rank
+        # of a data-parallel run reduces the same gradients whichever examples it drops.
+        null = self.null(len(texts))
+        pad = emb.shape[1] - 1
+        emb = torch.where(rearrange(empty, "b -> b 1 1"),
+                          nn.functional.pad(null.embeddings, (0, 0, 0, pad)), emb)
+        first = torch.zeros_like(mask)
+        first[:, 0] = True
+        mask = torch.where(rearrange(empty, "b -> b 1"), first, mask)
         return Conditioning(emb, mask)
 
     def extra_repr(self) -> str:

@@ -57,8 +57,3 @@ def test_more_decode_steps_come_closer_to_the_input(trained):
                                              clips) for s in (0, 1)) / 2
              for steps in (1, 4)}
     assert error[4] < error[1], error
-    # the latent tells the clips apart: each clip decodes closest to itself
-    decoded = model.decode(latent, CLIP, steps=4)
-    pairs = [[spectral_convergence(decoded[i:i + 1], clips[j:j + 1]) for j in range(6)]
-             for i in range(6)]
-    assert [min(range(6), key=row.__getitem__) for row in pairs] == list(range(6)), pairs
