@@ -54,6 +54,18 @@ def test_empty_text_is_the_learned_null_embedding(tiny_t5):
     assert out.mask[1].all()
 
 
+def test_the_null_embedding_gets_a_gradient_even_when_no_text_is_empty(tiny_t5):
+    """Every forward reaches the null embedding (a zero gradient here), so data-parallel
+    ranks reduce the same gradients whether or not they drop any caption."""
+    cond = T5Conditioner(str(tiny_t5))
+    cond(["a dog barks", "a piano"]).embeddings.sum().backward()
+    assert cond.null_embedding.grad is not None
+    assert torch.all(cond.null_embedding.grad == 0)
+    cond.null_embedding.grad = None
+    cond(["", "a piano"]).embeddings.sum().backward()
+    assert cond.null_embedding.grad.abs().sum() > 0
+
+
 def test_a_missing_folder_is_a_config_error_naming_the_path(tmp_path):
     with pytest.raises(ConfigError, match=r"model\.conditioner\.params\.path") as info:
         T5Conditioner(str(tmp_path / "t5-base"))
