@@ -110,3 +110,24 @@ def test_the_t5_conditioner_drives_the_generator(registry, tiny_t5):
     assert audio.shape == (2, 2, 160)
     assert torch.equal(audio, model.generate(["a bird chirps", "a dog barks"], num_samples=2,
                                              seed=0, seconds=0.01))
+
+
+def test_the_full_generator_preset_builds_at_a_tiny_width(registry, tiny_t5):
+    """The original stage-2 wiring (6 levels, self- and cross-attention at the four deeper
+    ones, 12 heads x 64, T5 tokens) with every width shrunk to 8, on the waveform."""
+    cfg = load_config("mousai.generator", [
+        "model.params.stage1=null", "model.denoiser.params.channels=[8,8,8,8,8,8]",
+        "model.denoiser.params.emb_dim=16", f"model.conditioner.params.path={tiny_t5}",
+        "data.segment_seconds=0.01"], registry=registry, check_params=True)
+    model = build_model(cfg, registry).eval()
+    unet = model.denoiser
+    attention = [item.transformer is not None and item.transformer.attend is not None
+                 for level in unet.levels for item in level.down_items[:1]]
+    cross = [item.transformer is not None and item.transformer.cross is not None
+             for level in unet.levels for item in level.down_items[:1]]
+    assert attention == cross == [False, False, True, True, True, True]
+    heads = unet.levels[2].down_items[0].transformer.attend
+    assert heads.heads == 12 and heads.to_q.out_features == 12 * 64
+    assert model.conditioner.max_tokens == 128 and unet.length_multiple == 32
+    audio = model.generate("a dog barks", steps=1, seconds=0.01)
+    assert audio.shape == (1, 2, 480)  # 48 kHz stereo
