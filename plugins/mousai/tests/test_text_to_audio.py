@@ -36,6 +36,11 @@ SECONDS = 0.256
 GEN = {"steps": 20, "decode_steps": 4, "guidance": 2.0}
 
 
+#: With pytest-xdist, `--dist loadgroup` keeps the tests sharing the trained stage 1 in
+#: one worker (otherwise each worker trains its own).
+pytestmark = pytest.mark.xdist_group("stage1")
+
+
 @pytest.fixture(scope="module")
 def pipeline(stage1, registry, tmp_path_factory):
     _, ae_export, _, captions = stage1

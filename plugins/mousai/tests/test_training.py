@@ -15,6 +15,10 @@ from conftest import STAGE1_CLIP as CLIP
 from conftest import STAGE1_STEPS as STEPS
 from conftest import load_clips
 
+#: With pytest-xdist, `--dist loadgroup` keeps the tests sharing the trained stage 1 in
+#: one worker (otherwise each worker trains its own).
+pytestmark = pytest.mark.xdist_group("stage1")
+
 
 def spectral_convergence(estimate: torch.Tensor, reference: torch.Tensor) -> float:
     """Mean over FFT sizes 256, 512, 1024 of ``||S_est| - |S_ref||_F / ||S_ref||_F``: a
