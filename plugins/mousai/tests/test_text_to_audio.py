@@ -116,3 +116,11 @@ def test_frechet_distance_to_the_training_clips_falls_as_training_proceeds(pipel
         assert audio.shape == (2 * len(texts), 2, round(SECONDS * RATE))
         distance[steps] = audio_frechet(audio, clips, RATE)
     assert distance[LATE] < distance[EARLY], distance
+
+
+def test_the_stage2_export_holds_ema_weights_and_names_its_stage1(pipeline, stage1):
+    info = json.loads((pipeline["exports"][LATE] / "export.json").read_text())
+    assert info["weights"] == "ema" and info["model_type"] == "core.latent_diffusion"
+    model = audio_core.load(pipeline["exports"][LATE])
+    assert type(model.stage1).__name__ == "DiffusionAutoencoder"
+    assert model.config.model.params["stage1"] == str(stage1[1])
