@@ -25,6 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--guidance", type=float, default=None,
                    help="classifier-free guidance scale; 1 = the conditional model alone "
                         "(default: the export's setting)")
+    g.add_argument("--decode-steps", type=int, default=None, metavar="N",
+                   help="sampler steps of a stage-1 model that samples when decoding (a "
+                        "diffusion autoencoder); default: the stage-1 model's setting")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--seconds", type=float, default=None,
                    help="length of each sample (default: the model's training length)")
@@ -53,6 +56,8 @@ def run_generate(args: argparse.Namespace) -> int:
         raise AudioCoreError(f"--steps must be >= 1, got {args.steps}")
     if args.seconds is not None and args.seconds <= 0:
         raise AudioCoreError(f"--seconds must be > 0, got {args.seconds}")
+    if args.decode_steps is not None and args.decode_steps < 1:
+        raise AudioCoreError(f"--decode-steps must be >= 1, got {args.decode_steps}")
     if args.guidance is not None and args.guidance < 0:
         raise AudioCoreError(f"--guidance must be >= 0, got {args.guidance}")
     paths = output_paths(args.output, args.num_samples)
@@ -81,17 +86,30 @@ def run_generate(args: argparse.Namespace) -> int:
     conditioning = args.text if args.text is not None else args.label
     if args.label is not None and args.label.lstrip("-").isdigit():
         conditioning = int(args.label)
+    options = {}
+    if args.decode_steps is not None:
+        check = getattr(model, "check_decode_steps", None)
+        if check is None:
+            raise AudioCoreError(f"--decode-steps does not apply: {type(model).__name__} has no "
+                                 f"stage-1 decoder")
+        try:
+            check(args.decode_steps)
+        except ValueError as exc:
+            raise AudioCoreError(f"--decode-steps: {exc}") from exc
+        options["decode_steps"] = args.decode_steps
     steps = args.steps or getattr(model, "steps", None)
     with tqdm(total=steps, desc="generate", unit="step", disable=steps is None) as bar:
         audio = model.generate(conditioning, num_samples=args.num_samples, steps=args.steps,
                                guidance=args.guidance, seed=args.seed, seconds=args.seconds,
-                               progress=lambda i, total: bar.update(1))
+                               progress=lambda i, total: bar.update(1), **options)
     for path, clip in zip(paths, audio, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         save_audio(path, clip.clamp(-1, 1).cpu(), model.sample_rate)
     guidance = args.guidance if args.guidance is not None else getattr(model, "guidance", None)
+    decode_steps = args.decode_steps if args.decode_steps is not None else \
+        getattr(getattr(model, "stage1", None), "decode_steps", None)
     settings = {"model": args.model, "text": args.text, "class": args.label, "steps": steps,
-                "guidance": guidance, "seed": args.seed,
+                "decode_steps": decode_steps, "guidance": guidance, "seed": args.seed,
                 "seconds": audio.shape[-1] / model.sample_rate,
                 "num_samples": args.num_samples, "sample_rate": model.sample_rate,
                 "outputs": [str(p) for p in paths]}

@@ -10,12 +10,15 @@ Model params: ``stage1`` (the stage-1 export or run folder whose latents are mod
 ``None``: the waveform itself, ``latent_dim = data.channels``), ``latent_stats`` (a file
 from ``audio-core stats``, applied as per-channel normalisation; exported with the weights),
 ``steps`` and ``guidance`` (sampling defaults), ``seconds`` (default length to generate).
-The stage-1 model is frozen and held outside the weights: the export names it (config) and
-records its fingerprint, which must match when the export is loaded.
+``generate(..., decode_steps=N)`` passes ``steps=N`` to a stage-1 model that samples in its
+decoder (``decode(latent, length, steps=...)``, e.g. a diffusion autoencoder); ``None``
+keeps its own default. The stage-1 model is frozen and held outside the weights: the export
+names it (config) and records its fingerprint, which must match when the export is loaded.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -190,14 +193,31 @@ class LatentDiffusion(Generator):
         stage1 = self.frozen_on("stage1", audio.device)
         return self.normalizer.normalize(stage1.encode(audio.float()).float())
 
+    def check_decode_steps(self, decode_steps: int | None) -> None:
+        """:class:`GenerationError` unless ``decode_steps`` is ``None`` or an int >= 1 for a
+        stage-1 model whose ``decode`` takes ``steps`` (one that samples when decoding)."""
+        if decode_steps is None:
+            return
+        if int(decode_steps) < 1:
+            raise GenerationError(f"decode_steps must be >= 1, got {decode_steps}")
+        decode = getattr(self.stage1, "decode", None)
+        if decode is None or "steps" not in inspect.signature(decode).parameters:
+            what = "no stage-1 model" if self.stage1 is None else \
+                f"a stage-1 {type(self.stage1).__name__}, which decodes in one pass"
+            raise GenerationError(f"decode_steps={decode_steps} does not apply: this model has "
+                                  f"{what} (only a stage-1 decoder that samples takes steps)")
+
     @torch.no_grad()
-    def to_audio(self, latent: Tensor, length: int) -> Tensor:
-        """Normalised latent -> waveform ``(batch, channels, length)``, fp32."""
+    def to_audio(self, latent: Tensor, length: int, decode_steps: int | None = None) -> Tensor:
+        """Normalised latent -> waveform ``(batch, channels, length)``, fp32; ``decode_steps``
+        is passed to the stage-1 ``decode`` as ``steps`` (see :meth:`check_decode_steps`)."""
+        self.check_decode_steps(decode_steps)
         latent = self.normalizer.denormalize(latent.float())
         if self.stage1 is None:
             return latent[..., :length]
         stage1 = self.frozen_on("stage1", latent.device)
-        return stage1.decode(latent, length).float()
+        options = {} if decode_steps is None else {"steps": int(decode_steps)}
+        return stage1.decode(latent, length, **options).float()
 
     # -- generation -----------------------------------------------------------------------
     @torch.no_grad()
@@ -239,15 +259,18 @@ class LatentDiffusion(Generator):
     @torch.no_grad()
     def generate(self, conditioning: Any = None, num_samples: int = 1, steps: int | None = None,
                  guidance: float | None = None, seed: int = 0, seconds: float | None = None,
-                 progress: ProgressFn | None = None) -> Tensor:
+                 progress: ProgressFn | None = None, decode_steps: int | None = None) -> Tensor:
+        """As :meth:`Generator.generate`; ``decode_steps``: sampler steps of a stage-1 model
+        that samples when decoding (``None``: its own default)."""
         seconds = self.seconds if seconds is None else float(seconds)
         if seconds <= 0 or num_samples < 1:
             raise ValueError(f"need seconds > 0 and num_samples >= 1, got {seconds} and "
                              f"{num_samples}")
+        self.check_decode_steps(decode_steps)
         length = round(seconds * self.sample_rate)
         latent = self.sample_latents(conditioning, num_samples, steps, guidance, seed,
                                      self.num_frames(seconds), progress)
-        return self.to_audio(latent, length)
+        return self.to_audio(latent, length, decode_steps)
 
 
 def _to(inputs: Any, device: torch.device) -> Any:

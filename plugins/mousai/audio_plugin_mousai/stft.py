@@ -1,0 +1,44 @@
+"""Magnitude spectrogram in torch (no torchaudio), on a frame grid of ``hop_length`` samples."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+class MagnitudeSpectrogram(nn.Module):
+    """Waveform ``(batch, channels, time)`` -> magnitude ``(batch, channels * bins,
+    ceil(time / hop_length))`` with ``bins = n_fft // 2 + 1``, each channel's bins stacked.
+
+    Frame ``k`` is the Hann-windowed FFT centred on samples ``[k * hop, (k + 1) * hop)`` (zero
+    padding at both ends), so the frame grid is the waveform's grid divided by ``hop_length``.
+    ``log=True`` compresses with ``log(1 + magnitude)``. Computed in fp32.
+    """
+
+    def __init__(self, n_fft: int = 1024, hop_length: int = 256, log: bool = True) -> None:
+        super().__init__()
+        if n_fft < 2 or hop_length < 1 or hop_length > n_fft:
+            raise ValueError(f"need n_fft >= 2 and 1 <= hop_length <= n_fft, got n_fft={n_fft}, "
+                             f"hop_length={hop_length}")
+        self.n_fft, self.hop_length, self.log = int(n_fft), int(hop_length), bool(log)
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    @property
+    def bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        batch, _, time = waveform.shape
+        frames = math.ceil(time / self.hop_length)
+        left = (self.n_fft - self.hop_length) // 2
+        right = (frames - 1) * self.hop_length + self.n_fft - time - left
+        x = F.pad(rearrange(waveform.float(), "b c t -> (b c) t"), (left, right))
+        spec = torch.stft(x, self.n_fft, self.hop_length, window=self.window.float(),
+                          center=False, return_complex=True).abs()
+        if self.log:
+            spec = torch.log1p(spec)
+        return rearrange(spec, "(b c) f n -> b (c f) n", b=batch)
