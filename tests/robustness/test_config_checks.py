@@ -83,21 +83,21 @@ def folder(tmp_path):
 
 
 def test_a_preset_can_be_pointed_at_a_folder(folder, capsys):
-    cfg = load_config("soundstream.tiny", ["data.train.name=core.folder",
+    cfg = load_config("tiny_autoencoder", ["data.train.name=core.folder",
                                            f"data.train.params.root={folder}",
                                            "data.val=null"], check_params=True)
     assert cfg.data.train.name == "core.folder"
     assert cfg.data.train.params == {"root": str(folder)}  # num_items is gone
-    code, out = validate(capsys, "soundstream.tiny", "data.train.name=core.folder",
+    code, out = validate(capsys, "tiny_autoencoder", "data.train.name=core.folder",
                          f"data.train.params.root={folder}", "data.batch_size=4",
                          "data.val=null")
     assert code == 0, out
 
 
 def test_extends_can_swap_a_presets_dataset(folder, tmp_path):
-    """What the 16 kHz speech preset's own comment tells users to do."""
+    """What the presets' comments tell users to do (soundstream checks its own presets)."""
     mine = tmp_path / "mine.yaml"
-    mine.write_text(f"extends: soundstream.16khz_speech\ndata:\n  train:\n"
+    mine.write_text(f"extends: core.tiny_autoencoder\ndata:\n  train:\n"
                     f"    name: core.folder\n    params: {{root: {folder}}}\n"
                     f"  val:\n    name: core.folder\n    params: {{root: {folder}}}\n")
     cfg = load_config(mine, check_params=True)

@@ -22,3 +22,24 @@ def test_presets_build_models_that_meet_the_codec_contract(preset):
     overrides = () if preset == "soundstream.tiny" else SMALL
     assert PLUGIN.check_model(preset, overrides, seconds=0.2) == ["autoencoder", "codec",
                                                                   "reconstruct"]
+
+
+def test_a_user_config_can_extend_the_speech_preset_with_a_folder(tmp_path):
+    """What the 16 kHz speech preset's own comment tells users to do."""
+    import numpy as np
+    import soundfile as sf
+
+    from audio_core.config import load_config
+
+    folder = tmp_path / "my_speech"
+    folder.mkdir()
+    for i in range(2):
+        sf.write(folder / f"utt{i}.wav", 0.1 * np.ones(16000, np.float32), 16000)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(f"extends: soundstream.16khz_speech\ndata:\n  train:\n"
+                    f"    name: core.folder\n    params: {{root: {folder}}}\n"
+                    f"  val:\n    name: core.folder\n    params: {{root: {folder}}}\n")
+    cfg = load_config(mine, check_params=True)
+    assert cfg.data.train.params == {"root": str(folder)}
+    assert cfg.data.val.params == {"root": str(folder)}
+    assert cfg.data.sample_rate == 16000
