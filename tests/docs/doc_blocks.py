@@ -203,11 +203,13 @@ def read_blocks(path: Path, root: Path | None = None) -> list[Block]:
     shown = path.relative_to(root) if root else path
     lines = path.read_text(encoding="utf-8").splitlines()
     text = "\n".join(lines)
+    fenced = _fenced_lines(lines)
     markers: dict[int, tuple[int, list[str]]] = {}  # last line -> (first line, directives)
     for match in _MARKER.finditer(text):
         first = text.count("\n", 0, match.start()) + 1
         last = text.count("\n", 0, match.end()) + 1
-        markers[last] = (first, _directives(match.group(1), shown, first))
+        if first not in fenced:  # a marker shown inside a block is an example, not a marker
+            markers[last] = (first, _directives(match.group(1), shown, first))
     blocks: list[Block] = []
     used: set[int] = set()
     index = 0
@@ -245,6 +247,24 @@ def read_blocks(path: Path, root: Path | None = None) -> list[Block]:
             raise MarkerError(f"{block.where}: run/parse/skip only apply to shell blocks "
                               f"({', '.join(sorted(SHELL_LANGUAGES))}), not {block.language!r}")
     return blocks
+
+
+def _fenced_lines(lines: list[str]) -> set[int]:
+    """1-based numbers of the lines inside fenced blocks (fences included)."""
+    inside: set[int] = set()
+    index = 0
+    while index < len(lines):
+        fence = _FENCE.match(lines[index])
+        if not fence:
+            index += 1
+            continue
+        start = index
+        index += 1
+        while index < len(lines) and not lines[index].strip().startswith(fence.group(1)):
+            index += 1
+        inside.update(range(start + 1, index + 2))
+        index += 1
+    return inside
 
 
 def _skip_blank_upwards(lines: list[str], index: int) -> int:

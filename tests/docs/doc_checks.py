@@ -69,6 +69,11 @@ class Checker:
 
     # -- dispatch ---------------------------------------------------------------------------
     def check_line(self, command: str) -> str | None:
+        """``None`` if every simple command of the line checks out (a line that starts with
+        a shell word, e.g. ``export X=$(...)`` or ``if ...; then ...; fi``, is not checked)."""
+        first = command.split(maxsplit=1)[0] if command.strip() else ""
+        if first in SHELL_WORDS:
+            return None
         for words in words_of(command):
             problem = self.check(words)
             if problem:

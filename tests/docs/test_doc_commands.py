@@ -234,6 +234,12 @@ def test_markers_set_modes_sizes_and_files(tmp_path):
         [None, "parse", "skip"]
 
 
+def test_a_marker_shown_inside_a_block_is_an_example(tmp_path):
+    doc = write_doc(tmp_path, "```text\n<!-- doctest pase -->\n```\n\n```bash\nls\n```\n")
+    text_block, bash = read_blocks(doc, tmp_path)
+    assert (text_block.rules, bash.rules) == ([], [])
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("<!-- doctest pase torchrun -->\n```bash\nls\n```\n",
      "doc.md:1: unknown doctest directive 'pase'"),
