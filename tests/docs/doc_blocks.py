@@ -17,7 +17,8 @@ tested")::
 - ``parse [PREFIX, ...] [(REASON)]``: only check their arguments with the programs' own
   parsers (GPU, several machines, a scheduler, minutes of work);
 - ``skip [PREFIX, ...] (REASON)``: neither (a reason is required);
-- ``replace OLD => NEW``: text substitution in the block before anything else (tiny sizes);
+- ``replace OLD => NEW``: text substitution in the block before anything else (tiny sizes;
+  ``\\n`` in NEW is a line break);
 - ``file NAME``: the block (any language) is written to NAME in the scratch folder first;
 - ``setup COMMAND``: run COMMAND before the block (what the prose assumes exists).
 
@@ -183,7 +184,7 @@ def _apply(block: Block, directive: str, where: str) -> None:
         old, sep, new = rest.partition("=>")
         if not sep or not old.strip():
             raise MarkerError(f"{where}: expected 'replace OLD => NEW', got {directive!r}")
-        block.replacements.append((old.strip(), new.strip()))
+        block.replacements.append((old.strip(), new.strip().replace("\\n", "\n")))
     elif word == "file":
         if not rest or len(rest.split()) != 1:
             raise MarkerError(f"{where}: expected 'file NAME', got {directive!r}")

@@ -114,15 +114,61 @@ def execute(blocks: list[Block], scratch: Path) -> list[str]:
 
 
 def _run(text: str, where: str, scratch: Path) -> None:
+    argv = in_process_argv(text)
+    if argv is not None:
+        code, output = run_audio_core(argv, scratch)
+    else:
+        try:
+            proc = run_line(text, scratch)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{where}: `{text}` ran past {COMMAND_TIMEOUT} s {HOW_TO_MARK}",
+                        pytrace=False)
+        code, output = proc.returncode, proc.stdout + proc.stderr
+    if code != 0:
+        pytest.fail(f"{where}: `{text}` exited {code} {HOW_TO_MARK}:\n"
+                    f"{output.strip()[-3000:]}", pytrace=False)
+
+
+def in_process_argv(text: str) -> list[str] | None:
+    """The arguments of a plain ``audio-core ARGS`` line (no shell syntax, no environment
+    assignments), which runs in this process to spare an interpreter start per command;
+    ``None`` for anything else (run by bash)."""
+    import shlex
+
+    if any(char in text for char in "$*?~<>|;&`(){}!\\'\""):
+        return None
+    words = shlex.split(text)
+    return words[1:] if words[:1] == ["audio-core"] else None
+
+
+def run_audio_core(argv: list[str], cwd: Path) -> tuple[int, str]:
+    """``audio-core ARGV`` in this process, in ``cwd``; the working directory, environment
+    and process group are restored afterwards. Returns (exit status, output)."""
+    import contextlib
+    import io
+    import traceback
+
+    from audio_core.cli import main
+    from audio_core.engine import distributed
+
+    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    output = io.StringIO()
+    os.chdir(cwd)
     try:
-        proc = run_line(text, scratch)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{where}: `{text}` ran past {COMMAND_TIMEOUT} s {HOW_TO_MARK}",
-                    pytrace=False)
-    if proc.returncode != 0:
-        output = (proc.stdout + proc.stderr).strip()
-        pytest.fail(f"{where}: `{text}` exited {proc.returncode} {HOW_TO_MARK}:\n"
-                    f"{output[-3000:]}", pytrace=False)
+        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+            try:
+                code = main(argv)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except Exception:
+                traceback.print_exc(file=output)
+                code = 1
+    finally:
+        os.chdir(saved_cwd)
+        distributed.teardown()
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return code, output.getvalue()
 
 
 #: Programs not run unless a marker says ``run``: they change the environment, need the
