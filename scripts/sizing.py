@@ -9,8 +9,8 @@ optimizer). It reports:
 
 - parameters: trainable per role, plus frozen ones (a stage-1 model, a frozen encoder);
 - activations: the bytes autograd saves for backward (counted by
-  ``torch.autograd.graph.saved_tensors_hooks``, each storage once, the peak over the
-  step's backward passes), per second of audio, in float32 as measured; mixed precision on
+  ``torch.autograd.graph.saved_tensors_hooks``, each storage once, weights and buffers
+  not counted, the peak over the step's backward passes), per second of audio, in float32 as measured; mixed precision on
   a GPU roughly halves them;
 - the model states each GPU holds under ZeRO with ``--gpus`` data-parallel GPUs (Adam,
   mixed precision: 2 bytes of weights + 2 of gradients + 12 of float32 master weights and
@@ -76,13 +76,17 @@ class StandInEngine:
 class ActivationMeter:
     """Bytes saved for backward, per backward pass (each storage counted once)."""
 
-    def __init__(self) -> None:
+    def __init__(self, modules: list[Any] = ()) -> None:
         self.storages: dict[int, int] = {}
         self.peak = 0
+        #: weights and buffers are saved for backward too, but they are model states
+        self.excluded = {t.untyped_storage().data_ptr() for m in modules
+                         for t in (*m.parameters(), *m.buffers())}
 
     def pack(self, tensor: Any) -> Any:
         storage = tensor.untyped_storage()
-        self.storages[storage.data_ptr()] = storage.nbytes()
+        if storage.data_ptr() not in self.excluded:
+            self.storages[storage.data_ptr()] = storage.nbytes()
         return tensor
 
     def close_pass(self) -> None:
@@ -114,7 +118,8 @@ def measure(name: str, batch_size: int = 1) -> dict[str, Any]:
         "trainable_params": trainable, "frozen_params": frozen + total - sum(trainable.values()),
         "sample_rate": cfg.data.sample_rate, "channels": cfg.data.channels,
         "segment_seconds": seconds, "batch_size": cfg.data.batch_size}
-    meter = ActivationMeter()
+    losses = [loss for loss, _ in getattr(task, "losses", ())]
+    meter = ActivationMeter([*modules.values(), *losses])
     task.attach({role: StandInEngine(m, meter) for role, m in modules.items()})
     samples = round(seconds * cfg.data.sample_rate)
     batch = {"audio": 0.1 * torch.randn(batch_size, cfg.data.channels, samples,
