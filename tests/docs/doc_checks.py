@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import re
 import runpy
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +34,15 @@ SAMPLE_ENV = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500", "NODE_RANK": "
               "NNODES": "2", "SLURM_NNODES": "2", "SLURM_NODEID": "0", "SLURM_PROCID": "0",
               "SLURM_LOCALID": "0", "SLURM_NTASKS": "8", "SLURM_JOB_ID": "1",
               "SLURM_GPUS_ON_NODE": "4", "SLURM_NTASKS_PER_NODE": "4", "GPUS_PER_NODE": "4"}
+
+
+_PIP_PARSE = """
+import json, sys
+from pip._internal.commands import create_command
+options, names = create_command("install").parse_args(sys.argv[1:])
+print(json.dumps({"constraints": options.constraints, "requirements": options.requirements,
+                  "editables": options.editables, "names": names}))
+"""
 
 
 class _Stop(Exception):
@@ -183,19 +194,20 @@ class Checker:
         return self.python(inner, {})
 
     def pip(self, args: list[str]) -> str | None:
+        """``pip install ARGS``: pip's own option parser (in a subprocess: importing pip
+        here would swap distutils under DeepSpeed), then the local paths it names."""
         if args[:1] != ["install"]:
             return None
-        from pip._internal.commands import create_command
-
-        parsed, problem = _argparse(lambda: create_command("install").parse_args(args[1:]),
-                                    "pip install")
-        if problem or parsed is None:
-            return problem
-        options, names = parsed
+        proc = subprocess.run([sys.executable, "-c", _PIP_PARSE, *args[1:]], text=True,
+                              capture_output=True, timeout=120)
+        if proc.returncode != 0:
+            lines = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()]
+            return f"pip install: {(lines or [proc.stderr.strip()[-300:]])[-1]}"
+        parsed = json.loads(proc.stdout.strip().splitlines()[-1])
         given = set(args)
-        local = [c for c in options.constraints + options.requirements if c in given]
-        local += [e.split("[")[0] for e in options.editables]
-        local += [n.split("[")[0] for n in names if n.startswith((".", "/")) or "/" in n]
+        local = [c for c in parsed["constraints"] + parsed["requirements"] if c in given]
+        local += [e.split("[")[0] for e in parsed["editables"]]
+        local += [n.split("[")[0] for n in parsed["names"] if n.startswith((".", "/")) or "/" in n]
         missing = [p for p in local if not (self.root / p).exists()]
         return f"pip install: no such path {missing[0]!r}" if missing else None
 
