@@ -10,8 +10,8 @@ optimizer). It reports:
 - parameters: trainable per role, plus frozen ones (a stage-1 model, a frozen encoder);
 - activations: the bytes autograd saves for backward (counted by
   ``torch.autograd.graph.saved_tensors_hooks``, each storage once, weights and buffers
-  not counted, the peak over the step's backward passes), per second of audio, in float32 as measured; mixed precision on
-  a GPU roughly halves them;
+  not counted, the peak over the step's backward passes), per second of audio, in
+  float32 as measured; mixed precision on a GPU roughly halves them;
 - the model states each GPU holds under ZeRO with ``--gpus`` data-parallel GPUs (Adam,
   mixed precision: 2 bytes of weights + 2 of gradients + 12 of float32 master weights and
   moments per trainable parameter = 16, partitioned as the ZeRO paper describes), plus the
