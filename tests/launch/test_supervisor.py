@@ -128,7 +128,9 @@ def test_sigint_to_a_single_process_run(tmp_path):
 
 def test_a_stop_before_any_rank_started_stops_the_command(tmp_path):
     proc = launch(tmp_path, sys.executable, "-c", "import time; time.sleep(120)")
-    time.sleep(1.0)
+    # the command runs once the launch's signal handlers are in place (not a fixed sleep:
+    # on a loaded machine the interpreter may take longer than that to start)
+    wait_for(lambda: psutil.Process(proc.pid).children(), proc, "the command to start")
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     code, err = finish(proc, timeout=30)
