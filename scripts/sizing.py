@@ -226,6 +226,11 @@ def main() -> None:
         proc = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True,
                               text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode < 0:  # e.g. SIGKILL from the kernel's out-of-memory killer
+            records.append({"preset": name, "trainable_params": {},
+                            "error": f"measuring process killed by signal {-proc.returncode} "
+                                     f"(out of memory on this machine?)"})
+            continue
         if proc.returncode != 0 or not lines:
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             records.append({"preset": name, "error": last[:160], "trainable_params": {}})
