@@ -94,7 +94,7 @@ class Block:
         return body
 
     def commands(self) -> list[Command]:
-        return split_commands(self.text(), self.line + 1)
+        return split_commands(self.text(), self.line + 1, str(self.path))
 
     def mode_of(self, command: str) -> Rule | None:
         """The rule for ``command`` (prefix rules first, then block-wide ones), or None."""
@@ -116,7 +116,7 @@ def strip_assignments(words: list[str]) -> list[str]:
     return words[index:]
 
 
-def split_commands(body: str, first_line: int) -> list[Command]:
+def split_commands(body: str, first_line: int, path: str = "") -> list[Command]:
     """Logical lines of a shell body: ``\\`` continuations joined, comments and blank lines
     dropped (a ``$ `` prompt is removed)."""
     out: list[Command] = []
@@ -138,7 +138,7 @@ def split_commands(body: str, first_line: int) -> list[Command]:
         if text:
             out.append(Command(text, start))
     if pending:
-        raise MarkerError(f"line {start}: the block ends in a line continuation")
+        raise MarkerError(f"{path}:{start}: the block ends in a line continuation")
     return out
 
 
