@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -16,11 +17,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "refused unless --resume RUN_DIR continues it from its newest complete "
                     "checkpoint (CONFIG may then be omitted: the run's saved config is used) "
                     "or --overwrite starts over (the old folder is renamed aside, not "
-                    "deleted). Exit status: 0 finished, 1 error, 75 stopped by SIGTERM/SIGINT "
-                    "after saving a checkpoint (resume it with --resume).")
+                    "deleted); --resume auto continues the config's run folder when it holds "
+                    "a complete checkpoint and starts fresh otherwise (for requeued jobs). "
+                    "Exit status: 0 finished, 1 error, 75 stopped by SIGTERM/SIGINT after "
+                    "saving a checkpoint (resume it with --resume).")
     t.add_argument("config", nargs="?", metavar="CONFIG", help="preset name or YAML file")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue this run")
+    t.add_argument("--resume", metavar="RUN_DIR|auto",
+                   help="continue this run; 'auto': the config's run folder if it holds a "
+                        "complete checkpoint, else start fresh")
     t.add_argument("--overwrite", action="store_true",
                    help="start over in an existing run folder: the old one is renamed to "
                         "RUN_DIR.old-<time> first (nothing is deleted)")
@@ -49,8 +54,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from audio_core.launch.status import FINISHED, STOPPED, reporting
+
+    with reporting() as status:  # for `audio-core launch`; a no-op without it
+        trainer = _train(args)
+        stopped = trainer.stopped_by_signal
+        status.report(STOPPED if stopped else FINISHED, trainer.step)
+    if stopped and status.directory is None:
+        from audio_core.engine.run_dir import EXIT_STOPPED
+
+        return EXIT_STOPPED
+    # under `audio-core launch` a stopped rank exits 0, so that no launcher takes the stop for
+    # a failure (deepspeed kills the other ranks, torchrun restarts); the supervisor exits 75
+    return 0
+
+
+def _train(args: argparse.Namespace):
     from audio_core.config import load_config
-    from audio_core.engine.run_dir import EXIT_STOPPED, prepare_run_dir, setting_up
+    from audio_core.engine.run_dir import AUTO, auto_resume, prepare_run_dir, setting_up
     from audio_core.engine.trainer import Trainer, run_dir_of
     from audio_core.errors import ConfigError
 
@@ -59,7 +80,11 @@ def run_train(args: argparse.Namespace) -> int:
     if source is not None and "=" in source and not Path(source).exists():
         overrides.insert(0, source)  # `train --resume RUN k=v`: no CONFIG given
         source = None
+    auto = args.resume == AUTO
     if source is None:
+        if auto:
+            raise ConfigError("--resume auto needs CONFIG: its run.output_dir/run.name is the "
+                              "run folder to continue")
         if not args.resume:
             raise ConfigError("train needs CONFIG (or --resume RUN_DIR)")
         saved = Path(args.resume) / "config.yaml"
@@ -67,16 +92,32 @@ def run_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"--resume {args.resume}: not a run folder (no config.yaml)")
         source = str(saved)
     cfg = load_config(source, overrides, check_params=True)
-    run_dir = Path(args.resume) if args.resume else None
+    resume, overwrite = bool(args.resume), args.overwrite
+    run_dir = Path(args.resume) if resume else None
+    if auto:
+        if overwrite:
+            raise ConfigError("--resume auto continues a run and --overwrite starts it over: "
+                              "give one")
+        mode = auto_resume(run_dir_of(cfg))
+        resume, overwrite = mode == "resume", mode == "restart"
+        run_dir = run_dir_of(cfg) if resume else None
+        if int(os.environ.get("RANK", 0)) == 0:
+            print(f"audio-core: --resume auto: {_AUTO_MESSAGES[mode]} {run_dir_of(cfg)}",
+                  file=sys.stderr)
     target = run_dir or run_dir_of(cfg)
-    moved = prepare_run_dir(target, resume=bool(args.resume), overwrite=args.overwrite, cfg=cfg)
+    moved = prepare_run_dir(target, resume=resume, overwrite=overwrite, cfg=cfg)
     if moved is not None:
-        print(f"audio-core: --overwrite: moved the previous run to {moved}", file=sys.stderr)
-    trainer = Trainer(cfg, run_dir=run_dir, resume=bool(args.resume))
-    with setting_up(target, fresh=not args.resume):  # a clear error; no half-made run left
+        flag = "--resume auto (no complete checkpoint)" if auto else "--overwrite"
+        print(f"audio-core: {flag}: moved the previous run to {moved}", file=sys.stderr)
+    trainer = Trainer(cfg, run_dir=run_dir, resume=resume)
+    with setting_up(target, fresh=not resume):  # a clear error; no half-made run left
         trainer.setup()
     trainer.fit()
-    return EXIT_STOPPED if trainer.stopped_by_signal else 0
+    return trainer
+
+
+_AUTO_MESSAGES = {"resume": "continuing", "fresh": "starting a new run in",
+                  "restart": "no complete checkpoint; starting over in"}
 
 
 def run_export(args: argparse.Namespace) -> int:

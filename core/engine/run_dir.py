@@ -28,6 +28,9 @@ from audio_core.errors import AudioCoreError, ConfigError
 #: Exit status of ``audio-core train`` when SIGTERM/SIGINT stopped it after saving a
 #: checkpoint: the run is resumable (``EX_TEMPFAIL`` of sysexits.h: "try again later").
 EXIT_STOPPED = 75
+#: ``--resume auto``: continue the config's run folder if it holds a complete checkpoint,
+#: else start fresh (see :func:`auto_resume`).
+AUTO = "auto"
 
 
 class RunDirError(AudioCoreError):
@@ -122,6 +125,35 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
                               f"({exc.strerror})") from exc
     _barrier()
     return aside
+
+
+def auto_resume(run_dir: str | os.PathLike) -> str:
+    """What ``--resume auto`` does with ``run_dir`` (the config's run folder):
+
+    - ``"resume"``: it holds a complete checkpoint (the newest one is used);
+    - ``"fresh"``: it is absent or empty: a new run starts there;
+    - ``"restart"``: it is a run folder (``config.yaml``) without a complete checkpoint
+      (stopped during set-up, or killed before its first save): it is moved aside as by
+      ``--overwrite`` (nothing deleted) and a new run starts.
+
+    A folder holding anything else is not guessed at: :class:`RunDirError`, as for a new run.
+    Reads only, so every rank reaches the same answer before any rank writes.
+    """
+    from audio_core.engine.checkpoint import CheckpointManager
+
+    path = Path(run_dir)
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--resume auto: run folder {path} exists and is not a folder")
+    if not path.is_dir() or not _contents(path):
+        return "fresh"
+    if CheckpointManager(path / "checkpoints").latest() is not None:
+        return "resume"
+    if (path / "config.yaml").is_file():
+        return "restart"
+    raise RunDirError(
+        f"--resume auto: {path} is not empty and holds no audio-core run (no config.yaml, no "
+        f"checkpoint); nothing was changed. Move it away, or choose another run.name or "
+        f"run.output_dir")
 
 
 def _barrier() -> None:
