@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "audio_core.cli.codec",
     "audio_core.cli.latents",
     "audio_core.cli.generate",
+    "audio_core.cli.eval",
 )
 
 
