@@ -166,7 +166,7 @@ def write_midi(path: Path, program, rng: random.Random, seconds: float = 6.0) ->
                 notes += [root + degree + 4, root + degree + 7]
         velocity = rng.randint(55, 115)
         length = 240 * rng.choice([1, 1, 2]) if not drums else 240
-        for i, n in enumerate(notes):
+        for n in notes:
             events.append((0, bytes([0x90 | channel, n, velocity])))
         for i, n in enumerate(notes):
             events.append((length if i == 0 else 0, bytes([0x80 | channel, n, 0])))

@@ -103,7 +103,7 @@ def run_eval(args: argparse.Namespace) -> int:
         speech=args.speech, embedding=embedding, dnsmos=not args.no_dnsmos, limit=args.limit,
         chunk_seconds=args.chunk_seconds, model_name=args.model,
         progress=lambda line: console.log(line))
-    report.print_table(result, Console())
+    report.print_table(result, Console(width=max(Console().width, 150)))
     for what, path in written.items():
         print(f"{what}: {path}")
     return 0

@@ -139,7 +139,7 @@ def evaluate_generator(model: nn.Module, reference: str | Path, out: Path, *, em
     payload = {"model": model_name, "reference": str(reference),
                "generated": str(folder), "num_samples": num_samples, "seed": seed,
                "steps": steps, "guidance": guidance, "embedding": embedding.describe(),
-               "reference_frames": int(len(ref)), "generated_frames": int(len(gen)),
+               "reference_frames": len(ref), "generated_frames": len(gen),
                "fad": fad(ref, gen),
                "fad_inf": None if extrapolated is None else extrapolated.value,
                "fad_inf_fit": None if extrapolated is None else {

@@ -30,9 +30,28 @@ def require_opus() -> None:
             "opus-tools package")
 
 
+def audio_payload_bytes(data: bytes) -> int:
+    """Bytes of the audio packets in an Ogg Opus stream: every page body except those of the
+    two header packets (OpusHead, OpusTags), without the Ogg page headers."""
+    total, packets, pos = 0, 0, 0
+    while pos + 27 <= len(data):
+        if data[pos:pos + 4] != b"OggS":
+            raise ValueError(f"not an Ogg page at byte {pos}")
+        segments = data[pos + 26]
+        lacing = data[pos + 27:pos + 27 + segments]
+        for size in lacing:
+            if packets >= 2:
+                total += size
+            if size < 255:
+                packets += 1
+        pos += 27 + segments + sum(lacing)
+    return total
+
+
 def opus_roundtrip(audio: Tensor, sample_rate: int, kbps: float) -> tuple[Tensor, float]:
     """Encode ``audio`` ``(channels, time)`` with Opus at ``kbps`` (VBR target) and decode
-    it back: ``(decoded (channels, time), real kbps of the .opus file incl. container)``."""
+    it back: ``(decoded (channels, time), real kbps of the audio packets)`` (without the
+    Ogg container and header packets, which add a few kB per file)."""
     require_opus()
     per_channel = kbps / audio.shape[0]
     if not MIN_KBPS <= per_channel <= MAX_KBPS:
@@ -48,5 +67,6 @@ def opus_roundtrip(audio: Tensor, sample_rate: int, kbps: float) -> tuple[Tensor
                 raise RuntimeError(f"{cmd[0]} failed ({done.returncode}): "
                                    f"{done.stderr.strip()[-500:]}")
         decoded, _ = load_audio(out, sample_rate=sample_rate, channels=audio.shape[0])
-        real_kbps = coded.stat().st_size * 8 / (audio.shape[-1] / sample_rate) / 1000
+        real_kbps = (audio_payload_bytes(coded.read_bytes()) * 8
+                     / (audio.shape[-1] / sample_rate) / 1000)
     return fit_length(decoded.to(torch.float32), audio.shape[-1]), real_kbps

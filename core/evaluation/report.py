@@ -12,9 +12,11 @@ import torch
 
 from audio_core.evaluation.runner import LOWER_IS_BETTER, EvalResult
 
-#: Columns of the console table, in order, when present.
-TABLE_COLUMNS = ("kbps", "real_kbps", "mel_distance", "stft_distance", "si_sdr", "pesq",
-                 "stoi", "dnsmos_ovrl", "fad", "codebook_used", "codebook_perplexity", "rtf")
+#: Columns of the console table, in order, when present, with their headers.
+TABLE_COLUMNS = {"kbps": "kbps", "real_kbps": "real kbps", "mel_distance": "mel",
+                 "stft_distance": "stft", "si_sdr": "SI-SDR", "pesq": "PESQ", "stoi": "STOI",
+                 "dnsmos_ovrl": "DNSMOS", "fad": "FAD", "codebook_used": "codes used",
+                 "codebook_perplexity": "perplexity", "rtf": "RTF"}
 
 
 def _fmt(value: Any) -> str:
@@ -30,14 +32,14 @@ def print_table(result: EvalResult, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or Console(width=160)
     columns = [c for c in TABLE_COLUMNS
                if any(not _missing(s.get(c)) for s in result.systems.values())]
-    table = Table(title="audio-core eval (means over files; lower is better for "
-                        + ", ".join(sorted(c for c in LOWER_IS_BETTER if c in columns)) + ")")
-    table.add_column("system")
+    lower = ", ".join(TABLE_COLUMNS[c] for c in columns if c in LOWER_IS_BETTER)
+    table = Table(title=f"audio-core eval: means over files (lower is better: {lower})")
+    table.add_column("system", no_wrap=True)
     for column in columns:
-        table.add_column(column, justify="right")
+        table.add_column(TABLE_COLUMNS[column], justify="right")
     for name, summary in result.systems.items():
         table.add_row(name, *(_fmt(summary.get(c)) for c in columns))
     console.print(table)

@@ -13,8 +13,10 @@ import torch
 from torch import Tensor
 
 from audio_core.evaluation.systems import Coded, System, codebook_usage
-from audio_core.metrics.spectral import multi_resolution_mel_distance, \
-    multi_resolution_stft_distance
+from audio_core.metrics.spectral import (
+    multi_resolution_mel_distance,
+    multi_resolution_stft_distance,
+)
 from audio_core.metrics.waveform import si_sdr
 
 #: Metrics where lower is better (everything else: higher is better).
@@ -129,7 +131,9 @@ def evaluate_files(files: Sequence[Path], systems: Sequence[System], *, sample_r
                 on_result(f"{path.name} {system.name}: mel {row['mel_distance']:.3f}")
     for system in systems:
         rows = [r for r in result.rows if r["system"] == system.name]
-        names = [k for k in rows[0] if k not in ("file", "system", "kind")] if rows else []
+        names: list[str] = []
+        for row in rows:
+            names += [k for k in row if k not in ("file", "system", "kind", *names)]
         summary: dict[str, Any] = {"kind": system.kind, "kbps": system.kbps,
                                    "files": len(rows)}
         summary.update({k: mean([r.get(k) for r in rows]) for k in names})
@@ -155,5 +159,5 @@ def fad_scores(embeddings: dict[str, list[Tensor]], embedding) -> dict[str, Any]
         frames = torch.cat(items).numpy()
         scores[name] = fad(reference, frames) if min(len(frames), len(reference)) >= 2 \
             else float("nan")
-    return {"embedding": embedding.describe(), "reference_frames": int(len(reference)),
+    return {"embedding": embedding.describe(), "reference_frames": len(reference),
             "scores": scores}

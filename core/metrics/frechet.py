@@ -90,7 +90,7 @@ def fad_inf(reference, generated, *, sizes: Sequence[int] | None = None, repeats
     n = gen.shape[0]
     if sizes is None:
         low = max(2, n // 4)
-        sizes = sorted({int(round(s)) for s in np.linspace(low, n, 5)})
+        sizes = sorted({round(float(s)) for s in np.linspace(low, n, 5)})
     sizes = tuple(int(s) for s in sizes)
     if len(sizes) < 2 or min(sizes) < 2 or max(sizes) > n:
         raise ValueError(f"FAD-inf needs at least two subset sizes in [2, {n}], got {sizes}")

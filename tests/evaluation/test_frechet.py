@@ -110,7 +110,7 @@ def test_torchscript_embedding_loads_from_a_local_path(tmp_path):
     first = build_embedding("core.torchscript", {"path": str(path), "sample_rate": 8000})
     assert first.embed(audio, 16000).shape == (80, 4)  # (1, frames, dim), first output
     assert embedding.describe()["name"] == "torchscript:toy.pt"
-    with pytest.raises(EmbeddingError, match="does not exist.*no downloads"):
+    with pytest.raises(EmbeddingError, match=r"does not exist.*no downloads"):
         build_embedding("core.torchscript", {"path": str(tmp_path / "missing.pt")})
 
 
