@@ -61,3 +61,19 @@ def eval_data(tmp_path_factory):
     save_audio(root / "music" / "tone.wav",
                (0.3 * __import__("torch").sin(2 * 3.14159 * 440 * t))[None], 16000)
     return root
+
+
+@pytest.fixture(scope="session")
+def ui_export(codec_export):
+    return codec_export
+
+
+@pytest.fixture(scope="session")
+def speech_file(tmp_path_factory):
+    """Two seconds of the English test clip at 16 kHz."""
+    from audio_core.audio.io import load_audio, save_audio
+
+    audio, rate = load_audio(SPEECH, sample_rate=16000, channels=1)
+    path = tmp_path_factory.mktemp("clip") / "speech.wav"
+    save_audio(path, audio[:, :32000], rate)
+    return path
