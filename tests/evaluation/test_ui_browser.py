@@ -71,13 +71,15 @@ def test_upload_reconstruct_and_see_audio_and_spectrogram(ui_export, speech_file
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.goto(url, wait_until="networkidle", timeout=120_000)
+            page.set_default_timeout(180_000)  # a loaded 2-core CI machine is slow
+            page.goto(url, wait_until="load")
+            page.wait_for_selector("#run")
             assert page.title() == "audio-core"
             page.locator("#input input[type=file]").set_input_files(str(speech_file))
             page.wait_for_selector("#input audio, #input [data-testid=waveform-controls]",
-                                   state="attached", timeout=60_000)
+                                   state="attached")
             page.click("#run")
-            page.wait_for_selector("#spectrogram img", timeout=240_000)
+            page.wait_for_selector("#spectrogram img", timeout=300_000)
             link = page.locator("#reconstruction a[download]")
             assert link.count() == 1 and link.get_attribute("href").endswith(".wav")
             assert page.locator("#original a[download]").count() == 1
