@@ -34,9 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bandwidth", type=positive, nargs="+", metavar="KBPS",
                    help="codec bitrates to evaluate, e.g. --bandwidth 1.5 3 6 (default: all "
                         "codebooks)")
-    p.add_argument("--baseline", choices=["opus"],
-                   help="also code every file with Opus at the same bitrates (needs opusenc "
-                        "and opusdec from opus-tools)")
+    p.add_argument("--baseline", choices=["opus", "auto"],
+                   help="opus: also code every file with Opus at the same bitrates (needs "
+                        "opusenc and opusdec from opus-tools); auto: Opus when installed")
     p.add_argument("--out", default="eval", metavar="DIR",
                    help="output folder (default ./eval)")
     p.add_argument("--speech", choices=["auto", "yes", "no"], default="auto",

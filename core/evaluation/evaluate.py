@@ -83,6 +83,14 @@ def evaluate_reconstruction(model: nn.Module, data: str | Path, out: Path, *,
     files = audio_files(data, limit)
     sample_rate, channels = int(model.sample_rate), int(model.channels)
     systems = model_systems(model, list(bandwidths or []), chunk_seconds=chunk_seconds)
+    notes = []
+    if baseline == "auto":
+        from audio_core.evaluation.opus import opus_available
+
+        baseline = "opus" if opus_available() else None
+        if baseline is None:
+            notes.append("no Opus baseline: opusenc/opusdec not installed (apt-get install "
+                         "opus-tools)")
     if baseline == "opus":
         from audio_core.evaluation.opus import require_opus
 
@@ -97,6 +105,7 @@ def evaluate_reconstruction(model: nn.Module, data: str | Path, out: Path, *,
     result = evaluate_files(files, systems, sample_rate=sample_rate, channels=channels,
                             is_speech=speech_rule(data, speech), embedding=embedding,
                             dnsmos=dnsmos, on_result=progress, keep=worst)
+    result.notes[:0] = notes
     out.mkdir(parents=True, exist_ok=True)
     info = {"model": model_name, "data": str(data), "sample_rate": sample_rate,
             "channels": channels, "baseline": baseline}
