@@ -35,7 +35,7 @@ def soundstream_registry():
 
 
 def build_preset(name: str):
-    """The exported module (an ``AudioAutoencoder``) of preset ``name``, in eval mode."""
+    """The model (an ``AudioAutoencoder``) of preset ``name``, in eval mode."""
     from audio_core.config import load_config
     from audio_core.models.build import build_model
 

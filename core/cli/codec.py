@@ -88,6 +88,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("output", metavar="OUT.tokens")
     _bitrate_options(e)
     _common(e)
+    e.add_argument("--latent", action="store_true",
+                   help="write the continuous latent of an autoencoder (its encode: a VAE's "
+                        "normalised posterior mean) to OUT as a safetensors latent file with "
+                        "the model fingerprint (docs/cli.md), instead of a token file")
     e.set_defaults(handler=run_encode)
 
     d = subparsers.add_parser(
@@ -101,6 +105,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--n-quantizers", type=positive_int, metavar="N",
                    help="decode only the first N stored codebooks (default: all)")
     _common(d)
+    d.add_argument("--latent", action="store_true",
+                   help="IN is a latent file from `encode --latent` (decoded whole)")
     d.set_defaults(handler=run_decode)
 
 
@@ -136,6 +142,8 @@ def run_encode(args: argparse.Namespace) -> int:
     check_outputs({"OUT": args.output}, {"IN": args.input})
     check_token_output(args.output)
     model = load(args.model, ema=args.ema)
+    if args.latent:
+        return _encode_latent(model, args)
     header = encode_file(model, args.input, args.output, bandwidth=args.bandwidth,
                          n_quantizers=args.n_quantizers, chunk_seconds=args.chunk_seconds,
                          context_seconds=args.context_seconds)
@@ -153,7 +161,29 @@ def run_decode(args: argparse.Namespace) -> int:
 
     check_outputs({"OUT": args.output}, {"IN": args.input})
     model = load(args.model, ema=args.ema)
+    if args.latent:
+        from audio_core.latents.files import decode_latent_file
+
+        print(json.dumps(decode_latent_file(model, args.input, args.output), indent=2))
+        return 0
     info = decode_file(model, args.input, args.output, n_quantizers=args.n_quantizers,
                        chunk_seconds=args.chunk_seconds, context_seconds=args.context_seconds)
     print(json.dumps(info, indent=2))
+    return 0
+
+
+def _encode_latent(model, args: argparse.Namespace) -> int:
+    from audio_core.errors import AudioCoreError
+    from audio_core.latents.files import encode_latent_file
+
+    if args.bandwidth is not None or args.n_quantizers is not None:
+        raise AudioCoreError("--latent writes the continuous latent: --bandwidth and "
+                             "--n-quantizers do not apply")
+    header = encode_latent_file(model, args.input, args.output,
+                                chunk_seconds=args.chunk_seconds,
+                                context_seconds=args.context_seconds)
+    print(json.dumps({"latent": args.output, **{k: header[k] for k in (
+        "model_fingerprint", "latent_dim", "frame_rate", "hop_length", "sample_rate")},
+        "frames": -(-header["length"] // header["hop_length"]),
+        "seconds": header["length"] / header["sample_rate"]}, indent=2))
     return 0

@@ -41,6 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="--ema: the EMA weights (an error without them); --no-ema: the raw "
                         "weights (default: EMA when present)")
     e.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint folder")
+    e.add_argument("--register", metavar="NAME",
+                   help="also register the export as a new version of MLflow model NAME in "
+                        "the run's MLflow store, with the run's latest metrics (default: "
+                        "train.register_model of the run's config, if set)")
     e.set_defaults(handler=run_export)
 
 
@@ -80,4 +84,18 @@ def run_export(args: argparse.Namespace) -> int:
 
     out = export_run(args.run_dir, args.out, ema=args.ema, checkpoint=args.checkpoint)
     print(f"exported {args.run_dir} to {out}")
+    name = args.register or _registered_name(out)
+    if name:
+        from audio_core.tracking.mlflow_backend import register_export
+
+        version = register_export(args.run_dir, out, name)
+        print(f"registered {out} as MLflow model '{name}' version {version['version']} "
+              f"({version['tracking_uri']})")
     return 0
+
+
+def _registered_name(export_dir: Path) -> str | None:
+    """``train.register_model`` of an export's config (``None``: not asked for)."""
+    from audio_core.config import load_config
+
+    return load_config(str(export_dir / "config.yaml")).train.register_model or None

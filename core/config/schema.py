@@ -142,6 +142,8 @@ class TrainConfig:
     num_samples: int = at_least(2, 0)
     trackers: list[str] = attrs.field(factory=lambda: ["jsonl", "tensorboard", "mlflow"],
                                       metadata={"items": {"choices": tracker_names}})
+    #: MLflow registered-model name: ``audio-core export`` registers each export as a version
+    register_model: str | None = None
 
 
 @attrs.define

@@ -5,7 +5,7 @@ Layout of ``RUN_DIR/checkpoints``::
     step_00000100/
         generator/ckpt/...          DeepSpeed state of each engine role (model, optimizer, LR)
         discriminator/ckpt/...
-        model.safetensors           consolidated fp32 weights of the exported module
+        model.safetensors           consolidated fp32 weights of the model (the first role)
         ema.safetensors             EMA weights (when EMA is on)
         trainer_state.json          step, data position, counters
         rng/rank_00000.pt           per-rank RNG states (torch/numpy/python; weights_only)

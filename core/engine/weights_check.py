@@ -42,7 +42,7 @@ def _plain(cfg: Any) -> dict[str, Any]:
 
 
 def model_section(cfg: Any) -> dict[str, Any]:
-    """What decides an exported module: ``model`` and ``data.{sample_rate,channels}``."""
+    """What decides an exported model: ``model`` and ``data.{sample_rate,channels}``."""
     data = _plain(cfg)
     return {"model": data.get("model"),
             "data": {k: (data.get("data") or {}).get(k) for k in DATA_KEYS}}

@@ -29,6 +29,9 @@ def audio_core_register_datasets(registry):
                       description="Common Voice clips/ listed by <split>.tsv with sentences")
     registry.register("captioned", "audio_core.data.captioned:CaptionedDataset",
                       description="Audio files with captions from a CSV/JSONL list (text)")
+    registry.register("musdb", "audio_core.data.musdb:MusdbDataset",
+                      description="MUSDB18 (.stem.mp4) / MUSDB18-HQ (wav folders): mixtures or "
+                                  "chosen stems in crops, train/valid/test")
     registry.register("latents", "audio_core.data.latents:LatentDataset",
                       description="Latents pre-encoded by `audio-core latents`, with the "
                                   "source items' labels and captions")
@@ -116,6 +119,9 @@ def audio_core_register_discriminators(registry):
     registry.register("msstft",
                       "audio_core.components.discriminators:MultiScaleSTFTDiscriminator",
                       description="Multi-scale complex STFT discriminator (EnCodec-style)")
+    registry.register("mbd", "audio_core.components.band_discriminator:MultiBandDiscriminator",
+                      description="Multi-band multi-resolution STFT discriminator (DAC-style): "
+                                  "one conv stack per frequency band")
 
 
 @hookimpl

@@ -160,3 +160,94 @@ class MlflowTracker(Tracker):
             return
         self._closed = True
         self._client.set_terminated(self.run_id, status="FAILED" if failed else "FINISHED")
+
+
+# -- model registry -------------------------------------------------------------------------
+RUN_STATE_FILE = "mlflow_run.json"
+#: Metric-name prefixes a registered version records by default (the run's latest values).
+REGISTERED_METRICS = ("val/", "loss/")
+
+
+def _tracking_uri_context(uri: str) -> Any:
+    """Make ``uri`` mlflow's process-wide tracking URI inside the block: the registry's
+    file store otherwise resolves a default (``sqlite:///mlflow.db`` in the working
+    directory) while creating a version."""
+    import contextlib
+
+    try:
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+    except ImportError:  # pragma: no cover - older/newer mlflow without the helper
+        return contextlib.nullcontext()
+    return _use_tracking_uri(uri)
+
+
+def register_export(run_dir: str | os.PathLike, export_dir: str | os.PathLike, name: str, *,
+                    tracking_uri: str | None = None,
+                    metric_prefixes: tuple[str, ...] = REGISTERED_METRICS) -> dict[str, Any]:
+    """Register ``export_dir`` (an ``audio-core export`` folder) as a new version of the
+    registered model ``name`` in the MLflow store of the training run in ``run_dir``.
+
+    The store is ``tracking_uri``, else the one the run's MLflow tracker used (recorded in
+    ``run_dir/mlflow_run.json``), else ``$MLFLOW_TRACKING_URI``, else the local file store
+    ``file:<run_dir>/mlruns`` (offline; the registry lives beside the runs, in
+    ``mlruns/models``). The export's files are logged to the run's artifacts under
+    ``export/step_<step>`` and the version points there, linked to the run, with the run's
+    latest metrics whose names start with ``metric_prefixes`` as tags ``metric.<name>``
+    (and ``step``, ``model_type``, ``weights`` from ``export.json``). Without a recorded
+    run (trained without the mlflow tracker) a run named after the folder is created.
+    Returns ``{name, version, source, run_id, tracking_uri, metrics}``.
+    """
+    run_dir, export_dir = Path(run_dir), Path(export_dir)
+    if not (export_dir / "model.safetensors").is_file():
+        raise TrackingError(f"mlflow registry: {export_dir} is not an export folder (no "
+                            f"model.safetensors); run `audio-core export` first")
+    state_file = run_dir / RUN_STATE_FILE
+    state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.is_file() else {}
+    uri = (tracking_uri or state.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+           or (run_dir / "mlruns").resolve().as_uri())
+    client_cls, _, _ = _import_mlflow(uri)
+    info_file = export_dir / "export.json"
+    info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
+    try:
+        with _tracking_uri_context(uri):
+            version, run_id, source, metrics = _register(client_cls(tracking_uri=uri,
+                                                                    registry_uri=uri),
+                                                         state, uri, run_dir, export_dir, name,
+                                                         info, metric_prefixes)
+    except TrackingError:
+        raise
+    except Exception as err:
+        raise TrackingError(f"mlflow registry: could not register {export_dir} as model "
+                            f"'{name}' at {uri}: {err}") from err
+    return {"name": name, "version": int(version.version), "source": source,
+            "run_id": run_id, "tracking_uri": uri, "metrics": metrics}
+
+
+def _register(client: Any, state: dict[str, Any], uri: str, run_dir: Path, export_dir: Path,
+              name: str, info: dict[str, Any], metric_prefixes: tuple[str, ...]
+              ) -> tuple[Any, str, str, dict[str, float]]:
+    """The registry calls of :func:`register_export`: ``(version, run_id, source,
+    metrics)``."""
+    run_id = state.get("run_id") if state.get("tracking_uri") == uri else None
+    if run_id is None:
+        experiment = client.get_experiment_by_name("audio-core")
+        experiment_id = (experiment.experiment_id if experiment is not None
+                         else client.create_experiment("audio-core"))
+        run_id = client.create_run(experiment_id, run_name=run_dir.name).info.run_id
+        client.set_terminated(run_id)
+    run = client.get_run(run_id)
+    metrics = {k: v for k, v in sorted(run.data.metrics.items())
+               if k.startswith(tuple(metric_prefixes))}
+    folder = f"export/step_{int(info.get('step', 0)):07d}"
+    client.log_artifacts(run_id, str(export_dir), folder)
+    source = f"{run.info.artifact_uri.rstrip('/')}/{folder}"
+    try:
+        client.get_registered_model(name)
+    except Exception:  # not registered yet
+        client.create_registered_model(name, description="audio-core exports")
+    tags = {f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}
+    tags.update({k: str(info[k]) for k in ("step", "model_type", "weights") if k in info})
+    description = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) or "no metrics"
+    version = client.create_model_version(name, source, run_id=run_id, tags=tags,
+                                          description=description)
+    return version, run_id, source, metrics

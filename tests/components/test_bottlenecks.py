@@ -36,3 +36,21 @@ def test_vae_splits_mean_and_scale_and_weights_the_kl():
     assert sampled.shape == mean.shape and not torch.equal(sampled, mean)
     with pytest.raises(ValueError, match=r"even channel count.*got 3"):
         vae(torch.randn(1, 3, 4))
+
+
+def test_bottleneck_weights_may_be_schedules():
+    from audio_core.components.rvq import ResidualVQ
+
+    vae = VAEBottleneck(kl_weight={"start": 0.0, "end": 1.0, "warmup_steps": 4})
+    rvq = ResidualVQ(dim=4, num_codebooks=2, codebook_size=4, kmeans_init=False,
+                     commitment_weight={"start": 1.0, "end": 0.0, "warmup_steps": 2,
+                                        "shape": "step"})
+    latent = torch.randn(2, 8, 5)
+    for step, kl_w, c_w in ((0, 0.0, 1.0), (2, 0.5, 0.0), (9, 1.0, 0.0)):
+        vae.set_step(step)
+        rvq.set_step(step)
+        out = vae(latent)
+        assert out.metrics["kl_weight"].item() == kl_w
+        torch.testing.assert_close(out.loss, kl_w * out.metrics["kl"])
+        q = rvq(latent[:, :4])
+        torch.testing.assert_close(q.loss, c_w * q.metrics["commitment"])

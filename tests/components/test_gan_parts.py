@@ -27,9 +27,12 @@ TINY = {
     "core.msd": {"scales": 3, "width": 2, "layers": 2, "max_width": 8},
     "core.mpd": {"periods": [2, 3, 5], "width": 2, "layers": 2, "max_width": 8},
     "core.msstft": {"n_ffts": [64, 128], "width": 2, "dilations": [1, 2], "max_width": 8},
+    "core.mbd": {"n_ffts": [64, 128], "width": 2, "layers": 2,
+                 "bands": [[0.0, 0.25], [0.25, 0.5], [0.5, 1.0]]},
 }
 #: (logits maps, feature maps) each tiny discriminator returns
-COUNTS = {"core.msd": (3, 3 * 3), "core.mpd": (3, 3 * 3), "core.msstft": (2, 2 * 4)}
+COUNTS = {"core.msd": (3, 3 * 3), "core.mpd": (3, 3 * 3), "core.msstft": (2, 2 * 4),
+          "core.mbd": (2, 2 * 3 * 4)}
 
 
 def build(name: str, channels: int, **overrides):

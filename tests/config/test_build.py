@@ -13,7 +13,9 @@ def test_third_party_encoder_builds_from_a_yaml_config(tmp_path):
                     "model:\n"
                     "  encoder:\n"
                     "    name: example.frame_encoder\n"
-                    "    params: {dim: 12, hop_length: 80}\n")
+                    "    params: {dim: 12, hop_length: 80}\n"
+                    "  decoder: {name: core.conv, params: {dim: 12, ratios: [80]}}\n"
+                    "  losses: [{name: core.l1}]\n")
     cfg = load_config(path, check_params=True)
     encoder = build_component(cfg.model.encoder, "encoder", "model.encoder")
     assert (encoder.dim, encoder.hop_length) == (12, 80)

@@ -154,3 +154,18 @@ def test_stats_cli_from_audio_and_from_latents_agree_with_numpy(latents_workspac
     assert "fingerprint" in capsys.readouterr().err
     with pytest.raises(LatentsError):
         read_index(tmp_path)
+
+
+def test_captions_reach_the_latents_and_back(latents_workspace, tmp_path):
+    ws = latents_workspace
+    listing = tmp_path / "captions.jsonl"
+    listing.write_text("\n".join(json.dumps({"path": str(p), "text": f"clip {p.stem} of "
+                                             f"{p.parent.name}"})
+                                 for p in sorted(ws["clips"].rglob("*.wav"))) + "\n")
+    out = tmp_path / "lat"
+    assert main(["latents", str(ws["model"]), str(listing), str(out)]) == 0
+    ds = LatentDataset(out, segment_seconds=0.1)
+    texts = {ds[i]["text"] for i in range(len(ds))}
+    assert texts == {f"clip {p.stem} of {p.parent.name}" for p in ws["clips"].rglob("*.wav")}
+    batch = next(iter(make_dataloader(ds, batch_size=2, seed=0)))
+    assert len(batch["text"]) == 2 and all(t.startswith("clip ") for t in batch["text"])

@@ -42,9 +42,10 @@ def validate(capsys, *argv) -> tuple[int, str]:
     ("data.train.params.num_items=4", "fewer than one batch of data.batch_size (8)"),
     ("data.train.params.num_items=0", "num_items, max_events and sample_rate must be positive"),
     ("model.losses[3].weight=2", "model.losses[3] does not exist: model.losses has 2 item(s)"),
-    ("model.decoder=null", "needs model.encoder and model.decoder"),
-    ("model.losses=[]", "needs at least one entry in model.losses"),
-    ("task.name=core.adversarial", "needs at least one entry in model.discriminators"),
+    ("model.decoder=null", "model.decoder is required by model core.autoencoder"),
+    ("model.losses=[]", "model.losses is required by model core.autoencoder"),
+    ("task.name=core.adversarial",
+     "model.discriminators is required by model core.autoencoder with task core.adversarial"),
 ])
 def test_validate_refuses_what_train_would_crash_on(capsys, override, message):
     code, out = validate(capsys, "tiny_autoencoder", override)
@@ -82,21 +83,21 @@ def folder(tmp_path):
 
 
 def test_a_preset_can_be_pointed_at_a_folder(folder, capsys):
-    cfg = load_config("soundstream.tiny", ["data.train.name=core.folder",
+    cfg = load_config("tiny_autoencoder", ["data.train.name=core.folder",
                                            f"data.train.params.root={folder}",
                                            "data.val=null"], check_params=True)
     assert cfg.data.train.name == "core.folder"
     assert cfg.data.train.params == {"root": str(folder)}  # num_items is gone
-    code, out = validate(capsys, "soundstream.tiny", "data.train.name=core.folder",
+    code, out = validate(capsys, "tiny_autoencoder", "data.train.name=core.folder",
                          f"data.train.params.root={folder}", "data.batch_size=4",
                          "data.val=null")
     assert code == 0, out
 
 
 def test_extends_can_swap_a_presets_dataset(folder, tmp_path):
-    """What the 16 kHz speech preset's own comment tells users to do."""
+    """What the presets' comments tell users to do (soundstream checks its own presets)."""
     mine = tmp_path / "mine.yaml"
-    mine.write_text(f"extends: soundstream.16khz_speech\ndata:\n  train:\n"
+    mine.write_text(f"extends: core.tiny_autoencoder\ndata:\n  train:\n"
                     f"    name: core.folder\n    params: {{root: {folder}}}\n"
                     f"  val:\n    name: core.folder\n    params: {{root: {folder}}}\n")
     cfg = load_config(mine, check_params=True)

@@ -92,11 +92,12 @@ def test_an_unwritable_output_folder_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_a_failed_set_up_is_a_clear_error_and_leaves_no_run_behind(cli, capsys, tmp_path):
-    """`demo` is a data preset without a model: set-up fails. The folder it began is removed
+    """A dataset folder that does not exist: set-up fails. The folder it began is removed
     (it was new), so the corrected command runs without --overwrite."""
-    assert cli(["train", "demo", f"run.output_dir={tmp_path}", "train.max_steps=1"]) == 1
+    assert cli(["train", "tiny_autoencoder", f"run.output_dir={tmp_path}", "train.max_steps=1",
+                "data.train.name=core.folder", f"data.train.params.root={tmp_path / 'none'}",
+                "data.val=null"]) == 1
     err = capsys.readouterr().err
-    assert "setting up the run failed: ValueError: the autoencoder task needs" in err
-    assert "Traceback" not in err
-    assert not (tmp_path / "demo").exists()
-    assert prepare_run_dir(tmp_path / "demo") is None  # free again
+    assert "does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "tiny_autoencoder").exists()
+    assert prepare_run_dir(tmp_path / "tiny_autoencoder") is None  # free again

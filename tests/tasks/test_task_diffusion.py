@@ -98,3 +98,25 @@ def test_trainer_runs_latent_diffusion_with_ema(task_results):
     assert not any(k.startswith("stage1.") for k in got["export_keys"])
     assert got["loaded"] == "LatentDiffusion"
     assert "diffusion/t" in got["logged"]
+
+
+def test_a_text_conditioned_model_reads_text_and_refuses_labels():
+    torch.manual_seed(0)
+    model = build_model(_cfg(conditioner={"name": "core.byte_text",
+                                          "params": {"dim": 8, "max_tokens": 16}})).eval()
+    torch.nn.init.normal_(model.denoiser.out.weight)
+    assert model.condition_keys == ("text",)
+    bird = model.generate("a bird chirps", steps=2, guidance=2.0, seed=1, seconds=0.01)
+    assert torch.equal(bird, model.generate("a bird chirps", steps=2, guidance=2.0, seed=1,
+                                            seconds=0.01))
+    assert not torch.equal(bird, model.generate("rain on a roof", steps=2, guidance=2.0,
+                                                seed=1, seconds=0.01))
+    x, t = torch.randn(2, 2, 80), torch.rand(2)
+    texts = ["a bird chirps", "rain on a roof"]
+    with torch.no_grad():
+        cond = model(x, t, texts)
+        dropped = model(x, t, texts, torch.tensor([True, False]))
+        null = model(x, t, None)
+    torch.testing.assert_close(dropped[0], null[0])  # dropped: the null embedding
+    torch.testing.assert_close(dropped[1], cond[1])
+    assert not torch.equal(cond[0], null[0])

@@ -14,6 +14,7 @@ collectives) and after a resume.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,9 +24,10 @@ from torch import Tensor, nn
 from audio_core.components.rvq.codebook import EMACodebook, usage_metrics
 from audio_core.models.contracts import DiscreteQuantizer
 from audio_core.models.records import QuantizedResult
+from audio_core.schedules import ScheduledWeights, as_schedule
 
 
-class ResidualVQ(DiscreteQuantizer):
+class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
     """Residual VQ: latent ``(batch, dim, frames)`` -> :class:`QuantizedResult` with codes
     ``(batch, n, frames)``.
 
@@ -35,7 +37,8 @@ class ResidualVQ(DiscreteQuantizer):
         codebook_size: codes per stage (``codebook_bits = ceil(log2(size))`` bits each).
         decay: EMA decay of the codebooks.
         commitment_weight: the result's ``loss`` is ``commitment_weight * sum_i
-            mean((residual_i - code_i)^2)`` (the encoder's pull towards its codes).
+            mean((residual_i - code_i)^2)`` (the encoder's pull towards its codes); a number or
+            a schedule (:mod:`audio_core.schedules`).
         kmeans_init / kmeans_iters: k-means on the first training batch (else random codes).
         threshold_dead: codes with an EMA count below it are replaced by batch vectors
             (0 disables).
@@ -52,7 +55,7 @@ class ResidualVQ(DiscreteQuantizer):
     scalable = True  # any leading subset of the stages decodes
 
     def __init__(self, dim: int = 128, num_codebooks: int = 8, codebook_size: int = 1024,
-                 decay: float = 0.99, commitment_weight: float = 1.0, kmeans_init: bool = True,
+                 decay: float = 0.99, commitment_weight: Any = 1.0, kmeans_init: bool = True,
                  kmeans_iters: int = 10, threshold_dead: float = 2.0, dropout_prob: float = 1.0,
                  som: dict[str, float] | None = None, seed: int = 0) -> None:
         super().__init__()
@@ -68,7 +71,9 @@ class ResidualVQ(DiscreteQuantizer):
             raise ValueError("core.rvq: " + "; ".join(problems))
         self.dim, self.num_codebooks, self.codebook_size = dim, num_codebooks, codebook_size
         self.codebook_bits = math.ceil(math.log2(codebook_size))
-        self.commitment_weight, self.dropout_prob, self.seed = commitment_weight, dropout_prob, seed
+        self.commitment_weight = as_schedule(commitment_weight,
+                                             "model.quantizer.params.commitment_weight")
+        self.dropout_prob, self.seed = dropout_prob, seed
         self.codebooks = nn.ModuleList(
             EMACodebook(dim, codebook_size, decay, kmeans_init=kmeans_init,
                         kmeans_iters=kmeans_iters, threshold_dead=threshold_dead, som_params=som)
@@ -133,7 +138,7 @@ class ResidualVQ(DiscreteQuantizer):
         return QuantizedResult(
             latent=rearrange(quantized, "(b t) d -> b d t", b=b, t=t).to(latent.dtype),
             codes=rearrange(torch.stack(codes, dim=-1), "(b t) q -> b q t", b=b, t=t),
-            loss=self.commitment_weight * commitment,
+            loss=self.scheduled(self.commitment_weight) * commitment,
             metrics=metrics, bits_per_frame=self.bits_per_frame(n))
 
     @torch.no_grad()
