@@ -45,7 +45,8 @@ def main() -> None:
     val = read_series(metrics, "val/", None)
     fig, axes = plt.subplots(1, 2 if val else 1, figsize=(11 if val else 6, 3.6),
                              squeeze=False)
-    for ax, series, title in zip(axes[0], (train, val), ("training", "validation")):
+    for ax, series, title in zip(axes[0], (train, val), ("training", "validation"),
+                                 strict=False):
         for key, (steps, values) in sorted(series.items()):
             ax.plot(steps, values, label=key, marker="." if title == "validation" else None)
         ax.set(xlabel="step", title=f"{args.run.name}: {title}",

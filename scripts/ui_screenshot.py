@@ -26,8 +26,8 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="the PNG to write")
     args = parser.parse_args()
     sys.path.insert(0, str(TESTS))
-    from test_ui_browser import CHROMIUM, FLAGS, _free_port, _wait_for
     from playwright.sync_api import sync_playwright
+    from test_ui_browser import CHROMIUM, FLAGS, _free_port, _wait_for
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
