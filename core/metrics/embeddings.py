@@ -68,14 +68,21 @@ class AudioEmbedding:
 
 class LogMelEmbedding(AudioEmbedding):
     """Mean and std of ``n_mels`` log-mel bands (dB) over windows of ``window_frames``
-    frames (hop ``hop_length``): ``(windows, 2 * n_mels)``. Needs no weights."""
+    frames (hop ``hop_length``): ``(windows, 2 * n_mels)``. Needs no weights.
+
+    Levels are floored ``top_db`` below each clip's loudest bin, as in VGGish's
+    ``log(mel + 0.01)``: without a floor, bands a codec leaves empty (Opus above its
+    cut-off, digital silence) sit at the ``1e-10`` clamp, -100 dB, and their distance to
+    any real content swamps the score.
+    """
 
     def __init__(self, sample_rate: int = 16000, n_mels: int = 64, n_fft: int = 1024,
-                 hop_length: int = 256, window_frames: int = 16) -> None:
+                 hop_length: int = 256, window_frames: int = 16,
+                 top_db: float = 80.0) -> None:
         self.name, self.layer, self.sample_rate = "core.logmel", "mean_std", int(sample_rate)
         self.window = int(window_frames)
         self.mel = MelSpectrogram(self.sample_rate, n_fft=n_fft, hop_length=hop_length,
-                                  n_mels=n_mels, log="db", top_db=None)
+                                  n_mels=n_mels, log="db", top_db=float(top_db))
 
     def frames(self, mono: Tensor) -> Tensor:
         spec = self.mel(mono)  # (n_mels, frames)

@@ -92,6 +92,29 @@ def test_logmel_embedding_is_registered_and_records_its_name(speech_clip):
     assert again.shape == frames.shape
 
 
+def test_logmel_embedding_floors_empty_bands_top_db_below_the_peak(speech_clip):
+    """A codec that leaves bands empty (a low-pass) is far from the original but by a
+    bounded amount: empty bins sit top_db below the clip's peak, not at the -100 dB clamp."""
+    from audio_core.audio.dsp import MelSpectrogram
+    from audio_core.metrics.embeddings import build_embedding
+
+    audio, rate = speech_clip
+    spectrum = torch.fft.rfft(audio)
+    spectrum[int(4000 / rate * audio.shape[-1]):] = 0  # nothing above 4 kHz
+    lowpassed = torch.fft.irfft(spectrum, n=audio.shape[-1])
+    embedding = build_embedding("core.logmel")
+    frames = embedding.embed(lowpassed[None], rate)
+    mel = MelSpectrogram(16000, n_fft=1024, hop_length=256, n_mels=64, log="db",
+                         top_db=None)(lowpassed)
+    floor = mel.max() - 80
+    assert mel.min() < floor - 20  # the raw empty bands are far below the floor
+    means = frames[:, :64]
+    assert means.min() >= floor - 1e-4 and torch.isclose(means.min(), floor.double(),
+                                                          atol=1e-3)
+    narrow = build_embedding("core.logmel", {"top_db": 40}).embed(lowpassed[None], rate)
+    assert narrow[:, :64].min() >= mel.max() - 40 - 1e-4
+
+
 def test_torchscript_embedding_loads_from_a_local_path(tmp_path):
     from audio_core.metrics.embeddings import EmbeddingError, build_embedding
 
