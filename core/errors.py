@@ -55,3 +55,8 @@ def format_choices(choices: Iterable[str], limit: int = 20) -> str:
         return "(none)"
     shown = ", ".join(f"'{c}'" for c in items[:limit])
     return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+class MissingPackageError(AudioCoreError, ImportError):
+    """An optional package (or program) a feature needs is not installed; the message says
+    what to install."""

@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "audio_core.cli.codec",
     "audio_core.cli.latents",
     "audio_core.cli.generate",
+    "audio_core.cli.eval",
+    "audio_core.cli.ui",
 )
 
 

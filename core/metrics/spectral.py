@@ -104,3 +104,47 @@ def multi_resolution_mel_distance(
         for n_fft, mels in zip(n_ffts, n_mels, strict=True)
     ]
     return torch.stack(parts).mean(dim=0)
+
+
+def stft_distance(
+    estimate: Tensor,
+    reference: Tensor,
+    *,
+    n_fft: int = 1024,
+    hop_length: int | None = None,
+    eps: float = 1e-7,
+) -> Tensor:
+    """Spectral convergence plus log-magnitude L1 at one STFT resolution, Tensor[batch].
+
+    With ``X = |STFT(estimate)|``, ``Y = |STFT(reference)|`` (centred, Hann window of
+    ``n_fft``, hop ``hop_length``, default ``n_fft // 4``) per channel:
+    ``||Y - X||_F / ||Y||_F + mean |log10(Y + eps) - log10(X + eps)|``, averaged over
+    channels. 0 for equal inputs; the usual codec training loss, used as a metric.
+    """
+    est, ref, _ = prepare(estimate, reference)
+    hop = hop_length or n_fft // 4
+    with no_autocast(est.device):
+        mags = stft(torch.cat([est, ref]), n_fft, hop, window="hann", center=True).abs()
+        x, y = mags[: est.shape[0]], mags[est.shape[0]:]  # (batch, ch, bins, frames)
+        convergence = (y - x).square().sum(dim=(-2, -1)).sqrt() / y.square().sum(
+            dim=(-2, -1)).sqrt().clamp(min=eps)
+        log_l1 = (torch.log10(y + eps) - torch.log10(x + eps)).abs().mean(dim=(-2, -1))
+        return (convergence + log_l1).mean(dim=1)
+
+
+def multi_resolution_stft_distance(
+    estimate: Tensor,
+    reference: Tensor,
+    *,
+    n_ffts: Sequence[int] = (512, 1024, 2048),
+    hop_ratio: float = 0.25,
+    eps: float = 1e-7,
+) -> Tensor:
+    """Mean over ``n_ffts`` of :func:`stft_distance` (hop ``int(n_fft * hop_ratio)``),
+    Tensor[batch]."""
+    if not n_ffts or not 0.0 < hop_ratio <= 1.0:
+        raise ValueError(f"need at least one n_fft and hop_ratio in (0, 1], got n_ffts="
+                         f"{tuple(n_ffts)}, hop_ratio={hop_ratio}")
+    return torch.stack([stft_distance(estimate, reference, n_fft=n,
+                                      hop_length=max(1, int(n * hop_ratio)), eps=eps)
+                        for n in n_ffts]).mean(dim=0)

@@ -72,6 +72,18 @@ def audio_core_register_quantizers(registry):
 
 
 @hookimpl
+def audio_core_register_embeddings(registry):
+    registry.register("logmel", "audio_core.metrics.embeddings:LogMelEmbedding",
+                      description="Log-mel band means and spread per window; no weights "
+                                  "(the offline FAD default)")
+    registry.register("torchscript", "audio_core.metrics.embeddings:TorchScriptEmbedding",
+                      description="A TorchScript audio model (VGGish, PANNs, CLAP, ...) "
+                                  "from a local path")
+    registry.register("codec_latent", "audio_core.metrics.embeddings:CodecLatentEmbedding",
+                      description="Encoder latents of an audio-core export from a local path")
+
+
+@hookimpl
 def audio_core_register_losses(registry):
     registry.register("l1", "audio_core.components.losses:WaveformL1")
     registry.register("mse", "audio_core.components.losses:WaveformMSE")

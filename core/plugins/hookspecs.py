@@ -36,6 +36,7 @@ KIND_HOOKS: dict[str, str] = {
     "loss": "audio_core_register_losses",
     "sampler": "audio_core_register_samplers",
     "dataset": "audio_core_register_datasets",
+    "embedding": "audio_core_register_embeddings",
     "task": "audio_core_register_tasks",
     "preset": "audio_core_register_presets",
 }
@@ -107,6 +108,13 @@ def audio_core_register_samplers(registry):
 @hookspec
 def audio_core_register_datasets(registry):
     """Register datasets yielding fixed-length crops with masks and metadata."""
+
+
+@hookspec
+def audio_core_register_embeddings(registry):
+    """Register audio embeddings for the Fréchet audio distance: objects with ``name``,
+    ``layer``, ``sample_rate`` and ``embed(audio (channels, time), sample_rate) -> (frames,
+    dim)`` (:mod:`audio_core.metrics.embeddings`)."""
 
 
 @hookspec

@@ -8,7 +8,8 @@ import torch
 from audio_core.config import load_config
 from audio_core.models.build import build_model
 
-PRESETS = ("soundstream.tiny", "soundstream.24khz", "soundstream.16khz_speech")
+PRESETS = ("soundstream.tiny", "soundstream.24khz", "soundstream.16khz_speech",
+           "soundstream.demo")
 
 
 def test_components_are_registered(registry):
@@ -45,6 +46,21 @@ def test_24khz_preset_is_6kbps_at_75hz_with_about_15m_parameters(registry):
 def test_16khz_speech_preset_is_4kbps(registry):
     _, model = model_of(registry, "soundstream.16khz_speech")
     assert model.frame_rate == 50.0 and model.quantizer.bitrate(model.frame_rate) == 4000.0
+
+
+def test_demo_preset_is_6kbps_at_250hz_on_the_demo_corpus(registry):
+    """The README main job: 4 x 64 codes at hop 64 (16 kHz), reconstruction losses only,
+    trained on data/demo's train split and validated on its val split."""
+    cfg, model = model_of(registry, "soundstream.demo")
+    assert model.hop_length == 64 and model.frame_rate == 250.0
+    assert model.quantizer.bitrate(model.frame_rate) == 6000.0
+    assert cfg.task.name == "core.autoencoder" and not cfg.model.discriminators
+    assert [loss.name for loss in cfg.model.losses] == ["core.mel", "core.l1"]
+    assert (cfg.data.train.name, cfg.data.train.params["split"]) == ("core.split_folder",
+                                                                    "train")
+    assert cfg.data.val.params["split"] == "val"
+    assert cfg.data.train.params["root"] == cfg.data.val.params["root"] == "data/demo"
+    assert 400e3 < sum(p.numel() for p in model.parameters()) < 480e3
 
 
 def test_tiny_preset_builds_and_runs(registry):

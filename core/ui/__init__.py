@@ -1,0 +1,1 @@
+"""``audio-core ui``: a local web page to listen to models (Gradio, optional extra ``ui``)."""
