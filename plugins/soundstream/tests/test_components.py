@@ -9,7 +9,7 @@ from audio_core.config import load_config
 from audio_core.models.build import build_model
 
 PRESETS = ("soundstream.tiny", "soundstream.24khz", "soundstream.16khz_speech",
-           "soundstream.demo")
+           "soundstream.demo_6kbps")
 
 
 def test_components_are_registered(registry):
@@ -51,7 +51,7 @@ def test_16khz_speech_preset_is_4kbps(registry):
 def test_demo_preset_is_6kbps_at_250hz_on_the_demo_corpus(registry):
     """The README main job: 4 x 64 codes at hop 64 (16 kHz), reconstruction losses only,
     trained on data/demo's train split and validated on its val split."""
-    cfg, model = model_of(registry, "soundstream.demo")
+    cfg, model = model_of(registry, "soundstream.demo_6kbps")
     assert model.hop_length == 64 and model.frame_rate == 250.0
     assert model.quantizer.bitrate(model.frame_rate) == 6000.0
     assert cfg.task.name == "core.autoencoder" and not cfg.model.discriminators

@@ -17,9 +17,9 @@ def test_package_contract():
 
 
 @pytest.mark.parametrize("preset", ["soundstream.tiny", "soundstream.16khz_speech",
-                                    "soundstream.24khz", "soundstream.demo"])
+                                    "soundstream.24khz", "soundstream.demo_6kbps"])
 def test_presets_build_models_that_meet_the_codec_contract(preset):
-    overrides = () if preset in ("soundstream.tiny", "soundstream.demo") else SMALL
+    overrides = () if preset in ("soundstream.tiny", "soundstream.demo_6kbps") else SMALL
     assert PLUGIN.check_model(preset, overrides, seconds=0.2) == ["autoencoder", "codec",
                                                                   "reconstruct"]
 
