@@ -11,7 +11,8 @@ import pytest
 from audio_core.cli import main
 
 needs_opus = pytest.mark.skipif(shutil.which("opusenc") is None,
-                                reason="opus-tools not installed (.ci/run installs it)")
+                                reason="opus-tools not installed (the tox test env installs it: "
+                                "scripts/install_system_packages.sh)")
 
 
 @pytest.mark.slow

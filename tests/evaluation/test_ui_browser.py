@@ -28,7 +28,8 @@ def _require_browser() -> None:
     except ImportError as err:
         missing.append(f"{err.name} (pip install 'audio-core[ui]' playwright)")
     if missing and os.environ.get("CI"):
-        pytest.fail(f"the browser test needs {', '.join(missing)}; .ci/run installs them")
+        pytest.fail(f"the browser test needs {', '.join(missing)} "
+                    "(scripts/install_system_packages.sh installs them)")
     if missing:
         pytest.skip(f"needs {', '.join(missing)}")
 
