@@ -25,12 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from rae_stage1 import timed  # benchmarks/ is on sys.path when run as a script
 
 
 def write_stage1(root: Path, preset: str, overrides: list[str], registry) -> Path:
@@ -46,19 +45,6 @@ def write_stage1(root: Path, preset: str, overrides: list[str], registry) -> Pat
     save_safetensors(model.state_dict(), out / "model.safetensors")
     (out / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
     return out
-
-
-def median_time(step, steps: int, warmup: int) -> tuple[float, float]:
-    """Median wall-clock and process CPU seconds (all threads) of ``step(i)``."""
-    for i in range(warmup):
-        step(i)
-    wall, cpu = [], []
-    for i in range(steps):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        step(i)
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -109,7 +95,7 @@ def main() -> None:
         classes = model.conditioner.num_classes
         batch = {"latent": torch.randn(args.batch, model.latent_dim, frames, generator=g),
                  "label": torch.randint(0, classes, (args.batch,), generator=g)}
-        train = median_time(lambda i: task.train_step(batch, i), args.steps, args.warmup)
+        train = timed(lambda i: task.train_step(batch, i), args.steps, args.warmup)
 
         model.eval()
         label = (model.conditioner.classes or [0])[0]
@@ -120,9 +106,9 @@ def main() -> None:
                 label, args.samples, steps=args.sampler_steps, seed=i,
                 frames=model.num_frames(args.seconds))
 
-        latents = median_time(sample, 1, 1)
+        latents = timed(sample, 1, 1)
         length = round(args.seconds * model.sample_rate)
-        decode = median_time(lambda i: model.to_audio(generated["latent"], length), 1, 1)
+        decode = timed(lambda i: model.to_audio(generated["latent"], length), 1, 1)
         total = latents[0] + decode[0]
         total_cpu = latents[1] + decode[1]
         audio = args.samples * args.seconds
