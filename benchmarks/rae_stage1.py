@@ -46,6 +46,19 @@ def timed(step, steps: int, warmup: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
+def prepare(args: argparse.Namespace) -> tuple[object, list[str]]:
+    """Set the thread count and op cache; the rae registry and the random-encoder overrides."""
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR",
+                          str(Path.home() / ".cache" / "torch_extensions"))
+    from audio_core.testing import PluginUnderTest
+
+    registry = PluginUnderTest("rae", "audio-plugin-rae", "audio_plugin_rae.hooks").load().registry
+    swap = ["model.encoder.params.pretrained=null", "model.encoder.params.config={}"] \
+        if args.random_encoder else []
+    return registry, swap
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="rae.wav2vec2_tiny")
@@ -60,18 +73,11 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="config overrides")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR",
-                          str(Path.home() / ".cache" / "torch_extensions"))
+    registry, swap = prepare(args)
 
     from audio_core.config import load_config
     from audio_core.engine.engine import Engine
     from audio_core.engine.trainer import build_task
-    from audio_core.testing import PluginUnderTest
-
-    registry = PluginUnderTest("rae", "audio-plugin-rae", "audio_plugin_rae.hooks").load().registry
-    swap = ["model.encoder.params.pretrained=null", "model.encoder.params.config={}"] \
-        if args.random_encoder else []
     cfg = load_config(args.preset, [f"data.batch_size={args.batch}", "train.precision=fp32",
                                     "deepspeed.zero_stage=0", *swap, *args.overrides],
                       registry=registry)

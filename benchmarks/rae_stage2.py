@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from rae_stage1 import timed  # benchmarks/ is on sys.path when run as a script
+from rae_stage1 import prepare, timed  # benchmarks/ is on sys.path when run as a script
 
 
 def write_stage1(root: Path, preset: str, overrides: list[str], registry) -> Path:
@@ -64,18 +64,12 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="stage-2 config overrides")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR",
-                          str(Path.home() / ".cache" / "torch_extensions"))
+    registry, swap = prepare(args)
 
     from audio_core.config import load_config
     from audio_core.engine.engine import Engine
     from audio_core.engine.trainer import build_task
-    from audio_core.testing import PluginUnderTest
 
-    registry = PluginUnderTest("rae", "audio-plugin-rae", "audio_plugin_rae.hooks").load().registry
-    swap = ["model.encoder.params.pretrained=null", "model.encoder.params.config={}"] \
-        if args.random_encoder else []
     with tempfile.TemporaryDirectory() as tmp:
         stage1 = write_stage1(Path(tmp), args.stage1, swap, registry)
         cfg = load_config(args.preset, [f"model.params.stage1={stage1}",

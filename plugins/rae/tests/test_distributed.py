@@ -100,11 +100,13 @@ def test_stage1_encoder_is_unchanged_and_never_optimised(stage1):
 def test_stage1_encoder_is_in_no_checkpoint_and_no_export(stage1):
     from safetensors.torch import load_file
 
+    from audio_core.engine.safe_load import load_engine_state
+
     out, (r0, _) = stage1
     expected = sorted(r0["trained"])
     assert expected and all(k.startswith(("decoder.", "normalizer.")) for k in expected)
     ckpt = sorted((out / "stage1" / "checkpoints").iterdir())[-1]
-    states = torch.load(next(ckpt.rglob("mp_rank_00_model_states.pt")), weights_only=False)
+    states = load_engine_state(next(ckpt.rglob("mp_rank_00_model_states.pt")))
     assert sorted(states["module"]) == expected
     assert sorted(load_file(str(ckpt / "model.safetensors"))) == expected
     assert not [p for p in ckpt.rglob("*") if "encoder" in p.name]
