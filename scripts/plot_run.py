@@ -26,22 +26,18 @@ def read_series(metrics: Path, prefix: str, keys: list[str] | None) -> dict[str,
     return series
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run", type=Path, help="a run folder (with metrics.jsonl)")
-    parser.add_argument("out", type=Path, help="the PNG to write")
-    parser.add_argument("--keys", nargs="+", help="training metrics to plot (default loss/*)")
-    args = parser.parse_args()
-    metrics = args.run / "metrics.jsonl"
+def plot_run(run: Path, out: Path, keys: list[str] | None = None) -> Path:
+    """Write the loss-curve PNG of ``run`` (a folder with ``metrics.jsonl``) to ``out``."""
+    metrics = run / "metrics.jsonl"
     if not metrics.is_file():
-        parser.error(f"{metrics} does not exist: expected a run folder written by "
-                     f"`audio-core train`")
+        raise FileNotFoundError(f"{metrics} does not exist: expected a run folder written by "
+                                f"`audio-core train`")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    train = read_series(metrics, "loss/", args.keys)
+    train = read_series(metrics, "loss/", keys)
     val = read_series(metrics, "val/", None)
     fig, axes = plt.subplots(1, 2 if val else 1, figsize=(11 if val else 6, 3.6),
                              squeeze=False)
@@ -49,14 +45,27 @@ def main() -> None:
                                  strict=False):
         for key, (steps, values) in sorted(series.items()):
             ax.plot(steps, values, label=key, marker="." if title == "validation" else None)
-        ax.set(xlabel="step", title=f"{args.run.name}: {title}",
+        ax.set(xlabel="step", title=f"{run.name}: {title}",
                yscale="log" if title == "training" else "linear")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=100)
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="a run folder (with metrics.jsonl)")
+    parser.add_argument("out", type=Path, help="the PNG to write")
+    parser.add_argument("--keys", nargs="+", help="training metrics to plot (default loss/*)")
+    args = parser.parse_args()
+    try:
+        print(f"wrote {plot_run(args.run, args.out, args.keys)}")
+    except FileNotFoundError as error:
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ positions -> ``depth`` transformer blocks -> layer norm -> one patch per token:
 
 - ``output: waveform``: ``hop_length`` samples per token (per channel), concatenated:
   ``(batch, channels, frames * hop_length)``;
+- ``output: stft``: per token, the log magnitude and phase of ``hop_length / stft_hop``
+  STFT frames (``n_fft`` = ``4 * stft_hop``), turned into ``(batch, channels, frames *
+  hop_length)`` samples by the inverse STFT (the Vocos head): the waveform's fine structure
+  comes from overlap-add instead of being predicted sample by sample, which learns a usable
+  spectral envelope in far fewer steps. Speech encoders only (``tokens_per_step`` 1);
 - ``output: spectrogram``: a patch of the natural-log mel power spectrogram (``log(max(mel,
   1e-5))``, ``n_mels`` bands, ``mel_hop`` samples per frame). Tokens come in time steps of
   ``tokens_per_step`` (the frequency rows of a spectrogram encoder's patch grid; 1 for
@@ -27,10 +32,10 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from audio_core.audio.dsp import MelSpectrogram
+from audio_core.audio.dsp import MelSpectrogram, istft
 from audio_plugin_rae.transformer import Block, sincos_positions
 
-OUTPUTS = ("waveform", "spectrogram")
+OUTPUTS = ("waveform", "stft", "spectrogram")
 LOG_EPS = 1e-5
 
 
@@ -47,7 +52,8 @@ class ViTDecoder(nn.Module):
                  sample_rate: int = 16000, window: int | None = None,
                  tokens_per_step: int = 1, width: int = 256, depth: int = 4, heads: int = 4,
                  mlp_ratio: float = 4.0, qk_norm: bool = True, output: str = "waveform",
-                 n_mels: int = 80, n_fft: int = 1024, mel_hop: int | None = None) -> None:
+                 n_mels: int = 80, n_fft: int = 1024, mel_hop: int | None = None,
+                 stft_hop: int | None = None, max_log_magnitude: float = 4.0) -> None:
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"rae.vit: output must be one of {OUTPUTS}, got {output!r}")
@@ -67,6 +73,9 @@ class ViTDecoder(nn.Module):
         if output == "waveform":
             self.head = nn.Linear(width, channels * hop_length)
             return
+        if output == "stft":
+            self._stft_head(hop_length, channels, tokens_per_step, stft_hop, max_log_magnitude)
+            return
         step = tokens_per_step * hop_length
         self.mel_hop = int(mel_hop or default_mel_hop(step, n_fft))
         if step % self.mel_hop or n_mels % tokens_per_step:
@@ -79,6 +88,32 @@ class ViTDecoder(nn.Module):
         self.head = nn.Linear(width, self.frames_per_step * n_mels // tokens_per_step)
         self.mel = MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=self.mel_hop,
                                   n_mels=n_mels, log="log", log_eps=LOG_EPS)
+
+    def _stft_head(self, hop_length: int, channels: int, tokens_per_step: int,
+                   stft_hop: int | None, max_log_magnitude: float) -> None:
+        self.stft_hop = int(stft_hop or hop_length // 4 or 1)
+        if tokens_per_step != 1 or hop_length % self.stft_hop:
+            raise ValueError(f"rae.vit stft output needs one token per time step (got "
+                             f"tokens_per_step={tokens_per_step}) and a hop_length "
+                             f"({hop_length}) that is a multiple of stft_hop={self.stft_hop}")
+        self.stft_frames = hop_length // self.stft_hop
+        self.stft_n_fft = 4 * self.stft_hop
+        self.max_log_magnitude = float(max_log_magnitude)
+        bins = self.stft_n_fft // 2 + 1
+        self.head = nn.Linear(self.width, channels * self.stft_frames * 2 * bins)
+
+    def _synthesize(self, h: Tensor) -> Tensor:
+        """Tokens ``(batch, frames, width)`` -> waveform ``(batch, channels, frames * hop)``:
+        ``stft_frames`` STFT frames per token, one repeated frame appended so the centred
+        overlap-add covers exactly the last token's samples."""
+        out = rearrange(self.head(h).float(), "b n (c k two f) -> b c two f (n k)",
+                        c=self.channels, k=self.stft_frames, two=2)
+        out = torch.cat([out, out[..., -1:]], dim=-1)
+        magnitude = torch.exp(out[:, :, 0].clamp(max=self.max_log_magnitude))
+        spec = torch.polar(magnitude, out[:, :, 1])
+        wave = istft(spec, self.stft_n_fft, self.stft_hop, center=True,
+                     length=h.shape[1] * self.hop_length)
+        return wave.to(h.dtype)
 
     def tokens(self, latent: Tensor) -> Tensor:
         """Latent ``(batch, dim, frames)`` -> decoded tokens ``(batch, frames, width)``,
@@ -104,6 +139,8 @@ class ViTDecoder(nn.Module):
         h = self.tokens(latent)
         if self.output == "waveform":
             return rearrange(self.head(h), "b n (c p) -> b c (n p)", c=self.channels)
+        if self.output == "stft":
+            return self._synthesize(h)
         frames = h.shape[1]
         pad = -frames % self.tokens_per_step
         patches = nn.functional.pad(self.head(h), (0, 0, 0, pad))

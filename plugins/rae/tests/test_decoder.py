@@ -48,6 +48,38 @@ def test_decoder_checks_its_input():
         decoder(output="mel")
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_stft_output_overlap_adds_stft_frames_of_each_token(channels):
+    """``output: stft``: hop_length / stft_hop STFT frames per token, inverse STFT to exactly
+    frames * hop_length samples; exact log magnitudes and phases give the waveform back."""
+    dec = decoder(output="stft", channels=channels, stft_hop=10)
+    assert (dec.stft_frames, dec.stft_n_fft) == (4, 40)
+    latent = noise(3, 8, 7)
+    assert dec(latent).shape == (3, channels, 7 * 40)
+    x = noise(2, channels, 7 * 40).double()
+    spec = torch.stft(x.reshape(-1, 7 * 40), 40, 10, window=torch.hann_window(40).double(),
+                      center=True, return_complex=True)  # 29 frames: 7 x 4, one repeated
+    packed = torch.stack([spec.abs().clamp_min(1e-12).log(), spec.angle()], dim=1)
+    packed = packed.reshape(2, channels, 2, 21, 29)[..., :28]
+    tokens = packed.reshape(2, channels, 2, 21, 7, 4).permute(0, 4, 1, 5, 2, 3)
+    head = tokens.reshape(2, 7, -1)  # what the head would output per token
+    dec.head = torch.nn.Identity()
+    dec.max_log_magnitude = 50.0
+    y = dec._synthesize(head)
+    # the last hop overlaps the repeated last frame instead of the true next one
+    torch.testing.assert_close(y[..., :6 * 40], x[..., :6 * 40], atol=1e-5, rtol=0)
+
+
+def test_stft_output_gets_gradients_and_checks_its_geometry():
+    dec = decoder(output="stft").train()
+    dec(noise(2, 8, 5)).pow(2).mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in dec.parameters())
+    with pytest.raises(ValueError, match="multiple of stft_hop=7"):
+        decoder(output="stft", stft_hop=7)
+    with pytest.raises(ValueError, match="one token per time step"):
+        decoder(output="stft", tokens_per_step=2)
+
+
 def spectrogram_decoder(**kw):
     return decoder(output="spectrogram", tokens_per_step=4, hop_length=64, n_mels=16,
                    n_fft=256, mel_hop=64, **kw)

@@ -20,12 +20,20 @@ def audio_core_register_encoders(registry):
                       description="Causal SEANet conv encoder (optional Haar front end, LSTM, "
                                   "energy transformer): (batch, channels, time) -> "
                                   "(batch, dim, frames)")
+    registry.register("spectral_encoder", "audio_plugin_soundstream.spectral:SpectralEncoder",
+                      description="Log-magnitude STFT + ConvNeXt blocks at the frame rate "
+                                  "(not causal): (batch, channels, time) -> "
+                                  "(batch, dim, frames)")
 
 
 @hookimpl
 def audio_core_register_decoders(registry):
     registry.register("decoder", "audio_plugin_soundstream.seanet:SEANetDecoder",
                       description="Causal SEANet conv decoder: (batch, dim, frames) -> "
+                                  "(batch, channels, frames * hop)")
+    registry.register("spectral_decoder", "audio_plugin_soundstream.spectral:SpectralDecoder",
+                      description="ConvNeXt blocks -> STFT magnitude + phase -> inverse STFT "
+                                  "(Vocos head, not causal): (batch, dim, frames) -> "
                                   "(batch, channels, frames * hop)")
 
 
