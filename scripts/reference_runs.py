@@ -40,8 +40,7 @@ DATA = ["data.train.name=core.folder", "data.train.params.root={corpus}/train",
         "data.val.name=core.folder", "data.val.params.root={corpus}/val",
         "data.val.params.random_crop=false", "train.val_batches=2", "data.num_workers=0"]
 RECIPES: dict[str, tuple[list[str], str]] = {
-    "soundstream.demo_6kbps": (["train.max_steps=2400"],
-                               "the README main job's recipe as it is"),
+    "soundstream.demo_6kbps": ([], "the README main job's recipe as it is"),
     "soundstream.tiny": (["train.max_steps=600"], "the preset's own GAN recipe"),
     "soundstream.16khz_speech": (
         ["train.max_steps=150", "data.batch_size=4", "data.segment_seconds=0.5",
@@ -88,8 +87,8 @@ def reference_run(preset: str, corpus: Path, out: Path, scale: float) -> dict:
     folder = out / preset
     folder.mkdir(parents=True, exist_ok=True)
     run = folder / "run"
-    train = ["audio-core", "train", preset, f"run.output_dir={folder}", "run.name=run",
-             "train.trackers=[jsonl]", "--overwrite", *overrides]
+    train = ["audio-core", "train", "--overwrite", preset, f"run.output_dir={folder}",
+             "run.name=run", "train.trackers=[jsonl]", *overrides]
     code, cpu, wall = run_logged(train, folder / "train.log")
     result = {"preset": preset, "recipe": why, "overrides": overrides, "cpu_seconds": cpu,
               "wall_seconds": wall, "command": " ".join(train)}
@@ -135,8 +134,9 @@ def table(results: list[dict]) -> str:
         for name, system in r["systems"].items():
             cells = [fmt.format(system[c]) if system.get(c) is not None else "-"
                      for c, fmt in COLUMNS]
-            rows.append(f"| `{r['preset']}` | {name} | {r['steps']} | {r['cpu_seconds']:.0f} | "
-                        + " | ".join(cells) + " |")
+            budget = (f"{r['steps']} | {r['cpu_seconds']:.0f}" if system.get("kind") == "model"
+                      else "- | -")
+            rows.append(f"| `{r['preset']}` | {name} | {budget} | " + " | ".join(cells) + " |")
     return head + "\n" + "\n".join(rows) + "\n"
 
 
