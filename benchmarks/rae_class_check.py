@@ -20,6 +20,11 @@ clips' pooled latents. Reported:
   class, from the sampled latents directly (``latent_accuracy``: stage 2 alone) and from
   the generated audio encoded again (``audio_accuracy``); chance is ``1 / classes``.
 
+The stage-1 encoder of a tiny preset is a *random-init* network, a weak judge of audio, so
+every audio-level figure is also given by a second, independent judge (``mel_*``): a
+nearest-centroid classifier on the per-band mean and standard deviation of a 64-band
+log-mel spectrogram, standardised by the training clips' statistics.
+
 Needs audio-plugin-rae importable (installed, or ``PYTHONPATH=plugins/rae``).
 """
 
@@ -57,6 +62,33 @@ def load_files(model, files: list[tuple[Path, int]]) -> list[torch.Tensor]:
             for f, _ in files]
 
 
+class MelJudge:
+    """Nearest class centroid of standardised log-mel band statistics ``(mean, std)``."""
+
+    def __init__(self, sample_rate: int) -> None:
+        from audio_core.audio.dsp import MelSpectrogram
+
+        self.mel = MelSpectrogram(sample_rate, n_fft=1024, hop_length=256, n_mels=64,
+                                  log="log", log_eps=1e-5)
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """``(batch, channels, time)`` -> ``(batch, 128)``."""
+        mel = self.mel(audio.float().mean(dim=1))
+        return torch.cat([mel.mean(dim=-1), mel.std(dim=-1)], dim=-1)
+
+    def fit(self, audio: list[torch.Tensor], labels: torch.Tensor, classes: int) -> float:
+        x = torch.cat([self.features(a) for a in audio])
+        self.mean, self.std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-3)
+        x = (x - self.mean) / self.std
+        self.centroids = torch.stack([x[labels == c].mean(dim=0) for c in range(classes)])
+        return accuracy(nearest(x, self.centroids), labels)
+
+    def __call__(self, audio: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        x = torch.cat([self.features(a) for a in audio]) if isinstance(audio, list) \
+            else self.features(audio)
+        return nearest((x - self.mean) / self.std, self.centroids)
+
+
 def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
     return round(float((predicted == labels).float().mean()), 3)
 
@@ -85,22 +117,28 @@ def main() -> None:
     model = audio_core.load(args.export).eval()
     classes = list(model.conditioner.classes)
     train = clips(args.train, classes)
-    x = torch.cat([pooled(model, a) for a in load_files(model, train)])
+    train_audio = load_files(model, train)
+    x = torch.cat([pooled(model, a) for a in train_audio])
     y = torch.tensor([c for _, c in train])
     centroids = torch.stack([x[y == c].mean(dim=0) for c in range(len(classes))])
+    judge = MelJudge(model.sample_rate)
     result = {"export": str(args.export), "classes": classes, "train_clips": len(y),
-              "train_accuracy": accuracy(nearest(x, centroids), y)}
+              "train_accuracy": accuracy(nearest(x, centroids), y),
+              "mel_train_accuracy": judge.fit(train_audio, y, len(classes))}
     if args.val:
         val = clips(args.val, classes)
         audio = load_files(model, val)
         vy = torch.tensor([c for _, c in val])
         vx = torch.cat([pooled(model, a) for a in audio])
-        again = torch.cat([pooled(model, model.to_audio(model.to_latent(a), a.shape[-1]))
-                           for a in audio])
+        with torch.no_grad():
+            decoded = [model.to_audio(model.to_latent(a), a.shape[-1]) for a in audio]
+        again = torch.cat([pooled(model, a) for a in decoded])
         result.update(val_clips=len(vy), reference_accuracy=accuracy(nearest(vx, centroids), vy),
-                      roundtrip_accuracy=accuracy(nearest(again, centroids), vy))
+                      roundtrip_accuracy=accuracy(nearest(again, centroids), vy),
+                      mel_reference_accuracy=accuracy(judge(audio), vy),
+                      mel_roundtrip_accuracy=accuracy(judge(decoded), vy))
     length = round(args.seconds * model.sample_rate)
-    per_class, lengths, hits = {}, set(), {"latent": 0, "audio": 0}
+    per_class, lengths, hits = {}, set(), {"latent": 0, "audio": 0, "mel_audio": 0}
     for c, name in enumerate(classes):
         with torch.no_grad():
             latent = model.sample_latents(name, args.num_samples, steps=args.steps,
@@ -109,7 +147,8 @@ def main() -> None:
             audio = model.to_audio(latent, length)
         lengths.add(int(audio.shape[-1]))
         found = {"latent": nearest(latent.mean(dim=-1), centroids),
-                 "audio": nearest(pooled(model, audio), centroids)}
+                 "audio": nearest(pooled(model, audio), centroids),
+                 "mel_audio": judge(audio)}
         per_class[name] = {"finite": bool(torch.isfinite(audio).all()),
                            "rms": round(float(audio.pow(2).mean().sqrt()), 4)}
         for kind, predicted in found.items():
@@ -125,6 +164,7 @@ def main() -> None:
                       "expected_length": length, "lengths": sorted(lengths),
                       "latent_accuracy": round(hits["latent"] / total, 3),
                       "audio_accuracy": round(hits["audio"] / total, 3),
+                      "mel_audio_accuracy": round(hits["mel_audio"] / total, 3),
                       "chance": round(1 / len(classes), 3), "per_class": per_class},
         "load_average": [round(v, 2) for v in os.getloadavg()],
     })
