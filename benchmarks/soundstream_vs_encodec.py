@@ -30,6 +30,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from soundstream_codec import build_preset
 
+from audio_core.engine.allocator import tune_cpu_allocator
+
 RATE = 24000
 
 
@@ -92,7 +94,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="training steps per round")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--out", type=Path, default=Path("soundstream_vs_encodec.json"))
+    parser.add_argument("--no-malloc-tuning", action="store_true",
+                        help="leave glibc's allocator at its defaults (audio-core's commands "
+                             "tune it: audio_core.engine.allocator)")
     args = parser.parse_args()
+    tuned = False if args.no_malloc_tuning else tune_cpu_allocator()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
@@ -120,7 +126,7 @@ def main() -> None:
     fastest = {name: min(times) for name, times in infer.items()}
     ours, ref = "soundstream.24khz", "encodec (package)"
     result = {
-        "threads": args.threads, "batch": f"{args.batch} x 1 s at 24 kHz",
+        "threads": args.threads, "malloc_tuning": tuned, "batch": f"{args.batch} x 1 s at 24 kHz",
         "parameters": {name: params(m) for name, (m, _, _) in models.items()},
         "train_step_s": best, "inference_10s_s": fastest,
         "train_speedup_vs_encodec": best[ref] / best[ours],

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from audio_core import __version__
+from audio_core.engine.allocator import tune_cpu_allocator
 from audio_core.errors import AudioCoreError
 
 #: Modules that contribute sub-commands, in help order.
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``audio-core`` and ``python -m audio_core``; returns the exit code."""
     args = build_parser().parse_args(argv)
+    tune_cpu_allocator()
     try:
         return int(args.handler(args) or 0)
     except AudioCoreError as exc:
