@@ -57,8 +57,10 @@ class PluginUnderTest:
     def check_package(self) -> None:
         """The standard checks every plugin distribution should pass:
 
-        its entry point names the hooks module, the module imports without torch, and a
-        plugin manager loads it with every component inside its namespace.
+        its entry point names the hooks module, the module imports without torch, a
+        plugin manager loads it with every component inside its namespace, and no preset of
+        it shares its short name with a built-in (``core.``) preset (that would make the short
+        name the docs use, e.g. ``tiny_autoencoder``, ambiguous once the plugin is installed).
         """
         ep = self.entry_point()
         if (ep.name, ep.value) != (self.name, self.hooks):
@@ -71,6 +73,13 @@ class PluginUnderTest:
         outside = [c for c in info.components if not c.startswith(f"{self.name}.")]
         if outside:
             raise AssertionError(f"components outside the '{self.name}.' namespace: {outside}")
+        presets = [spec.name for spec in pm.registry.specs("preset")]
+        core = {name.split(".", 1)[1] for name in presets if name.startswith("core.")}
+        shadowing = sorted(name for name in presets if name.startswith(f"{self.name}.")
+                           and name.split(".", 1)[1] in core)
+        if shadowing:
+            raise AssertionError(f"presets {shadowing} share their short names with built-in "
+                                 f"core presets; rename them")
         heavy = self.modules_imported_by_hooks("torch")
         if heavy:
             raise AssertionError(f"importing {self.hooks} imports {heavy}; register "

@@ -28,7 +28,7 @@ CAPTIONS = {"music/guitar_16k.wav": "an acoustic guitar playing",
             "speech/en_22k.wav": "a person speaking english",
             "speech/fr_44k.ogg": "a person speaking french"}
 
-#: mousai.tiny_autoencoder, smaller and faster: 2 decode steps by default.
+#: mousai.tiny_dae, smaller and faster: 2 decode steps by default.
 TINY_AE = ("model.params.decode_steps=2",)
 
 
@@ -145,7 +145,7 @@ def stage1(tmp_path_factory, registry):
 
     out = tmp_path_factory.mktemp("mousai_stage1")
     captions = write_captions(out / "data")
-    data = read_config_file(resolve_source("mousai.tiny_autoencoder", registry))
+    data = read_config_file(resolve_source("mousai.tiny_dae", registry))
     data["data"].update(
         train={"name": "core.captioned", "params": {"captions": str(captions)}},
         val={"name": "core.captioned", "params": {"captions": str(captions),
@@ -159,6 +159,6 @@ def stage1(tmp_path_factory, registry):
         "data.num_workers=0", "task.params.val_decode_steps=4"],
         registry=registry, check_params=True)
     Trainer(cfg, registry=registry).fit()
-    run = out / "mousai_tiny_autoencoder"
+    run = out / "mousai_tiny_dae"
     export = export_run(run, out / "export")
     return run, export, audio_core.load(export, registry=registry), captions

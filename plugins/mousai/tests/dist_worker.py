@@ -80,7 +80,7 @@ def main() -> None:
         dist.barrier()
         return result
 
-    stage1 = run_twice("mousai.tiny_autoencoder", STAGE1, "ae")
+    stage1 = run_twice("mousai.tiny_dae", STAGE1, "ae")
     if rank == 0:
         model = stage1.pop("model")
         data = CaptionedDataset(captions, sample_rate=16000, channels=2, segment_seconds=None)

@@ -19,7 +19,7 @@ from audio_core.models.build import build_model
 
 
 def tiny(registry, *overrides: str) -> DiffusionAutoencoder:
-    cfg = load_config("mousai.tiny_autoencoder", [*TINY_AE, *overrides], registry=registry,
+    cfg = load_config("mousai.tiny_dae", [*TINY_AE, *overrides], registry=registry,
                       check_params=True)
     torch.manual_seed(0)
     return build_model(cfg, registry).eval()
@@ -28,7 +28,7 @@ def tiny(registry, *overrides: str) -> DiffusionAutoencoder:
 def test_plugin_registers_its_components(manager, registry):
     assert set(manager.plugins["mousai"].components) == {
         "mousai.diffusion_autoencoder", "mousai.magnitude", "mousai.unet", "mousai.minilm",
-        "mousai.t5", "mousai.autoencoder", "mousai.tiny_autoencoder", "mousai.tiny_generator",
+        "mousai.t5", "mousai.autoencoder", "mousai.tiny_dae", "mousai.tiny_generator",
         "mousai.generator"}
     for kind, name in {"model": "diffusion_autoencoder", "encoder": "magnitude",
                        "denoiser": "unet", "conditioner": "minilm", "task": "autoencoder",
@@ -37,7 +37,7 @@ def test_plugin_registers_its_components(manager, registry):
 
 
 def test_tiny_preset_meets_the_autoencoder_contract():
-    assert PLUGIN.check_model("mousai.tiny_autoencoder", TINY_AE, seconds=0.1) == [
+    assert PLUGIN.check_model("mousai.tiny_dae", TINY_AE, seconds=0.1) == [
         "autoencoder", "reconstruct"]
 
 
@@ -112,7 +112,7 @@ def test_bad_configs_name_the_key(registry, overrides, message):
 
 
 def test_task_params_are_checked(registry):
-    cfg = load_config("mousai.tiny_autoencoder", registry=registry)
+    cfg = load_config("mousai.tiny_dae", registry=registry)
     with pytest.raises(ConfigError, match=r"task\.params\.val_decode_steps"):
         DiffusionAutoencoderTask(cfg=cfg, registry=registry, val_decode_steps=0)
 
@@ -153,7 +153,7 @@ def test_the_full_autoencoder_preset_builds_at_a_tiny_width(registry):
 
 
 def test_load_builds_the_model_and_never_the_task(tmp_path, registry, monkeypatch):
-    cfg = load_config("mousai.tiny_autoencoder", TINY_AE, registry=registry, check_params=True)
+    cfg = load_config("mousai.tiny_dae", TINY_AE, registry=registry, check_params=True)
     torch.manual_seed(1)
     model = build_model(cfg, registry).eval()
     save_safetensors(model.state_dict(), tmp_path / "model.safetensors")
