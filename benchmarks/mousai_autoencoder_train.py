@@ -69,7 +69,7 @@ def main() -> None:
     from audio_core.engine.trainer import build_task
 
     reg = registry()
-    cfg = load_config("mousai.tiny_autoencoder", [
+    cfg = load_config("mousai.tiny_dae", [
         *OVERRIDES, f"data.batch_size={args.batch}",
         f"data.segment_seconds={args.samples / 48000}"], registry=reg)
     distributed.init_distributed()

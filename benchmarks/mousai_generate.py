@@ -6,7 +6,7 @@
 What ``audio-core generate MODEL --text ... --steps 50 --decode-steps 50`` runs: the text
 conditioner (the offline ``mousai.minilm``), 50 guided sampler steps of the stage-2 U-Net on
 the latents (``mousai.tiny_generator``), then 50 sampler steps of the stage-1 diffusion
-decoder. Stage 1 is ``mousai.tiny_autoencoder`` (16 kHz stereo, hop 256) or ``ae6m``, the
+decoder. Stage 1 is ``mousai.tiny_dae`` (16 kHz stereo, hop 256) or ``ae6m``, the
 ~6 M-parameter 48 kHz DiffusionAE configuration of ``mousai_autoencoder_train.py``.
 Weights are random (speed does not depend on them); stage 1 is saved as an export the
 stage-2 model names, as a trained one would be. Reports the wall time of each part and
@@ -32,7 +32,7 @@ def stage1_export(reg, which: str, folder: Path) -> Path:
 
     overrides = [o for o in OVERRIDES if not o.startswith(("deepspeed", "train"))] \
         if which == "ae6m" else []
-    cfg = load_config("mousai.tiny_autoencoder", overrides, registry=reg)
+    cfg = load_config("mousai.tiny_dae", overrides, registry=reg)
     torch.manual_seed(0)
     model = build_model(cfg, reg).eval()
     for p in model.denoiser.parameters():  # a zero output layer would skip no work, but
