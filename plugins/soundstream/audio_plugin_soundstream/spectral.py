@@ -5,7 +5,7 @@ log-magnitude STFT (``n_fft = 4 * hop_length``, Hann window, centred frames) of 
 stacked, through ConvNeXt blocks at the frame rate.
 Decoder: ``(batch, dim, frames)`` -> ``(batch, channels, frames * hop_length)``: ConvNeXt
 blocks predict each frame's log magnitude and phase, and the inverse STFT (overlap-add) makes
-the waveform (the head of Vocos, Siuzdenko et al. 2023).
+the waveform (the head of Vocos, Siuzdak 2023).
 
 All the work happens at the frame rate (``sample_rate / hop_length``) instead of the sample
 rate, and the waveform's fine structure comes from the inverse STFT rather than from learned
