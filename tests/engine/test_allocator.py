@@ -25,6 +25,19 @@ def test_the_user_can_opt_out_or_tune_it_themselves(monkeypatch, env):
     assert allocator.tune_cpu_allocator() is False
 
 
+def test_it_starts_no_process(monkeypatch):
+    """A child process at start-up would be mistaken for the command by ``audio-core launch``'s
+    callers (and costs time): ``ctypes.util.find_library`` runs ldconfig, so it is not used."""
+    import subprocess
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"started a process: {args}")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    monkeypatch.delenv(allocator.ENV, raising=False)
+    allocator.tune_cpu_allocator()
+
+
 def test_the_cli_applies_it_before_running_a_command(monkeypatch):
     from audio_core import cli
 
