@@ -29,6 +29,15 @@ def _positive(**values: int) -> None:
             raise ValueError(f"{key} must be >= 1, got {value}")
 
 
+def _fft_size(channels: int, dim: int, hop_length: int, n_fft: int | None) -> int:
+    """The checked STFT size: ``n_fft``, default ``4 * hop_length``, at least one hop."""
+    _positive(channels=channels, dim=dim, hop_length=hop_length)
+    size = int(n_fft or 4 * hop_length)
+    if size < hop_length:
+        raise ValueError(f"n_fft ({size}) must be >= hop_length ({hop_length})")
+    return size
+
+
 class ConvNeXtBlock(nn.Module):
     """Depthwise conv -> layer norm -> pointwise MLP (``expansion`` x) -> scaled residual.
 
@@ -81,11 +90,8 @@ class SpectralEncoder(nn.Module):
                  n_fft: int | None = None, width: int = 256, layers: int = 4,
                  kernel_size: int = 7, expansion: int = 3) -> None:
         super().__init__()
-        _positive(channels=channels, dim=dim, hop_length=hop_length)
+        self.n_fft = _fft_size(channels, dim, hop_length, n_fft)
         self.channels, self.dim, self.hop_length = channels, dim, hop_length
-        self.n_fft = int(n_fft or 4 * hop_length)
-        if self.n_fft < hop_length:
-            raise ValueError(f"n_fft ({self.n_fft}) must be >= hop_length ({hop_length})")
         bins = self.n_fft // 2 + 1
         self.trunk = _Trunk(channels * bins, dim, width, layers, kernel_size, expansion)
 
@@ -115,11 +121,8 @@ class SpectralDecoder(nn.Module):
                  kernel_size: int = 7, expansion: int = 3,
                  max_log_magnitude: float = 4.0) -> None:
         super().__init__()
-        _positive(channels=channels, dim=dim, hop_length=hop_length)
+        self.n_fft = _fft_size(channels, dim, hop_length, n_fft)
         self.channels, self.dim, self.hop_length = channels, dim, hop_length
-        self.n_fft = int(n_fft or 4 * hop_length)
-        if self.n_fft < hop_length:
-            raise ValueError(f"n_fft ({self.n_fft}) must be >= hop_length ({hop_length})")
         self.max_log_magnitude = float(max_log_magnitude)
         self.bins = self.n_fft // 2 + 1
         self.trunk = _Trunk(dim, channels * 2 * self.bins, width, layers, kernel_size, expansion)
