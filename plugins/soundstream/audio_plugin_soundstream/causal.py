@@ -16,6 +16,15 @@ happens inside the convolution instead of in a padded copy, and the LSTM's
 ``(batch, time, channels)`` view is free. On 2 CPU threads the 24 kHz codec runs
 1.1-1.4x faster this way than with ``nn.Conv1d`` on contiguous tensors
 (``benchmarks/soundstream_codec.py``, docs/benchmarks.md).
+
+Strided layers whose kernel is a whole number of strides (SEANet's ``kernel = 2 * stride``
+down- and upsampling) run as one matrix product over *folded* frames instead: time-major
+``(batch, time, channels)`` memory is already ``(batch, time / stride, stride * channels)``,
+one row per output frame, so a causal strided conv is ``[frame f-1, frame f] @ W`` and a
+causal transposed conv is the same product with ``stride * out`` columns, read back as
+``stride`` output samples per frame. Same parameters, same result; oneDNN's strided
+convolution backward is 1.3-2x slower than those two GEMMs on 2 threads
+(``benchmarks/soundstream_vs_encodec.py``).
 """
 
 from __future__ import annotations
@@ -54,6 +63,48 @@ def cat_time(past: Tensor, x: Tensor) -> Tensor:
 def kernel_2d(conv: nn.Conv1d | nn.ConvTranspose1d) -> Tensor:
     """``conv``'s weight ``(a, b, k)`` as a channels-last 2-D kernel ``(a, b, 1, k)``."""
     return conv.weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+
+def fold_frames(x: Tensor, stride: int) -> Tensor:
+    """``(batch, channels, stride * frames)`` -> ``(batch, frames, stride * channels)``, the
+    samples of each frame side by side (a view when ``x`` is time-major)."""
+    x = time_major(x).transpose(1, 2)
+    return x.reshape(x.shape[0], x.shape[1] // stride, stride * x.shape[2])
+
+
+def frame_taps(frames: Tensor, past: Tensor, newest_first: bool = False) -> Tensor:
+    """``frames`` ``(batch, n, d)`` after ``past`` ``(batch, taps - 1, d)`` (oldest first) ->
+    ``(batch, n, taps * d)``: each frame beside the ``taps - 1`` before it, oldest first
+    (newest first with ``newest_first``)."""
+    lags = past.shape[1]
+    if lags == 0:
+        return frames
+    full = torch.cat([past, frames], dim=1)
+    n = frames.shape[1]
+    order = range(lags, -1, -1) if newest_first else range(lags + 1)
+    return torch.cat([full[:, i:i + n] for i in order], dim=2)
+
+
+def folded_kernel(conv: nn.Conv1d | nn.ConvTranspose1d) -> Tensor:
+    """The weight of a strided conv whose kernel is ``taps * stride`` as the matrix of
+    :func:`frame_taps` rows: ``(out, taps * stride * in)`` for a convolution (output frame
+    ``f`` reads input frames ``f - taps + 1 .. f``, oldest first), ``(stride * out, taps *
+    in)`` for a transposed convolution (input frames ``f .. f - taps + 1``, newest first,
+    write output frame ``f``)."""
+    r = conv.stride[0]
+    w = conv.weight
+    if isinstance(conv, nn.ConvTranspose1d):  # (in, out, taps * r) -> [j, out, tap, in]
+        cin, cout, k = w.shape
+        return w.view(cin, cout, k // r, r).permute(3, 1, 2, 0).reshape(r * cout, (k // r) * cin)
+    cout, cin, k = w.shape  # (out, in, taps * r) -> [out, tap, j, in]
+    return w.view(cout, cin, k // r, r).permute(0, 2, 3, 1).reshape(cout, k * cin)
+
+
+def foldable(conv: nn.Conv1d | nn.ConvTranspose1d) -> bool:
+    """Whether ``conv`` runs as a product over folded frames (:func:`folded_kernel`)."""
+    r, k = conv.stride[0], conv.kernel_size[0]
+    return (r > 1 and k % r == 0 and conv.groups == 1 and conv.dilation[0] == 1
+            and conv.padding[0] == 0)
 
 
 class TimeMajorConv1d(nn.Conv1d):
@@ -113,14 +164,39 @@ class CausalConv1d(nn.Module):
         self.conv = maybe_weight_norm(TimeMajorConv1d(in_channels, out_channels, kernel_size,
                                                       stride=stride, dilation=dilation,
                                                       groups=groups, bias=bias), norm)
+        self.folded = foldable(self.conv)
 
     def forward(self, x: Tensor) -> Tensor:
-        # symmetric padding inside the conv; the frames that read right padding are dropped
+        if self.folded:
+            return self._folded(x, None, folded_kernel(self.conv))
+        if self.context == 0:
+            return self.conv(x)
+        # left padding by a copy: the output is then exactly the kept frames, time-major
+        # (padding inside the conv and dropping the right end is 1.1-2x slower, backward
+        # included, and leaves a strided output that the next layer copies)
         frames = x.shape[-1] // self.stride
-        return self.conv(x, self.context)[..., :frames]
+        past = x.new_zeros(x.shape[0], x.shape[1], self.context)
+        return self.conv(cat_time(past, x))[..., :frames]
+
+    def _folded(self, x: Tensor, past: Tensor | None, kernel: Tensor) -> Tensor:
+        """``(batch, in, n * stride)`` -> ``(batch, out, n)`` after ``past`` input frames
+        ``(batch, taps - 1, stride * in)`` (zeros: None)."""
+        frames = fold_frames(x, self.stride)
+        if past is None:
+            past = frames.new_zeros(frames.shape[0], self.context // self.stride,
+                                    frames.shape[2])
+        return F.linear(frame_taps(frames, past), kernel, self.conv.bias).transpose(1, 2)
 
     def stream(self, x: Tensor, state: StreamingState) -> Tensor:
         """One chunk ``(batch, in, n * stride)`` -> ``(batch, out, n)``."""
+        if self.folded:
+            kernel = state.constant(self, lambda: folded_kernel(self.conv))
+            frames = fold_frames(x, self.stride)
+            taps = self.context // self.stride
+            past = state.get(self, lambda: frames.new_zeros(frames.shape[0], taps,
+                                                            frames.shape[2]))
+            state[self] = torch.cat([past, frames], dim=1)[:, frames.shape[1]:]
+            return self._folded(x, past, kernel)
         kernel = state.constant(self, lambda: kernel_2d(self.conv))
         if self.context == 0:
             return self.conv(x, kernel=kernel)
@@ -148,12 +224,35 @@ class CausalConvTranspose1d(nn.Module):
         self.conv = maybe_weight_norm(TimeMajorConvTranspose1d(in_channels, out_channels,
                                                                kernel_size, stride=stride),
                                       norm)
+        self.folded = foldable(self.conv)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.folded:
+            return self._folded(x, None, folded_kernel(self.conv))
         return self.conv(x)[..., : x.shape[-1] * self.stride]
+
+    def _folded(self, x: Tensor, past: Tensor | None, kernel: Tensor) -> Tensor:
+        """Frames ``(batch, in, n)`` after ``past`` frames ``(batch, taps - 1, in)`` (zeros:
+        None) -> ``(batch, out, n * stride)``, time-major."""
+        frames = time_major(x).transpose(1, 2)
+        if past is None:
+            past = frames.new_zeros(frames.shape[0], self.overlap // self.stride,
+                                    frames.shape[2])
+        bias = self.conv.bias
+        y = F.linear(frame_taps(frames, past, newest_first=True), kernel,
+                     None if bias is None else bias.repeat(self.stride))
+        return y.reshape(y.shape[0], -1, kernel.shape[0] // self.stride).transpose(1, 2)
 
     def stream(self, x: Tensor, state: StreamingState) -> Tensor:
         """One chunk of frames ``(batch, in, n)`` -> ``(batch, out, n * stride)``."""
+        if self.folded:  # carries the last input frames instead of an output tail
+            kernel = state.constant(self, lambda: folded_kernel(self.conv))
+            frames = time_major(x).transpose(1, 2)
+            taps = self.overlap // self.stride
+            past = state.get(self, lambda: frames.new_zeros(frames.shape[0], taps,
+                                                            frames.shape[2]))
+            state[self] = torch.cat([past, frames], dim=1)[:, frames.shape[1]:]
+            return self._folded(x, past, kernel)
         bias = self.conv.bias
         kernel = state.constant(self, lambda: kernel_2d(self.conv))
         y = self.conv(x, bias=False, kernel=kernel)

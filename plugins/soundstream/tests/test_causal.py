@@ -59,16 +59,41 @@ def test_causal_transposed_conv_keeps_the_first_frames_times_stride(stride):
         assert torch.allclose(out, full[..., : 9 * stride])
 
 
-@pytest.mark.parametrize("layer", [CausalConv1d(4, 6, 8, stride=4),
-                                   CausalConvTranspose1d(4, 6, 8, 4)], ids=["conv", "convT"])
-def test_layers_stream_chunk_by_chunk_with_one_kernel_per_stream(layer, monkeypatch):
+@pytest.mark.parametrize("stride,taps", [(2, 2), (3, 2), (5, 2), (4, 3), (4, 1)])
+def test_causal_transposed_conv_gradients_equal_conv_transpose1d(stride, taps):
+    """The folded-frame product (kernel = taps * stride) has conv_transpose1d's gradients."""
+    torch.manual_seed(0)
+    layer = CausalConvTranspose1d(6, 4, taps * stride, stride).double()
+    assert layer.folded
+    x = torch.randn(2, 6, 9, dtype=torch.float64)
+    grad = torch.randn(2, 4, 9 * stride, dtype=torch.float64)
+    conv = layer.conv
+    for inp in layouts(x):
+        inp = inp.clone().requires_grad_()
+        got = torch.autograd.grad(layer(inp), [inp, *layer.parameters()], grad)
+        ref_inp = x.clone().requires_grad_()
+        full = F.conv_transpose1d(ref_inp, conv.weight, conv.bias, stride)[..., : 9 * stride]
+        want = torch.autograd.grad(full, [ref_inp, *layer.parameters()], grad)
+        for a, b in zip(got, want, strict=True):
+            assert torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("layer,kernel_fn", [
+    (CausalConv1d(4, 6, 8, stride=4), "folded_kernel"),
+    (CausalConv1d(4, 6, 6, stride=4), "kernel_2d"),
+    (CausalConvTranspose1d(4, 6, 8, 4), "folded_kernel"),
+    (CausalConvTranspose1d(4, 6, 6, 4), "kernel_2d")],
+    ids=["conv-folded", "conv", "convT-folded", "convT"])
+def test_layers_stream_chunk_by_chunk_with_one_kernel_per_stream(layer, kernel_fn,
+                                                                 monkeypatch):
     layer = layer.double()
+    assert layer.folded == (kernel_fn == "folded_kernel")
     x = torch.randn(2, 4, 48, dtype=torch.float64)
     offline = layer(x)
     state = StreamingState()
     made = []
-    original = causal.kernel_2d
-    monkeypatch.setattr(causal, "kernel_2d", lambda conv: made.append(conv) or original(conv))
+    original = getattr(causal, kernel_fn)
+    monkeypatch.setattr(causal, kernel_fn, lambda conv: made.append(conv) or original(conv))
     chunks = torch.split(x, [8, 16, 4, 20], dim=-1)  # multiples of the conv's stride
     streamed = torch.cat([layer.stream(c, state) for c in chunks], dim=-1)
     assert torch.allclose(streamed, offline)
