@@ -108,17 +108,28 @@ def foldable(conv: nn.Conv1d | nn.ConvTranspose1d) -> bool:
 
 
 class TimeMajorConv1d(nn.Conv1d):
-    """``nn.Conv1d`` computed as a channels-last 2-D convolution: ``(batch, in, time)`` ->
-    time-major ``(batch, out, frames)``.
+    """``nn.Conv1d`` computed as a channels-last 2-D convolution (a product over folded
+    frames when :func:`foldable`): ``(batch, in, time)`` -> time-major ``(batch, out,
+    frames)``.
 
-    ``forward(x, padding=None, kernel=None)`` pads ``padding`` zeros on both sides (default:
-    the layer's own ``padding``); ``kernel`` is this layer's :func:`kernel_2d` when the
-    caller already made it (streaming). The layer owning its weight keeps weight norm and
-    ZeRO-3 gathering working.
+    ``forward(x, padding=None, kernel=None, past=None)`` pads ``padding`` zeros on both
+    sides (default: the layer's own ``padding``); a foldable layer instead reads ``past``,
+    the ``taps - 1`` folded frames ``(batch, taps - 1, stride * in)`` before ``x`` (zeros
+    when None). ``kernel`` is this layer's :func:`kernel_2d` or :func:`folded_kernel` when
+    the caller already made it (streaming). Everything runs inside this module's forward,
+    so weight norm and ZeRO-3 gathering (hooks on the module owning the weight) work.
     """
 
-    def forward(self, x: Tensor, padding: int | None = None, kernel: Tensor | None = None
-                ) -> Tensor:
+    def forward(self, x: Tensor, padding: int | None = None, kernel: Tensor | None = None,
+                past: Tensor | None = None) -> Tensor:
+        if foldable(self):
+            frames = fold_frames(x, self.stride[0])
+            if past is None:
+                past = frames.new_zeros(frames.shape[0],
+                                        self.kernel_size[0] // self.stride[0] - 1,
+                                        frames.shape[2])
+            kernel = folded_kernel(self) if kernel is None else kernel
+            return F.linear(frame_taps(frames, past), kernel, self.bias).transpose(1, 2)
         pad = self.padding[0] if padding is None else padding
         y = F.conv2d(time_major(x).unsqueeze(2), kernel_2d(self) if kernel is None else kernel,
                      self.bias, stride=(1, self.stride[0]), padding=(0, pad),
@@ -129,9 +140,25 @@ class TimeMajorConv1d(nn.Conv1d):
 class TimeMajorConvTranspose1d(nn.ConvTranspose1d):
     """``nn.ConvTranspose1d`` (no padding) computed as a channels-last 2-D transposed
     convolution: ``(batch, in, frames)`` -> time-major ``(batch, out, (frames - 1) * stride
-    + kernel_size)``; ``forward(x, bias=True, kernel=None)`` as :class:`TimeMajorConv1d`."""
+    + kernel_size)``; ``forward(x, bias=True, kernel=None)`` as :class:`TimeMajorConv1d`.
 
-    def forward(self, x: Tensor, bias: bool = True, kernel: Tensor | None = None) -> Tensor:
+    A :func:`foldable` layer is computed as a product over frames instead and returns the
+    causal part only, ``(batch, out, frames * stride)``: output frame ``f`` from input frames
+    ``f`` and ``past`` ``(batch, taps - 1, in)`` (the frames before ``x``; zeros when
+    None)."""
+
+    def forward(self, x: Tensor, bias: bool = True, kernel: Tensor | None = None,
+                past: Tensor | None = None) -> Tensor:
+        if foldable(self):
+            r = self.stride[0]
+            frames = time_major(x).transpose(1, 2)
+            if past is None:
+                past = frames.new_zeros(frames.shape[0], self.kernel_size[0] // r - 1,
+                                        frames.shape[2])
+            kernel = folded_kernel(self) if kernel is None else kernel
+            y = F.linear(frame_taps(frames, past, newest_first=True), kernel,
+                         self.bias.repeat(r) if bias and self.bias is not None else None)
+            return y.reshape(y.shape[0], -1, kernel.shape[0] // r).transpose(1, 2)
         y = F.conv_transpose2d(time_major(x).unsqueeze(2),
                                kernel_2d(self) if kernel is None else kernel,
                                self.bias if bias else None, stride=(1, self.stride[0]))
@@ -167,9 +194,7 @@ class CausalConv1d(nn.Module):
         self.folded = foldable(self.conv)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.folded:
-            return self._folded(x, None, folded_kernel(self.conv))
-        if self.context == 0:
+        if self.context == 0 or self.folded:
             return self.conv(x)
         # left padding by a copy: the output is then exactly the kept frames, time-major
         # (padding inside the conv and dropping the right end is 1.1-2x slower, backward
@@ -178,25 +203,16 @@ class CausalConv1d(nn.Module):
         past = x.new_zeros(x.shape[0], x.shape[1], self.context)
         return self.conv(cat_time(past, x))[..., :frames]
 
-    def _folded(self, x: Tensor, past: Tensor | None, kernel: Tensor) -> Tensor:
-        """``(batch, in, n * stride)`` -> ``(batch, out, n)`` after ``past`` input frames
-        ``(batch, taps - 1, stride * in)`` (zeros: None)."""
-        frames = fold_frames(x, self.stride)
-        if past is None:
-            past = frames.new_zeros(frames.shape[0], self.context // self.stride,
-                                    frames.shape[2])
-        return F.linear(frame_taps(frames, past), kernel, self.conv.bias).transpose(1, 2)
-
     def stream(self, x: Tensor, state: StreamingState) -> Tensor:
         """One chunk ``(batch, in, n * stride)`` -> ``(batch, out, n)``."""
-        if self.folded:
+        if self.folded:  # carries the last folded input frames
             kernel = state.constant(self, lambda: folded_kernel(self.conv))
+            x = time_major(x)
             frames = fold_frames(x, self.stride)
-            taps = self.context // self.stride
-            past = state.get(self, lambda: frames.new_zeros(frames.shape[0], taps,
-                                                            frames.shape[2]))
+            past = state.get(self, lambda: frames.new_zeros(
+                frames.shape[0], self.context // self.stride, frames.shape[2]))
             state[self] = torch.cat([past, frames], dim=1)[:, frames.shape[1]:]
-            return self._folded(x, past, kernel)
+            return self.conv(x, kernel=kernel, past=past)
         kernel = state.constant(self, lambda: kernel_2d(self.conv))
         if self.context == 0:
             return self.conv(x, kernel=kernel)
@@ -228,31 +244,18 @@ class CausalConvTranspose1d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.folded:
-            return self._folded(x, None, folded_kernel(self.conv))
+            return self.conv(x)
         return self.conv(x)[..., : x.shape[-1] * self.stride]
-
-    def _folded(self, x: Tensor, past: Tensor | None, kernel: Tensor) -> Tensor:
-        """Frames ``(batch, in, n)`` after ``past`` frames ``(batch, taps - 1, in)`` (zeros:
-        None) -> ``(batch, out, n * stride)``, time-major."""
-        frames = time_major(x).transpose(1, 2)
-        if past is None:
-            past = frames.new_zeros(frames.shape[0], self.overlap // self.stride,
-                                    frames.shape[2])
-        bias = self.conv.bias
-        y = F.linear(frame_taps(frames, past, newest_first=True), kernel,
-                     None if bias is None else bias.repeat(self.stride))
-        return y.reshape(y.shape[0], -1, kernel.shape[0] // self.stride).transpose(1, 2)
 
     def stream(self, x: Tensor, state: StreamingState) -> Tensor:
         """One chunk of frames ``(batch, in, n)`` -> ``(batch, out, n * stride)``."""
         if self.folded:  # carries the last input frames instead of an output tail
             kernel = state.constant(self, lambda: folded_kernel(self.conv))
             frames = time_major(x).transpose(1, 2)
-            taps = self.overlap // self.stride
-            past = state.get(self, lambda: frames.new_zeros(frames.shape[0], taps,
-                                                            frames.shape[2]))
+            past = state.get(self, lambda: frames.new_zeros(
+                frames.shape[0], self.overlap // self.stride, frames.shape[2]))
             state[self] = torch.cat([past, frames], dim=1)[:, frames.shape[1]:]
-            return self._folded(x, past, kernel)
+            return self.conv(x, kernel=kernel, past=past)
         bias = self.conv.bias
         kernel = state.constant(self, lambda: kernel_2d(self.conv))
         y = self.conv(x, bias=False, kernel=kernel)

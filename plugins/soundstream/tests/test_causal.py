@@ -131,3 +131,34 @@ def test_encoder_and_decoder_outputs_are_plain_contiguous_tensors():
     state = StreamingState()
     assert enc.stream(torch.randn(3, 2, 60), state).is_contiguous()
     assert dec.stream(latent[..., :4], state).is_contiguous()
+
+
+def test_every_parameter_is_read_inside_the_forward_of_its_own_module():
+    """ZeRO-3 gathers a module's parameters in that module's forward hooks only; outside
+    them a partitioned parameter is empty. Simulated here for every module of the encoder
+    and decoder (weight norm's parametrization is a module of its own): the folded-frame
+    products must read weight and bias inside the conv module, not in its causal wrapper."""
+    torch.manual_seed(0)
+    small = {"dim": 8, "width": 4, "ratios": (2, 4), "lstm_layers": 1}
+    enc, dec = SEANetEncoder(**small), SEANetDecoder(**small)
+    x = torch.randn(2, 1, 64)
+    with torch.no_grad():
+        expected = dec(enc(x))
+        for module in [*enc.modules(), *dec.modules()]:
+            own = list(module.parameters(recurse=False))
+            if not own:
+                continue
+            full = [p.data for p in own]
+
+            def gather(mod, args, own=own, full=full):
+                for p, data in zip(own, full, strict=True):
+                    p.data = data
+
+            def release(mod, args, out, own=own):
+                for p in own:
+                    p.data = torch.empty(0)
+
+            module.register_forward_pre_hook(gather)
+            module.register_forward_hook(release)
+            release(module, None, None)
+        assert torch.equal(dec(enc(x)), expected)
