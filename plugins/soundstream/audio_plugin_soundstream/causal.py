@@ -17,14 +17,17 @@ happens inside the convolution instead of in a padded copy, and the LSTM's
 1.1-1.4x faster this way than with ``nn.Conv1d`` on contiguous tensors
 (``benchmarks/soundstream_codec.py``, docs/benchmarks.md).
 
-Strided layers whose kernel is a whole number of strides (SEANet's ``kernel = 2 * stride``
-down- and upsampling) run as one matrix product over *folded* frames instead: time-major
+Training (autograd on) uses the forms whose backward is fastest instead. Strided layers
+whose kernel is a whole number of strides (SEANet's ``kernel = 2 * stride`` down- and
+upsampling) run as one matrix product over *folded* frames: time-major
 ``(batch, time, channels)`` memory is already ``(batch, time / stride, stride * channels)``,
 one row per output frame, so a causal strided conv is ``[frame f-1, frame f] @ W`` and a
 causal transposed conv is the same product with ``stride * out`` columns, read back as
-``stride`` output samples per frame. Same parameters, same result; oneDNN's strided
-convolution backward is 1.3-2x slower than those two GEMMs on 2 threads
-(``benchmarks/soundstream_vs_encodec.py``).
+``stride`` output samples per frame; stride-1 layers pad on the left by a copy, so their
+output is exactly the kept frames. Same parameters, same result; oneDNN's strided
+convolution backward is 1.3-2x slower than those GEMMs on 2 threads, its forward is not
+(``benchmarks/soundstream_vs_encodec.py``), so inference and streaming keep the
+convolutions.
 """
 
 from __future__ import annotations
@@ -72,14 +75,13 @@ def fold_frames(x: Tensor, stride: int) -> Tensor:
     return x.reshape(x.shape[0], x.shape[1] // stride, stride * x.shape[2])
 
 
-def frame_taps(frames: Tensor, past: Tensor, newest_first: bool = False) -> Tensor:
-    """``frames`` ``(batch, n, d)`` after ``past`` ``(batch, taps - 1, d)`` (oldest first) ->
-    ``(batch, n, taps * d)``: each frame beside the ``taps - 1`` before it, oldest first
-    (newest first with ``newest_first``)."""
-    lags = past.shape[1]
+def frame_taps(frames: Tensor, lags: int, newest_first: bool = False) -> Tensor:
+    """``frames`` ``(batch, n, d)`` -> ``(batch, n, (lags + 1) * d)``: each frame beside the
+    ``lags`` frames before it (zeros before the first), oldest first (newest first with
+    ``newest_first``)."""
     if lags == 0:
         return frames
-    full = torch.cat([past, frames], dim=1)
+    full = torch.cat([frames.new_zeros(frames.shape[0], lags, frames.shape[2]), frames], 1)
     n = frames.shape[1]
     order = range(lags, -1, -1) if newest_first else range(lags + 1)
     return torch.cat([full[:, i:i + n] for i in order], dim=2)
@@ -112,24 +114,21 @@ class TimeMajorConv1d(nn.Conv1d):
     frames when :func:`foldable`): ``(batch, in, time)`` -> time-major ``(batch, out,
     frames)``.
 
-    ``forward(x, padding=None, kernel=None, past=None)`` pads ``padding`` zeros on both
-    sides (default: the layer's own ``padding``); a foldable layer instead reads ``past``,
-    the ``taps - 1`` folded frames ``(batch, taps - 1, stride * in)`` before ``x`` (zeros
-    when None). ``kernel`` is this layer's :func:`kernel_2d` or :func:`folded_kernel` when
-    the caller already made it (streaming). Everything runs inside this module's forward,
-    so weight norm and ZeRO-3 gathering (hooks on the module owning the weight) work.
+    ``forward(x, padding=None, kernel=None, fold=False)`` pads ``padding`` zeros on both
+    sides (default: the layer's own ``padding``); ``kernel`` is this layer's
+    :func:`kernel_2d` when the caller already made it (streaming). ``fold=True`` (a
+    :func:`foldable` layer) computes the causal convolution, left-padded by ``kernel -
+    stride`` zeros, as a product over folded frames instead. Everything runs inside this
+    module's forward, so weight norm and ZeRO-3 gathering (hooks on the module owning the
+    weight) work.
     """
 
     def forward(self, x: Tensor, padding: int | None = None, kernel: Tensor | None = None,
-                past: Tensor | None = None) -> Tensor:
-        if foldable(self):
-            frames = fold_frames(x, self.stride[0])
-            if past is None:
-                past = frames.new_zeros(frames.shape[0],
-                                        self.kernel_size[0] // self.stride[0] - 1,
-                                        frames.shape[2])
-            kernel = folded_kernel(self) if kernel is None else kernel
-            return F.linear(frame_taps(frames, past), kernel, self.bias).transpose(1, 2)
+                fold: bool = False) -> Tensor:
+        if fold:  # causal, left-padded by taps - 1 zero frames
+            taps = frame_taps(fold_frames(x, self.stride[0]),
+                              self.kernel_size[0] // self.stride[0] - 1)
+            return F.linear(taps, folded_kernel(self), self.bias).transpose(1, 2)
         pad = self.padding[0] if padding is None else padding
         y = F.conv2d(time_major(x).unsqueeze(2), kernel_2d(self) if kernel is None else kernel,
                      self.bias, stride=(1, self.stride[0]), padding=(0, pad),
@@ -142,21 +141,17 @@ class TimeMajorConvTranspose1d(nn.ConvTranspose1d):
     convolution: ``(batch, in, frames)`` -> time-major ``(batch, out, (frames - 1) * stride
     + kernel_size)``; ``forward(x, bias=True, kernel=None)`` as :class:`TimeMajorConv1d`.
 
-    A :func:`foldable` layer is computed as a product over frames instead and returns the
-    causal part only, ``(batch, out, frames * stride)``: output frame ``f`` from input frames
-    ``f`` and ``past`` ``(batch, taps - 1, in)`` (the frames before ``x``; zeros when
-    None)."""
+    ``fold=True`` (a :func:`foldable` layer) computes it as a product over frames instead
+    and returns the causal part only, ``(batch, out, frames * stride)``."""
 
     def forward(self, x: Tensor, bias: bool = True, kernel: Tensor | None = None,
-                past: Tensor | None = None) -> Tensor:
-        if foldable(self):
+                fold: bool = False) -> Tensor:
+        if fold:
             r = self.stride[0]
-            frames = time_major(x).transpose(1, 2)
-            if past is None:
-                past = frames.new_zeros(frames.shape[0], self.kernel_size[0] // r - 1,
-                                        frames.shape[2])
-            kernel = folded_kernel(self) if kernel is None else kernel
-            y = F.linear(frame_taps(frames, past, newest_first=True), kernel,
+            taps = frame_taps(time_major(x).transpose(1, 2), self.kernel_size[0] // r - 1,
+                              newest_first=True)
+            kernel = folded_kernel(self)
+            y = F.linear(taps, kernel,
                          self.bias.repeat(r) if bias and self.bias is not None else None)
             return y.reshape(y.shape[0], -1, kernel.shape[0] // r).transpose(1, 2)
         y = F.conv_transpose2d(time_major(x).unsqueeze(2),
@@ -194,25 +189,19 @@ class CausalConv1d(nn.Module):
         self.folded = foldable(self.conv)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.context == 0 or self.folded:
-            return self.conv(x)
-        # left padding by a copy: the output is then exactly the kept frames, time-major
-        # (padding inside the conv and dropping the right end is 1.1-2x slower, backward
-        # included, and leaves a strided output that the next layer copies)
         frames = x.shape[-1] // self.stride
+        if not torch.is_grad_enabled():  # inference: oneDNN's forward, padding inside
+            return self.conv(x, self.context)[..., :frames]
+        # training: the forms whose backward is fastest (1.1-2x, module docstring)
+        if self.folded:
+            return self.conv(x, fold=True)
+        if self.context == 0:
+            return self.conv(x)
         past = x.new_zeros(x.shape[0], x.shape[1], self.context)
         return self.conv(cat_time(past, x))[..., :frames]
 
     def stream(self, x: Tensor, state: StreamingState) -> Tensor:
         """One chunk ``(batch, in, n * stride)`` -> ``(batch, out, n)``."""
-        if self.folded:  # carries the last folded input frames
-            kernel = state.constant(self, lambda: folded_kernel(self.conv))
-            x = time_major(x)
-            frames = fold_frames(x, self.stride)
-            past = state.get(self, lambda: frames.new_zeros(
-                frames.shape[0], self.context // self.stride, frames.shape[2]))
-            state[self] = torch.cat([past, frames], dim=1)[:, frames.shape[1]:]
-            return self.conv(x, kernel=kernel, past=past)
         kernel = state.constant(self, lambda: kernel_2d(self.conv))
         if self.context == 0:
             return self.conv(x, kernel=kernel)
@@ -243,19 +232,12 @@ class CausalConvTranspose1d(nn.Module):
         self.folded = foldable(self.conv)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.folded:
-            return self.conv(x)
+        if self.folded and torch.is_grad_enabled():  # training: the faster backward
+            return self.conv(x, fold=True)
         return self.conv(x)[..., : x.shape[-1] * self.stride]
 
     def stream(self, x: Tensor, state: StreamingState) -> Tensor:
         """One chunk of frames ``(batch, in, n)`` -> ``(batch, out, n * stride)``."""
-        if self.folded:  # carries the last input frames instead of an output tail
-            kernel = state.constant(self, lambda: folded_kernel(self.conv))
-            frames = time_major(x).transpose(1, 2)
-            past = state.get(self, lambda: frames.new_zeros(
-                frames.shape[0], self.overlap // self.stride, frames.shape[2]))
-            state[self] = torch.cat([past, frames], dim=1)[:, frames.shape[1]:]
-            return self.conv(x, kernel=kernel, past=past)
         bias = self.conv.bias
         kernel = state.constant(self, lambda: kernel_2d(self.conv))
         y = self.conv(x, bias=False, kernel=kernel)

@@ -38,6 +38,8 @@ def test_causal_conv_equals_left_padded_conv1d(spec):
         inp = inp.clone().requires_grad_()
         out = layer(inp)
         assert out.shape == (3, cout, 12) and torch.allclose(out, expected)
+        with torch.no_grad():  # inference keeps oneDNN's convolution: the same result
+            assert torch.allclose(layer(inp), expected)
         grad = torch.randn_like(out)
         got = torch.autograd.grad(out, [inp, *layer.parameters()], grad)
         ref_inp = x.clone().requires_grad_()
@@ -70,30 +72,29 @@ def test_causal_transposed_conv_gradients_equal_conv_transpose1d(stride, taps):
     conv = layer.conv
     for inp in layouts(x):
         inp = inp.clone().requires_grad_()
+        with torch.no_grad():
+            inference = layer(inp)
         got = torch.autograd.grad(layer(inp), [inp, *layer.parameters()], grad)
         ref_inp = x.clone().requires_grad_()
         full = F.conv_transpose1d(ref_inp, conv.weight, conv.bias, stride)[..., : 9 * stride]
         want = torch.autograd.grad(full, [ref_inp, *layer.parameters()], grad)
+        assert torch.allclose(inference, full)
         for a, b in zip(got, want, strict=True):
             assert torch.allclose(a, b)
 
 
-@pytest.mark.parametrize("layer,kernel_fn", [
-    (CausalConv1d(4, 6, 8, stride=4), "folded_kernel"),
-    (CausalConv1d(4, 6, 6, stride=4), "kernel_2d"),
-    (CausalConvTranspose1d(4, 6, 8, 4), "folded_kernel"),
-    (CausalConvTranspose1d(4, 6, 6, 4), "kernel_2d")],
-    ids=["conv-folded", "conv", "convT-folded", "convT"])
-def test_layers_stream_chunk_by_chunk_with_one_kernel_per_stream(layer, kernel_fn,
-                                                                 monkeypatch):
+@pytest.mark.parametrize("layer", [
+    CausalConv1d(4, 6, 8, stride=4), CausalConv1d(4, 6, 6, stride=4),
+    CausalConvTranspose1d(4, 6, 8, 4), CausalConvTranspose1d(4, 6, 6, 4)],
+    ids=["conv-foldable", "conv", "convT-foldable", "convT"])
+def test_layers_stream_chunk_by_chunk_with_one_kernel_per_stream(layer, monkeypatch):
     layer = layer.double()
-    assert layer.folded == (kernel_fn == "folded_kernel")
     x = torch.randn(2, 4, 48, dtype=torch.float64)
     offline = layer(x)
     state = StreamingState()
     made = []
-    original = getattr(causal, kernel_fn)
-    monkeypatch.setattr(causal, kernel_fn, lambda conv: made.append(conv) or original(conv))
+    original = causal.kernel_2d
+    monkeypatch.setattr(causal, "kernel_2d", lambda conv: made.append(conv) or original(conv))
     chunks = torch.split(x, [8, 16, 4, 20], dim=-1)  # multiples of the conv's stride
     streamed = torch.cat([layer.stream(c, state) for c in chunks], dim=-1)
     assert torch.allclose(streamed, offline)
@@ -136,12 +137,14 @@ def test_encoder_and_decoder_outputs_are_plain_contiguous_tensors():
 def test_every_parameter_is_read_inside_the_forward_of_its_own_module():
     """ZeRO-3 gathers a module's parameters in that module's forward hooks only; outside
     them a partitioned parameter is empty. Simulated here for every module of the encoder
-    and decoder (weight norm's parametrization is a module of its own): the folded-frame
-    products must read weight and bias inside the conv module, not in its causal wrapper."""
+    and decoder (weight norm's parametrization is a module of its own), in inference and in
+    training: the folded-frame products must read weight and bias inside the conv module,
+    not in its causal wrapper."""
     torch.manual_seed(0)
     small = {"dim": 8, "width": 4, "ratios": (2, 4), "lstm_layers": 1}
     enc, dec = SEANetEncoder(**small), SEANetDecoder(**small)
     x = torch.randn(2, 1, 64)
+    trained = dec(enc(x)).detach()
     with torch.no_grad():
         expected = dec(enc(x))
         for module in [*enc.modules(), *dec.modules()]:
@@ -161,4 +164,5 @@ def test_every_parameter_is_read_inside_the_forward_of_its_own_module():
             module.register_forward_pre_hook(gather)
             module.register_forward_hook(release)
             release(module, None, None)
-        assert torch.equal(dec(enc(x)), expected)
+        assert torch.equal(dec(enc(x)), expected)  # inference: convolutions
+    assert torch.equal(dec(enc(x)), trained)  # training: folded products
