@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 
 from audio_core.cli.codec import positive_int
 
@@ -25,9 +26,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_ui)
 
 
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_ui(args: argparse.Namespace) -> int:
     from audio_core.ui.app import serve
 
+    # SIGTERM (a service manager, `kill`) ends the server like Ctrl-C: the page's working
+    # folder of reconstructions is removed on the way out
+    signal.signal(signal.SIGTERM, _exit)
     print(f"audio-core ui: http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
     serve(args.models, host=args.host, port=args.port)
     return 0

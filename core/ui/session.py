@@ -64,7 +64,10 @@ class Models:
     def __init__(self, paths: list[str]) -> None:
         self.paths = list(paths)
         self._loaded: dict[str, nn.Module] = {}
-        self.workdir = Path(tempfile.mkdtemp(prefix="audio-core-ui-"))
+        # reconstructions and spectrograms for the page; removed with this object (at the
+        # latest when the server's process exits)
+        self._workdir = tempfile.TemporaryDirectory(prefix="audio-core-ui-")
+        self.workdir = Path(self._workdir.name)
 
     def get(self, name: str) -> nn.Module:
         from audio_core.engine.export import load

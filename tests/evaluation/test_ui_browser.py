@@ -63,7 +63,9 @@ def test_upload_reconstruct_and_see_audio_and_spectrogram(ui_export, speech_file
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    tmp = tmp_path / "tmp"  # the server's temporary folders, checked after it stops
+    tmp.mkdir()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp)}
     server = subprocess.Popen([sys.executable, "-m", "audio_core", "ui", str(ui_export),
                                "--port", str(port)], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, env=env)
@@ -97,3 +99,5 @@ def test_upload_reconstruct_and_see_audio_and_spectrogram(ui_export, speech_file
     finally:
         server.terminate()
         server.wait(timeout=30)
+    # SIGTERM ends the server like Ctrl-C: its folder of reconstructions is gone
+    assert not list(tmp.glob("audio-core-ui-*"))

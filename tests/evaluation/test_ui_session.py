@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 import torch
 
@@ -20,6 +22,16 @@ def test_loudness_match_equalises_rms_without_clipping():
     assert float(c.abs().max()) <= 0.99 + 1e-6
     assert float(c.square().mean().sqrt()) == pytest.approx(
         float(d.square().mean().sqrt()), rel=1e-4)
+
+
+def test_the_working_folder_goes_with_the_models_object():
+    models = Models([])
+    workdir = models.workdir
+    (workdir / "reconstruction.wav").write_bytes(b"RIFF")
+    assert workdir.is_dir()
+    del models
+    gc.collect()
+    assert not workdir.exists()
 
 
 @pytest.mark.slow
