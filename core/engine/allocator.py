@@ -2,9 +2,9 @@
 
 With glibc's default malloc settings, every large CPU tensor freed in a training step is
 returned to the kernel (heap trimming, ``munmap``) and the next step's tensors of the same
-size fault fresh zeroed pages back in. On a 2-core machine that kernel work was 80 of 170
-CPU-seconds of ``benchmarks/soundstream_vs_encodec.py``; keeping the memory cut the
-soundstream training step by about 10 % (docs/benchmarks.md). :func:`tune_cpu_allocator`
+size fault fresh zeroed pages back in. On a 2-core machine that kernel work was 63 of 130
+CPU-seconds of ``benchmarks/soundstream_vs_encodec.py``; keeping the memory made the
+training step 7-17 % faster (docs/benchmarks.md). :func:`tune_cpu_allocator`
 raises glibc's mmap and trim thresholds with ``mallopt`` at start-up: the peak footprint is
 unchanged, memory freed by one step is reused by the next.
 

@@ -10,7 +10,7 @@ from audio_core.engine import allocator
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt only")
-def test_glibc_gets_the_trim_threshold_and_top_pad(monkeypatch):
+def test_glibc_gets_the_mmap_and_trim_thresholds(monkeypatch):
     monkeypatch.delenv(allocator.ENV, raising=False)
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
