@@ -1,29 +1,36 @@
 """RAE stage 2 quality check: does generated audio have the requested class and length?
 
     python benchmarks/rae_class_check.py STAGE2_EXPORT TRAIN_DIR [VAL_DIR] \\
-        [--num-samples 4 --seconds 2 --steps 50 --guidance G]
+        [--num-samples 4 --seconds 2 --crops 4 --steps 50 --guidance G]
 
 ``TRAIN_DIR`` and ``VAL_DIR`` are class folders (``ROOT/<class>/*.wav``, the classes of the
-stage-2 model). A nearest-centroid classifier in the stage-1 latent space judges the class:
-each clip is encoded by the export's stage-1 model (normalised latents, as stage 2 sees
+stage-2 model). Every judge is fitted and scored on crops of the generated length
+(``--seconds``; up to ``--crops`` random crops per clip, shorter clips zero-padded):
+pooled statistics of a 2 s crop of a long piece of music are not those of the whole piece
+(fitted on whole clips, the latent judge below called 54 of 68 real 2 s music crops
+speech). A nearest-centroid classifier in the stage-1 latent space judges the class:
+each crop is encoded by the export's stage-1 model (normalised latents, as stage 2 sees
 them) and mean-pooled over frames; the class centroids are the means of the training
-clips' pooled latents. Reported:
+crops' pooled latents. Reported:
 
-- ``reference_accuracy``: held-out clips (``VAL_DIR``) classified by the centroids: how
+- ``reference_accuracy``: held-out crops (``VAL_DIR``) classified by the centroids: how
   well the classes separate in this latent space at all;
-- ``roundtrip_accuracy``: the same held-out clips decoded by stage 1 and encoded again
+- ``roundtrip_accuracy``: the same held-out crops decoded by stage 1 and encoded again
   (what generated audio goes through before it is judged): how much the stage-1
   decoder alone loses;
 - per requested class, ``num_samples`` clips generated as ``model.generate`` (the path of
   ``audio-core generate --class``: ``sample_latents`` then ``to_audio``): their length in
   samples against ``seconds * sample_rate``, and the fraction classified as the requested
   class, from the sampled latents directly (``latent_accuracy``: stage 2 alone) and from
-  the generated audio encoded again (``audio_accuracy``); chance is ``1 / classes``.
+  the generated audio encoded again (``audio_accuracy``); chance is ``1 / classes``;
+- ``halves``: the same for the first and the second half of each generated clip, by the
+  log-mel judge fitted on half-length crops (a model asked for more than it was trained on
+  can lose the class, or the signal, late in the clip).
 
 The stage-1 encoder of a tiny preset is a *random-init* network, a weak judge of audio, so
 every audio-level figure is also given by a second, independent judge (``mel_*``): a
 nearest-centroid classifier on the per-band mean and standard deviation of a 64-band
-log-mel spectrogram, standardised by the training clips' statistics.
+log-mel spectrogram, standardised by the training crops' statistics.
 
 Needs audio-plugin-rae importable (installed, or ``PYTHONPATH=plugins/rae``).
 """
@@ -55,11 +62,23 @@ def pooled(model, audio: torch.Tensor) -> torch.Tensor:
     return model.to_latent(audio).mean(dim=-1)
 
 
-def load_files(model, files: list[tuple[Path, int]]) -> list[torch.Tensor]:
+def load_crops(model, files: list[tuple[Path, int]], length: int, per_clip: int,
+               seed: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Up to ``per_clip`` random crops of ``length`` samples per file (one, zero-padded, of
+    a shorter file): ``[(1, channels, length)]`` and their class indices ``(crops,)``."""
     from audio_core.audio.io import load_audio
 
-    return [load_audio(f, sample_rate=model.sample_rate, channels=model.channels)[0][None]
-            for f, _ in files]
+    generator = torch.Generator().manual_seed(seed)
+    audio, labels = [], []
+    for path, label in files:
+        clip = load_audio(path, sample_rate=model.sample_rate, channels=model.channels)[0][None]
+        spare = clip.shape[-1] - length
+        for _ in range(per_clip if spare > 0 else 1):
+            start = int(torch.randint(0, max(spare, 0) + 1, (1,), generator=generator))
+            crop = clip[..., start:start + length]
+            audio.append(torch.nn.functional.pad(crop, (0, length - crop.shape[-1])))
+            labels.append(label)
+    return audio, torch.tensor(labels)
 
 
 class MelJudge:
@@ -104,6 +123,7 @@ def main() -> None:
     parser.add_argument("val", type=Path, nargs="?")
     parser.add_argument("--num-samples", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--crops", type=int, default=4, help="crops per clip (default 4)")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--guidance", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -116,29 +136,32 @@ def main() -> None:
 
     model = audio_core.load(args.export).eval()
     classes = list(model.conditioner.classes)
+    length = round(args.seconds * model.sample_rate)
+    half = length // 2
     train = clips(args.train, classes)
-    train_audio = load_files(model, train)
+    train_audio, y = load_crops(model, train, length, args.crops, args.seed)
     x = torch.cat([pooled(model, a) for a in train_audio])
-    y = torch.tensor([c for _, c in train])
     centroids = torch.stack([x[y == c].mean(dim=0) for c in range(len(classes))])
-    judge = MelJudge(model.sample_rate)
-    result = {"export": str(args.export), "classes": classes, "train_clips": len(y),
+    judge, half_judge = MelJudge(model.sample_rate), MelJudge(model.sample_rate)
+    half_audio, half_y = load_crops(model, train, half, args.crops, args.seed)
+    half_judge.fit(half_audio, half_y, len(classes))
+    result = {"export": str(args.export), "classes": classes, "train_clips": len(train),
+              "crop_seconds": args.seconds, "train_crops": len(y),
               "train_accuracy": accuracy(nearest(x, centroids), y),
               "mel_train_accuracy": judge.fit(train_audio, y, len(classes))}
     if args.val:
-        val = clips(args.val, classes)
-        audio = load_files(model, val)
-        vy = torch.tensor([c for _, c in val])
+        audio, vy = load_crops(model, clips(args.val, classes), length, args.crops,
+                               args.seed + 1)
         vx = torch.cat([pooled(model, a) for a in audio])
         with torch.no_grad():
             decoded = [model.to_audio(model.to_latent(a), a.shape[-1]) for a in audio]
         again = torch.cat([pooled(model, a) for a in decoded])
-        result.update(val_clips=len(vy), reference_accuracy=accuracy(nearest(vx, centroids), vy),
+        result.update(val_crops=len(vy), reference_accuracy=accuracy(nearest(vx, centroids), vy),
                       roundtrip_accuracy=accuracy(nearest(again, centroids), vy),
                       mel_reference_accuracy=accuracy(judge(audio), vy),
                       mel_roundtrip_accuracy=accuracy(judge(decoded), vy))
-    length = round(args.seconds * model.sample_rate)
-    per_class, lengths, hits = {}, set(), {"latent": 0, "audio": 0, "mel_audio": 0}
+    kinds = ("latent", "audio", "mel_audio", "mel_first_half", "mel_second_half")
+    per_class, lengths, hits = {}, set(), dict.fromkeys(kinds, 0)
     for c, name in enumerate(classes):
         with torch.no_grad():
             latent = model.sample_latents(name, args.num_samples, steps=args.steps,
@@ -148,9 +171,13 @@ def main() -> None:
         lengths.add(int(audio.shape[-1]))
         found = {"latent": nearest(latent.mean(dim=-1), centroids),
                  "audio": nearest(pooled(model, audio), centroids),
-                 "mel_audio": judge(audio)}
+                 "mel_audio": judge(audio),
+                 "mel_first_half": half_judge(audio[..., :half]),
+                 "mel_second_half": half_judge(audio[..., half:2 * half])}
         per_class[name] = {"finite": bool(torch.isfinite(audio).all()),
-                           "rms": round(float(audio.pow(2).mean().sqrt()), 4)}
+                           "rms": round(float(audio.pow(2).mean().sqrt()), 4),
+                           "rms_halves": [round(float(a.pow(2).mean().sqrt()), 4)
+                                          for a in (audio[..., :half], audio[..., half:])]}
         for kind, predicted in found.items():
             correct = int((predicted == c).sum())
             hits[kind] += correct
@@ -162,9 +189,7 @@ def main() -> None:
                       "steps": args.steps or model.steps,
                       "guidance": model.guidance if args.guidance is None else args.guidance,
                       "expected_length": length, "lengths": sorted(lengths),
-                      "latent_accuracy": round(hits["latent"] / total, 3),
-                      "audio_accuracy": round(hits["audio"] / total, 3),
-                      "mel_audio_accuracy": round(hits["mel_audio"] / total, 3),
+                      **{f"{kind}_accuracy": round(hits[kind] / total, 3) for kind in kinds},
                       "chance": round(1 / len(classes), 3), "per_class": per_class},
         "load_average": [round(v, 2) for v in os.getloadavg()],
     })

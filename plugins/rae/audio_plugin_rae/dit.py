@@ -8,6 +8,9 @@ for rectified flow), shaped like ``x``.
 
 - Body: ``patch_size`` frames per token -> linear -> + sin-cos positions -> ``depth``
   adaLN-Zero blocks driven by ``c = time embedding + pooled condition``.
+  ``positions="rope"``: no added positions, rotary embeddings in every attention instead
+  (relative positions: a model trained on 1 s crops generates longer clips without losing
+  the signal past its training length, which absolute positions do).
 - Plain DiT: adaLN output layer -> patches.
 - DDT head (``head_depth > 0``, as DiT^DH in "Diffusion Transformers with Representation
   Autoencoders"): a wide, shallow transformer of ``head_width`` re-reads the noisy input and
@@ -38,8 +41,12 @@ class DiT(nn.Module):
     def __init__(self, dim: int, cond_dim: int = 0, width: int = 384, depth: int = 6,
                  heads: int = 6, patch_size: int = 1, mlp_ratio: float = 4.0,
                  qk_norm: bool = True, time_features: int = 256, head_depth: int = 0,
-                 head_width: int | None = None, head_heads: int | None = None) -> None:
+                 head_width: int | None = None, head_heads: int | None = None,
+                 positions: str = "absolute") -> None:
         super().__init__()
+        if positions not in ("absolute", "rope"):
+            raise ValueError(f"rae.dit positions must be 'absolute' or 'rope', got "
+                             f"{positions!r}")
         head_width = head_width or 2 * width
         head_heads = head_heads or heads
         if min(dim, width, depth, heads, patch_size) < 1 or cond_dim < 0 or head_depth < 0:
@@ -52,6 +59,8 @@ class DiT(nn.Module):
                 raise ValueError(f"rae.dit {name}={w} must be even and divisible by its "
                                  f"heads ({h})")
         self.dim, self.cond_dim, self.width = dim, cond_dim, width
+        self.absolute_positions = positions == "absolute"
+        rope = not self.absolute_positions
         self.patch_size = self.length_multiple = patch_size
         patch = dim * patch_size
         self.embed = nn.Linear(patch, width)
@@ -59,7 +68,7 @@ class DiT(nn.Module):
                                   nn.Linear(time_features, width), nn.SiLU(),
                                   nn.Linear(width, width))
         self.cond_proj = nn.Linear(cond_dim, width) if cond_dim else None
-        self.blocks = nn.ModuleList(AdaLNBlock(width, heads, width, mlp_ratio, qk_norm)
+        self.blocks = nn.ModuleList(AdaLNBlock(width, heads, width, mlp_ratio, qk_norm, rope)
                                     for _ in range(depth))
         self.head_depth = head_depth
         if head_depth:
@@ -67,7 +76,7 @@ class DiT(nn.Module):
             self.body_proj = nn.Linear(width, head_width)
             self.cond_to_head = nn.Linear(width, head_width)
             self.head = nn.ModuleList(AdaLNBlock(head_width, head_heads, head_width,
-                                                 mlp_ratio, qk_norm)
+                                                 mlp_ratio, qk_norm, rope)
                                       for _ in range(head_depth))
             self.out = AdaLNOutput(head_width, head_width, patch)
         else:
@@ -84,6 +93,13 @@ class DiT(nn.Module):
             c = c + self.cond_proj(cond.pooled().to(dtype))
         return c
 
+    def with_positions(self, h: Tensor) -> Tensor:
+        """Tokens ``(batch, tokens, width)`` plus sin-cos positions (``positions="absolute"``;
+        rotary positions are applied inside the attention instead)."""
+        if not self.absolute_positions:
+            return h
+        return h + sincos_positions(h.shape[1], h.shape[-1], device=h.device, dtype=h.dtype)
+
     def forward(self, x: Tensor, t: Tensor, cond: Conditioning | None = None) -> Tensor:
         if x.ndim != 3 or x.shape[1] != self.dim or t.shape != x.shape[:1]:
             raise ValueError(f"rae.dit expects x (batch, {self.dim}, frames) and t (batch,); "
@@ -92,14 +108,12 @@ class DiT(nn.Module):
         pad = -frames % self.patch_size
         patches = rearrange(F.pad(x, (0, pad)), "b d (n p) -> b n (p d)", p=self.patch_size)
         c = self.conditioning(t, cond if self.cond_dim else None)
-        h = self.embed(patches)
-        h = h + sincos_positions(h.shape[1], self.width, device=h.device, dtype=h.dtype)
+        h = self.with_positions(self.embed(patches))
         for block in self.blocks:
             h = block(h, c)
         if self.head_depth:
             c = self.body_proj(h) + rearrange(self.cond_to_head(c), "b w -> b 1 w")
-            h = self.head_embed(patches)
-            h = h + sincos_positions(h.shape[1], h.shape[-1], device=h.device, dtype=h.dtype)
+            h = self.with_positions(self.head_embed(patches))
             for block in self.head:
                 h = block(h, c)
         out = rearrange(self.out(h, c), "b n (p d) -> b d (n p)", p=self.patch_size)

@@ -1,7 +1,9 @@
 """Transformer pieces shared by the ViT decoder and the DiT denoiser.
 
 Tokens are ``(batch, tokens, width)`` throughout; positions are fixed 1-D sin-cos
-embeddings computed for the length at hand, so any number of tokens works.
+embeddings added to the tokens, or rotary embeddings (RoPE) of the queries and keys, both
+computed for the length at hand, so any number of tokens works. Rotary positions are
+relative: a model trained on short crops keeps working on longer sequences.
 """
 
 from __future__ import annotations
@@ -27,15 +29,33 @@ def sincos_positions(tokens: int, width: int, *, device: torch.device | None = N
     return torch.cat([angles.sin(), angles.cos()], dim=-1).to(dtype)
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention over ``(batch, tokens, width)`` with optional QK layer norm;
-    ``mask`` bool ``(batch, tokens)`` (True = real) keeps padding out of the keys."""
+def rotary(x: Tensor, base: float = 10000.0) -> Tensor:
+    """Rotary position embedding of ``x`` ``(batch, heads, tokens, head_dim)``: the pair
+    ``(x_i, x_{i + head_dim / 2})`` of token ``n`` is rotated by ``n * base ** (-i / (head_dim
+    / 2))``, so a query-key product depends only on the tokens' distance."""
+    tokens, dim = x.shape[-2:]
+    if dim % 2:
+        raise ValueError(f"rotary positions need an even head width, got {dim}")
+    half = dim // 2
+    freqs = torch.exp(-math.log(base) * torch.arange(half, device=x.device) / half)
+    angles = rearrange(torch.arange(tokens, device=x.device, dtype=torch.float32), "n -> n 1") \
+        * freqs
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    first, second = x[..., :half], x[..., half:]
+    return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
 
-    def __init__(self, width: int, heads: int, qk_norm: bool = True) -> None:
+
+class Attention(nn.Module):
+    """Multi-head self-attention over ``(batch, tokens, width)`` with optional QK layer norm
+    and rotary positions (``rope``); ``mask`` bool ``(batch, tokens)`` (True = real) keeps
+    padding out of the keys."""
+
+    def __init__(self, width: int, heads: int, qk_norm: bool = True,
+                 rope: bool = False) -> None:
         super().__init__()
         if width % heads:
             raise ValueError(f"attention width {width} is not divisible by heads {heads}")
-        self.heads = heads
+        self.heads, self.rope = heads, rope
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
         head = width // heads
@@ -46,7 +66,10 @@ class Attention(nn.Module):
         q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3,
                             h=self.heads)
         keys = None if mask is None else rearrange(mask, "b n -> b 1 1 n")
-        out = F.scaled_dot_product_attention(self.q_norm(q), self.k_norm(k), v, attn_mask=keys)
+        q, k = self.q_norm(q), self.k_norm(k)
+        if self.rope:
+            q, k = rotary(q), rotary(k)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keys)
         return self.proj(rearrange(out, "b h n d -> b n (h d)"))
 
 
@@ -91,13 +114,13 @@ class AdaLNBlock(nn.Module):
     """DiT block with adaLN-Zero: the conditioning ``c`` (``(batch, cond_width)`` or one
     vector per token ``(batch, tokens, cond_width)``) gives shift, scale and gate of the
     attention and MLP branches; the modulation starts at zero, so the block starts as the
-    identity."""
+    identity. ``rope``: rotary positions in the attention."""
 
     def __init__(self, width: int, heads: int, cond_width: int, mlp_ratio: float = 4.0,
-                 qk_norm: bool = True) -> None:
+                 qk_norm: bool = True, rope: bool = False) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
-        self.attn = Attention(width, heads, qk_norm)
+        self.attn = Attention(width, heads, qk_norm, rope)
         self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.mlp = MLP(width, int(width * mlp_ratio))
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(cond_width, 6 * width))

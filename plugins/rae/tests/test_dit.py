@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 from audio_plugin_rae.dit import DiT
-from audio_plugin_rae.transformer import sincos_positions
+from audio_plugin_rae.transformer import rotary, sincos_positions
 from conftest import noise, seeded
 
 from audio_core.models.records import Conditioning
@@ -89,6 +89,8 @@ def test_bad_input_and_settings_are_named():
         dit()(noise(2, 5, 8), torch.rand(2))
     with pytest.raises(ValueError, match="head_width=30 must be even and divisible"):
         dit(head_depth=1, head_width=30, head_heads=4)
+    with pytest.raises(ValueError, match="positions must be 'absolute' or 'rope', got 'alibi'"):
+        dit(positions="alibi")
 
 
 def test_sincos_positions_are_fixed_and_distinct():
@@ -96,3 +98,31 @@ def test_sincos_positions_are_fixed_and_distinct():
     assert pos.shape == (16, 8) and torch.equal(pos, sincos_positions(16, 8))
     assert torch.equal(pos[0], torch.tensor([0.0] * 4 + [1.0] * 4))
     assert torch.cdist(pos, pos).add(torch.eye(16)).min() > 0.1
+
+
+def test_rotary_scores_depend_only_on_the_distance_and_keep_norms():
+    q, k = noise(1, 2, 1, 8, scale=1.0), noise(1, 2, 1, 8, seed=2, scale=1.0)
+    q, k = rotary(q.expand(1, 2, 12, 8)), rotary(k.expand(1, 2, 12, 8))
+    scores = q @ k.transpose(-1, -2)
+    for distance in (0, 1, 5):
+        diagonal = scores.diagonal(distance, dim1=-2, dim2=-1)
+        torch.testing.assert_close(diagonal, diagonal[..., :1].expand_as(diagonal))
+    assert not torch.allclose(scores[..., 0, 0], scores[..., 0, 5])
+    torch.testing.assert_close(q.norm(dim=-1), q[..., :1, :].norm(dim=-1).expand(1, 2, 12))
+    with pytest.raises(ValueError, match="even head width, got 5"):
+        rotary(torch.zeros(1, 1, 3, 5))
+
+
+@pytest.mark.parametrize("head_depth", [0, 1])
+def test_rope_positions_add_nothing_to_the_tokens_yet_order_matters(head_depth):
+    model = perturb(dit(positions="rope", head_depth=head_depth))
+    assert all(block.attn.rope for block in model.blocks)
+    tokens = noise(2, 5, 32, scale=1.0)
+    assert torch.equal(model.with_positions(tokens), tokens)
+    assert not torch.equal(dit().with_positions(tokens), tokens)
+    x, t = noise(2, 6, 8, scale=1.0), torch.rand(2)
+    out = model(x, t, label(2))
+    assert out.shape == (2, 6, 8) and torch.isfinite(out).all()
+    assert not torch.allclose(model(x.flip(-1), t, label(2)).flip(-1), out, atol=1e-4)
+    out.square().mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
