@@ -1,7 +1,7 @@
 """RAE stage 2 quality check: does generated audio have the requested class and length?
 
     python benchmarks/rae_class_check.py STAGE2_EXPORT TRAIN_DIR [VAL_DIR] \\
-        [--num-samples 4 --seconds 2 --crops 4 --steps 50 --guidance G]
+        [--num-samples 4 --seconds 2 --crops 4 --steps 50 --guidance G --png FIG.png]
 
 ``TRAIN_DIR`` and ``VAL_DIR`` are class folders (``ROOT/<class>/*.wav``, the classes of the
 stage-2 model). Every judge is fitted and scored on crops of the generated length
@@ -31,6 +31,9 @@ The stage-1 encoder of a tiny preset is a *random-init* network, a weak judge of
 every audio-level figure is also given by a second, independent judge (``mel_*``): a
 nearest-centroid classifier on the per-band mean and standard deviation of a 64-band
 log-mel spectrogram, standardised by the training crops' statistics.
+
+``--png``: log-mel spectrograms, a row per class: a held-out real crop, the same through
+stage 1, and the first two generated clips.
 
 Needs audio-plugin-rae importable (installed, or ``PYTHONPATH=plugins/rae``).
 """
@@ -108,6 +111,33 @@ class MelJudge:
         return nearest((x - self.mean) / self.std, self.centroids)
 
 
+def save_grid(rows: dict[str, list[tuple[str, torch.Tensor]]], sample_rate: int,
+               path: Path) -> None:
+    """Log-mel spectrograms (dB, 80 dB range) of ``(title, audio (1, channels, time))`` per
+    row name, in one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from audio_core.audio.dsp import MelSpectrogram
+
+    mel = MelSpectrogram(sample_rate, n_fft=1024, hop_length=256, n_mels=80, log="db",
+                         top_db=80.0)
+    columns = max(len(row) for row in rows.values())
+    fig, axes = plt.subplots(len(rows), columns, figsize=(3.2 * columns, 2.2 * len(rows)),
+                             squeeze=False, constrained_layout=True)
+    for r, (name, row) in enumerate(rows.items()):
+        for c, (title, audio) in enumerate(row):
+            spec = mel(audio[0, 0].float()).numpy()
+            axes[r][c].imshow(spec, origin="lower", aspect="auto", cmap="magma",
+                              vmin=spec.max() - 80,
+                              extent=(0.0, audio.shape[-1] / sample_rate, 0, spec.shape[0]))
+            axes[r][c].set_title(f"{name}: {title}", fontsize=9)
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+
+
 def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
     return round(float((predicted == labels).float().mean()), 3)
 
@@ -129,6 +159,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--png", type=Path, default=None, help="spectrogram grid to write")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -160,6 +191,12 @@ def main() -> None:
                       roundtrip_accuracy=accuracy(nearest(again, centroids), vy),
                       mel_reference_accuracy=accuracy(judge(audio), vy),
                       mel_roundtrip_accuracy=accuracy(judge(decoded), vy))
+    grid = {name: [] for name in classes}
+    if args.val:
+        for c, name in enumerate(classes):
+            first = int((vy == c).nonzero()[0]) if (vy == c).any() else None
+            if first is not None:
+                grid[name] = [("held-out", audio[first]), ("through stage 1", decoded[first])]
     kinds = ("latent", "audio", "mel_audio", "mel_first_half", "mel_second_half")
     per_class, lengths, hits = {}, set(), dict.fromkeys(kinds, 0)
     for c, name in enumerate(classes):
@@ -169,6 +206,7 @@ def main() -> None:
                                           frames=model.num_frames(args.seconds))
             audio = model.to_audio(latent, length)
         lengths.add(int(audio.shape[-1]))
+        grid[name] += [(f"generated {i}", audio[i:i + 1]) for i in range(min(2, len(audio)))]
         found = {"latent": nearest(latent.mean(dim=-1), centroids),
                  "audio": nearest(pooled(model, audio), centroids),
                  "mel_audio": judge(audio),
@@ -194,6 +232,8 @@ def main() -> None:
         "load_average": [round(v, 2) for v in os.getloadavg()],
     })
     print(json.dumps(result, indent=2))
+    if args.png:
+        save_grid(grid, model.sample_rate, args.png)
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
 
