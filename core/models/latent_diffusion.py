@@ -10,6 +10,9 @@ Model params: ``stage1`` (the stage-1 export or run folder whose latents are mod
 ``None``: the waveform itself, ``latent_dim = data.channels``), ``latent_stats`` (a file
 from ``audio-core stats``, applied as per-channel normalisation; exported with the weights),
 ``steps`` and ``guidance`` (sampling defaults), ``seconds`` (default length to generate).
+Generating longer than the training crops (``data.segment_seconds``) logs a warning when
+the denoiser says it does not carry past them (``extrapolates_length = False``, e.g.
+``rae.dit`` with absolute positions, whose output fades there).
 ``generate(..., decode_steps=N)`` passes ``steps=N`` to a stage-1 model that samples in its
 decoder (``decode(latent, length, steps=...)``, e.g. a diffusion autoencoder); ``None``
 keeps its own default. The stage-1 model is frozen and held outside the weights: the export
@@ -19,6 +22,7 @@ names it (config) and records its fingerprint, which must match when the export 
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +35,8 @@ from audio_core.errors import AudioCoreError, ConfigError
 from audio_core.models.contracts import Autoencoder, Generator, ProgressFn
 from audio_core.models.normalizer import LatentNormalizer
 from audio_core.models.records import Conditioning
+
+log = logging.getLogger(__name__)
 
 DEFAULT_OBJECTIVE = "core.rectified_flow"
 DEFAULT_SAMPLER = "core.dpmpp_2m"
@@ -78,7 +84,8 @@ class LatentDiffusion(Generator):
                  conditioner: nn.Module | None = None, *, sample_rate: int, channels: int,
                  latent_dim: int, hop_length: int = 1, steps: int = 50,
                  guidance: float = 1.0, seconds: float = 1.0,
-                 stage1: Autoencoder | None = None) -> None:
+                 stage1: Autoencoder | None = None,
+                 trained_seconds: float | None = None) -> None:
         super().__init__(sample_rate=sample_rate, channels=channels)
         if steps < 1 or guidance < 0 or seconds <= 0:
             raise ValueError(f"need steps >= 1, guidance >= 0, seconds > 0; got steps={steps}, "
@@ -87,6 +94,7 @@ class LatentDiffusion(Generator):
         self.objective, self.sampler = objective, sampler
         self.latent_dim, self.hop_length = int(latent_dim), int(hop_length)
         self.steps, self.guidance, self.seconds = int(steps), float(guidance), float(seconds)
+        self.trained_seconds = None if trained_seconds is None else float(trained_seconds)
         self.normalizer = LatentNormalizer(self.latent_dim)
         self.register_buffer("stage1_fingerprint", torch.zeros(FINGERPRINT_BYTES,
                                                                dtype=torch.uint8))
@@ -123,7 +131,7 @@ class LatentDiffusion(Generator):
         model = cls(denoiser, objective, sampler, conditioner, sample_rate=rate,
                     channels=channels, latent_dim=dim, hop_length=hop, steps=steps,
                     guidance=guidance, seconds=seconds or cfg.data.segment_seconds,
-                    stage1=first)
+                    stage1=first, trained_seconds=cfg.data.segment_seconds)
         if latent_stats is not None and not loading:
             model.normalizer.load(latent_stats)
         return model
@@ -256,6 +264,20 @@ class LatentDiffusion(Generator):
                           progress=progress)
         return x0[..., :frames]
 
+    def warn_past_training_length(self, seconds: float) -> bool:
+        """Log (and return True) when ``seconds`` exceeds the training crops and the
+        denoiser declares ``extrapolates_length = False``."""
+        trained = self.trained_seconds
+        if trained is None or seconds <= trained * 1.001 or \
+                getattr(self.denoiser, "extrapolates_length", True):
+            return False
+        log.warning("generating %.3g s with a model trained on %.3g s crops whose denoiser "
+                    "(%s) does not carry past its training length: expect the audio to fade "
+                    "after %.3g s (train on longer crops, or use relative positions such as "
+                    "rae.dit positions: rope)", seconds, trained,
+                    type(self.denoiser).__name__, trained)
+        return True
+
     @torch.no_grad()
     def generate(self, conditioning: Any = None, num_samples: int = 1, steps: int | None = None,
                  guidance: float | None = None, seed: int = 0, seconds: float | None = None,
@@ -267,6 +289,7 @@ class LatentDiffusion(Generator):
             raise ValueError(f"need seconds > 0 and num_samples >= 1, got {seconds} and "
                              f"{num_samples}")
         self.check_decode_steps(decode_steps)
+        self.warn_past_training_length(seconds)
         length = round(seconds * self.sample_rate)
         latent = self.sample_latents(conditioning, num_samples, steps, guidance, seed,
                                      self.num_frames(seconds), progress)

@@ -60,6 +60,7 @@ class DiT(nn.Module):
                                  f"heads ({h})")
         self.dim, self.cond_dim, self.width = dim, cond_dim, width
         self.absolute_positions = positions == "absolute"
+        self.extrapolates_length = not self.absolute_positions  # read by generate()
         rope = not self.absolute_positions
         self.patch_size = self.length_multiple = patch_size
         patch = dim * patch_size

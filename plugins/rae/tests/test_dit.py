@@ -117,6 +117,7 @@ def test_rotary_scores_depend_only_on_the_distance_and_keep_norms():
 def test_rope_positions_add_nothing_to_the_tokens_yet_order_matters(head_depth):
     model = perturb(dit(positions="rope", head_depth=head_depth))
     assert all(block.attn.rope for block in model.blocks)
+    assert model.extrapolates_length and not dit().extrapolates_length
     tokens = noise(2, 5, 32, scale=1.0)
     assert torch.equal(model.with_positions(tokens), tokens)
     assert not torch.equal(dit().with_positions(tokens), tokens)
