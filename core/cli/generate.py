@@ -69,6 +69,7 @@ def run_generate(args: argparse.Namespace) -> int:
                              f"pass --overwrite")
 
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from audio_core.audio.io import save_audio
     from audio_core.engine.export import load
@@ -98,7 +99,8 @@ def run_generate(args: argparse.Namespace) -> int:
             raise AudioCoreError(f"--decode-steps: {exc}") from exc
         options["decode_steps"] = args.decode_steps
     steps = args.steps or getattr(model, "steps", None)
-    with tqdm(total=steps, desc="generate", unit="step", disable=steps is None) as bar:
+    with logging_redirect_tqdm(), \
+            tqdm(total=steps, desc="generate", unit="step", disable=steps is None) as bar:
         audio = model.generate(conditioning, num_samples=args.num_samples, steps=args.steps,
                                guidance=args.guidance, seed=args.seed, seconds=args.seconds,
                                progress=lambda i, total: bar.update(1), **options)
