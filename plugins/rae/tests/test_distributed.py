@@ -153,3 +153,26 @@ def test_stage2_generates_the_requested_class_and_length(stage2, capsys):
     assert main(["generate", str(out / "stage2_export"), "--class", "birds", "-o",
                  str(out / "gen" / "x.wav")]) == 1
     assert "birds" in capsys.readouterr().err
+
+
+def test_the_class_check_benchmark_judges_the_stage2_export(stage2):
+    """benchmarks/rae_class_check.py end to end on the 2-rank run's export and clips."""
+    out = stage2[0]
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "rae_class_check.py"
+    report, figure = out / "class_check.json", out / "class_check.png"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, str(script), str(out / "stage2_export"),
+                           str(out / "clips"), str(out / "clips"), "--num-samples", "2",
+                           "--seconds", "0.5", "--crops", "2", "--steps", "2", "--out",
+                           str(report), "--png", str(figure)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(report.read_text())
+    generated = result["generated"]
+    assert generated["lengths"] == [generated["expected_length"]] == [8000]
+    assert result["train_crops"] == 12 and result["val_crops"] == 12  # 6 clips x 2 crops
+    assert set(generated["per_class"]) == set(CLASSES)
+    for kind in ("latent", "audio", "mel_audio", "mel_first_half", "mel_second_half"):
+        assert 0 <= generated[f"{kind}_accuracy"] <= 1
+    assert all(c["finite"] and len(c["rms_halves"]) == 2 for c in generated["per_class"].values())
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
