@@ -65,16 +65,21 @@ def pooled(model, audio: torch.Tensor) -> torch.Tensor:
     return model.to_latent(audio).mean(dim=-1)
 
 
-def load_crops(model, files: list[tuple[Path, int]], length: int, per_clip: int,
-               seed: int) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Up to ``per_clip`` random crops of ``length`` samples per file (one, zero-padded, of
-    a shorter file): ``[(1, channels, length)]`` and their class indices ``(crops,)``."""
+def load_clips(model, files: list[tuple[Path, int]]) -> list[tuple[torch.Tensor, int]]:
+    """Every file at the model's rate and channels: ``[((1, channels, time), class)]``."""
     from audio_core.audio.io import load_audio
 
+    return [(load_audio(path, sample_rate=model.sample_rate, channels=model.channels)[0][None],
+             label) for path, label in files]
+
+
+def crops(loaded: list[tuple[torch.Tensor, int]], length: int, per_clip: int,
+          seed: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Up to ``per_clip`` random crops of ``length`` samples per clip (one, zero-padded, of
+    a shorter clip): ``[(1, channels, length)]`` and their class indices ``(crops,)``."""
     generator = torch.Generator().manual_seed(seed)
     audio, labels = [], []
-    for path, label in files:
-        clip = load_audio(path, sample_rate=model.sample_rate, channels=model.channels)[0][None]
+    for clip, label in loaded:
         spare = clip.shape[-1] - length
         for _ in range(per_clip if spare > 0 else 1):
             start = int(torch.randint(0, max(spare, 0) + 1, (1,), generator=generator))
@@ -169,20 +174,20 @@ def main() -> None:
     classes = list(model.conditioner.classes)
     length = round(args.seconds * model.sample_rate)
     half = length // 2
-    train = clips(args.train, classes)
-    train_audio, y = load_crops(model, train, length, args.crops, args.seed)
+    train = load_clips(model, clips(args.train, classes))
+    train_audio, y = crops(train, length, args.crops, args.seed)
     x = torch.cat([pooled(model, a) for a in train_audio])
     centroids = torch.stack([x[y == c].mean(dim=0) for c in range(len(classes))])
     judge, half_judge = MelJudge(model.sample_rate), MelJudge(model.sample_rate)
-    half_audio, half_y = load_crops(model, train, half, args.crops, args.seed)
+    half_audio, half_y = crops(train, half, args.crops, args.seed)
     half_judge.fit(half_audio, half_y, len(classes))
     result = {"export": str(args.export), "classes": classes, "train_clips": len(train),
               "crop_seconds": args.seconds, "train_crops": len(y),
               "train_accuracy": accuracy(nearest(x, centroids), y),
               "mel_train_accuracy": judge.fit(train_audio, y, len(classes))}
     if args.val:
-        audio, vy = load_crops(model, clips(args.val, classes), length, args.crops,
-                               args.seed + 1)
+        audio, vy = crops(load_clips(model, clips(args.val, classes)), length, args.crops,
+                          args.seed + 1)
         vx = torch.cat([pooled(model, a) for a in audio])
         with torch.no_grad():
             decoded = [model.to_audio(model.to_latent(a), a.shape[-1]) for a in audio]

@@ -264,19 +264,18 @@ class LatentDiffusion(Generator):
                           progress=progress)
         return x0[..., :frames]
 
-    def warn_past_training_length(self, seconds: float) -> bool:
-        """Log (and return True) when ``seconds`` exceeds the training crops and the
-        denoiser declares ``extrapolates_length = False``."""
+    def warn_past_training_length(self, seconds: float) -> None:
+        """Log a warning when ``seconds`` exceeds the training crops and the denoiser
+        declares ``extrapolates_length = False``."""
         trained = self.trained_seconds
         if trained is None or seconds <= trained * 1.001 or \
                 getattr(self.denoiser, "extrapolates_length", True):
-            return False
+            return
         log.warning("generating %.3g s with a model trained on %.3g s crops whose denoiser "
                     "(%s) does not carry past its training length: expect the audio to fade "
                     "after %.3g s (train on longer crops, or use relative positions such as "
                     "rae.dit positions: rope)", seconds, trained,
                     type(self.denoiser).__name__, trained)
-        return True
 
     @torch.no_grad()
     def generate(self, conditioning: Any = None, num_samples: int = 1, steps: int | None = None,

@@ -59,9 +59,7 @@ class DiT(nn.Module):
                 raise ValueError(f"rae.dit {name}={w} must be even and divisible by its "
                                  f"heads ({h})")
         self.dim, self.cond_dim, self.width = dim, cond_dim, width
-        self.absolute_positions = positions == "absolute"
-        self.extrapolates_length = not self.absolute_positions  # read by generate()
-        rope = not self.absolute_positions
+        self.rope = rope = positions == "rope"
         self.patch_size = self.length_multiple = patch_size
         patch = dim * patch_size
         self.embed = nn.Linear(patch, width)
@@ -94,10 +92,15 @@ class DiT(nn.Module):
             c = c + self.cond_proj(cond.pooled().to(dtype))
         return c
 
+    @property
+    def extrapolates_length(self) -> bool:
+        """Read by ``generate``: relative (rotary) positions carry past the training crops."""
+        return self.rope
+
     def with_positions(self, h: Tensor) -> Tensor:
         """Tokens ``(batch, tokens, width)`` plus sin-cos positions (``positions="absolute"``;
         rotary positions are applied inside the attention instead)."""
-        if not self.absolute_positions:
+        if self.rope:
             return h
         return h + sincos_positions(h.shape[1], h.shape[-1], device=h.device, dtype=h.dtype)
 
