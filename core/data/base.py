@@ -28,7 +28,8 @@ from audio_core.data.index import FileEntry
 from audio_core.engine import distributed
 from audio_core.errors import AudioCoreError
 
-__all__ = ["AudioFileDataset", "BadFile", "BadFileReport", "DatasetError", "item_rng"]
+__all__ = ["AudioFileDataset", "BadFile", "BadFileReport", "DatasetError", "cut_window", "item_rng",
+           "read_window"]
 
 log = logging.getLogger("audio_core.data")
 
@@ -196,19 +197,10 @@ class AudioFileDataset(EpochRankMixin, Dataset):
         return _make_item(audio, mask, label, entry.path, offset, int(mask.sum()))
 
     def _read(self, entry: FileEntry, offset: int, seg: int) -> torch.Tensor:
-        """(channels, <= seg) samples at the model rate starting at model sample ``offset``.
-
-        When resampling, the read starts at a file sample whose time is on the model-rate
-        grid (a multiple of ``file_rate / gcd``) and ``_RESAMPLE_MARGIN`` earlier, so the
-        crop matches resampling the whole file, without edge effects.
-        """
+        """(channels, <= seg) samples at the model rate starting at model sample ``offset``
+        (see :func:`read_window`)."""
         sr, fsr = self.sample_rate, entry.sample_rate
-        if fsr == sr:
-            lo, hi = offset, min(entry.frames, offset + seg)
-        else:
-            step = fsr // math.gcd(sr, fsr)
-            lo = max(0, (offset * fsr // sr - _RESAMPLE_MARGIN) // step * step)
-            hi = min(entry.frames, -(-(offset + seg) * fsr // sr) + _RESAMPLE_MARGIN)
+        lo, hi = read_window(offset, seg, fsr, sr, entry.frames)
         try:
             audio, _ = load_audio(entry.path, channels=self.channels, offset=lo, frames=hi - lo)
         except AudioFileError as err:
@@ -216,10 +208,32 @@ class AudioFileDataset(EpochRankMixin, Dataset):
                 raise AudioFileError(entry.path, f"truncated: header reports {entry.frames} "
                                                  f"frames but none read at frame {lo}") from err
             raise
-        if fsr != sr:
-            cut = offset - lo * sr // fsr  # exact: lo is on the model-rate grid
-            audio = resample(audio, fsr, sr)[:, cut:cut + seg]
+        return cut_window(audio, lo, offset, seg, fsr, sr)
+
+
+def read_window(offset: int, seg: int, file_rate: int, model_rate: int,
+                file_frames: int) -> tuple[int, int]:
+    """File samples ``[lo, hi)`` to read for ``seg`` model-rate samples from ``offset``.
+
+    When resampling, the read starts at a file sample whose time is on the model-rate grid
+    (a multiple of ``file_rate / gcd``) and ``_RESAMPLE_MARGIN`` earlier, so the crop matches
+    resampling the whole file, without edge effects.
+    """
+    if file_rate == model_rate:
+        return offset, min(file_frames, offset + seg)
+    step = file_rate // math.gcd(model_rate, file_rate)
+    lo = max(0, (offset * file_rate // model_rate - _RESAMPLE_MARGIN) // step * step)
+    hi = min(file_frames, -(-(offset + seg) * file_rate // model_rate) + _RESAMPLE_MARGIN)
+    return lo, hi
+
+
+def cut_window(audio: torch.Tensor, lo: int, offset: int, seg: int, file_rate: int,
+               model_rate: int) -> torch.Tensor:
+    """The crop ``(channels, <= seg)`` at the model rate from the window read at ``lo``."""
+    if file_rate == model_rate:
         return audio
+    cut = offset - lo * model_rate // file_rate  # exact: lo is on the model-rate grid
+    return resample(audio, file_rate, model_rate)[:, cut:cut + seg]
 
 
 def _make_item(audio: torch.Tensor, mask: torch.Tensor, label: int, path: str, offset: int,

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from audio_core.data.sampler import ResumableSampler
+from audio_core.data.sampler import OrdersItsSamples, ResumableSampler
 
 __all__ = ["AudioDataLoader", "collate", "make_dataloader", "seed_worker"]
 
@@ -95,7 +95,8 @@ def make_dataloader(dataset: Dataset, *, batch_size: int, seed: int, rank: int =
                     prefetch_factor: int | None = None) -> AudioDataLoader:
     """A resumable loader over this rank's share of ``dataset``.
 
-    The sampler (``loader.sampler``, a :class:`ResumableSampler`) is seeded with ``seed`` so
+    The sampler (``loader.sampler``, a :class:`ResumableSampler`, or the one a dataset that
+    :class:`~audio_core.data.sampler.OrdersItsSamples` makes) is seeded with ``seed`` so
     all ranks agree on the permutation; the dataset gets ``set_rank(rank)`` when it has it,
     and workers are seeded from ``(seed, rank)``. Items are batched with :func:`collate`.
     Save ``loader.state_dict()`` with a checkpoint and ``load_state_dict`` it to resume.
@@ -110,8 +111,12 @@ def make_dataloader(dataset: Dataset, *, batch_size: int, seed: int, rank: int =
                            f"add data or lower data.batch_size")
     if hasattr(dataset, "set_rank"):
         dataset.set_rank(rank)
-    sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed, rank=rank,
-                               world_size=world_size, drop_last=drop_last)
+    if isinstance(dataset, OrdersItsSamples):
+        sampler = dataset.make_sampler(seed=seed, rank=rank, world_size=world_size,
+                                       shuffle=shuffle, drop_last=drop_last)
+    else:
+        sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed, rank=rank,
+                                   world_size=world_size, drop_last=drop_last)
     generator = torch.Generator().manual_seed(seed * 1_000_003 + rank)
     extra = {"prefetch_factor": prefetch_factor} if num_workers and prefetch_factor else {}
     return AudioDataLoader(dataset, batch_size=batch_size, sampler=sampler,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["ResumableSampler"]
+__all__ = ["OrdersItsSamples", "ResumableSampler"]
 
 
 class ResumableSampler(Sampler[int]):
@@ -97,3 +97,15 @@ class ResumableSampler(Sampler[int]):
         self.shuffle = bool(state.get("shuffle", self.shuffle))
         self.epoch = int(state["epoch"])
         self.consumed = min(self.num_samples, int(state["consumed"]))
+
+
+@runtime_checkable
+class OrdersItsSamples(Protocol):
+    """A dataset that plans its own resumable order (e.g. ``core.shards``: shard by shard).
+
+    ``make_dataloader`` uses the sampler it returns instead of a :class:`ResumableSampler`
+    over ``range(len(dataset))``; it must offer the same methods (a subclass does).
+    """
+
+    def make_sampler(self, *, seed: int, rank: int, world_size: int, shuffle: bool,
+                     drop_last: bool) -> ResumableSampler: ...

@@ -32,6 +32,9 @@ def audio_core_register_datasets(registry):
     registry.register("musdb", "audio_core.data.musdb:MusdbDataset",
                       description="MUSDB18 (.stem.mp4) / MUSDB18-HQ (wav folders): mixtures or "
                                   "chosen stems in crops, train/valid/test")
+    registry.register("shards", "audio_core.data.shards.dataset:ShardDataset",
+                      description="Tar shards (`audio-core data pack`, WebDataset layout) from "
+                                  "a folder or any fsspec URL (s3://, https://), exact resume")
     registry.register("latents", "audio_core.data.latents:LatentDataset",
                       description="Latents pre-encoded by `audio-core latents`, with the "
                                   "source items' labels and captions")
