@@ -140,6 +140,8 @@ class TrainConfig:
     nan_tolerance: int = at_least(10, 1)
     val_batches: int = at_least(4, 0)
     num_samples: int = at_least(2, 0)
+    #: write the examples of every micro-batch (path, crop offset) to RUN/examples/
+    log_examples: bool = False
     trackers: list[str] = attrs.field(factory=lambda: ["jsonl", "tensorboard", "mlflow"],
                                       metadata={"items": {"choices": tracker_names}})
     #: MLflow registered-model name: ``audio-core export`` registers each export as a version

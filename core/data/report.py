@@ -6,7 +6,8 @@ checkpoint (plus files that failed to load since, in the main process)::
     {"train": [{"path": "...", "reason": "..."}, ...], "val": [...]}
 
 Files that fail inside DataLoader worker processes are reported by those workers' log
-warnings only (each worker holds its own copy of the dataset).
+warnings, and, for datasets that can append to a file from any worker
+(:class:`ReportsToFile`, e.g. ``core.shards``), in ``RUN_DIR/data_errors.jsonl``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 REPORT_FILE = "bad_files.json"
+ERRORS_FILE = "data_errors.jsonl"
+
+
+@runtime_checkable
+class ReportsToFile(Protocol):
+    """A dataset that appends each unreadable sample to a JSONL file, from any worker."""
+
+    def set_report_file(self, path: str | os.PathLike | None) -> None: ...
 
 
 def bad_files_of(dataset: Any) -> list[dict[str, str]]:

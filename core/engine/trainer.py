@@ -11,6 +11,7 @@ checkpoint exactly (same batches, same RNG).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import signal
@@ -27,7 +28,7 @@ from audio_core.config.build import build_dataset
 from audio_core.config.loader import save_config, to_yaml
 from audio_core.config.schema import RunConfig
 from audio_core.data.loader import make_dataloader
-from audio_core.data.report import report_run_datasets
+from audio_core.data.report import ERRORS_FILE, ReportsToFile, report_run_datasets
 from audio_core.engine import distributed
 from audio_core.engine.checkpoint import CheckpointManager, rng_state, set_rng_state
 from audio_core.engine.ema import EMA
@@ -88,6 +89,8 @@ class Trainer:
         distributed.barrier()
 
         self.train_set = build_dataset(cfg, "train", registry=self.registry)
+        if isinstance(self.train_set, ReportsToFile):  # unreadable samples, from any worker
+            self.train_set.set_report_file(self.run_dir / ERRORS_FILE)
         self.loader = make_dataloader(
             self.train_set, batch_size=cfg.data.batch_size, seed=cfg.run.seed, rank=self.rank,
             world_size=self.world, num_workers=cfg.data.num_workers, shuffle=True,
@@ -197,7 +200,10 @@ class Trainer:
         totals: dict[str, float] = {}
         good = 0
         while good < self.cfg.train.grad_accum:
-            logs = self.task.train_step(next(batches), self.step)
+            batch = next(batches)
+            if self.cfg.train.log_examples:
+                self._log_examples(batch)
+            logs = self.task.train_step(batch, self.step)
             if float(logs.pop("skipped", 0.0)) > 0:
                 self._nan_streak += 1
                 step = self.step + 1  # the optimizer step being assembled (logs are 1-based)
@@ -218,6 +224,16 @@ class Trainer:
         out = {k: v / good for k, v in totals.items()}
         out.update({f"lr/{role}": e.lr for role, e in self.engines.items()})
         return out
+
+    def _log_examples(self, batch: dict[str, Any]) -> None:
+        """Append this micro-batch's examples to ``RUN/examples/rank_NNNNN.jsonl``."""
+        folder = self.run_dir / "examples"
+        folder.mkdir(exist_ok=True)
+        offsets = batch.get("offset")
+        line = {"step": self.step + 1, "paths": list(batch.get("path", [])),
+                "offsets": offsets.tolist() if isinstance(offsets, torch.Tensor) else []}
+        with (folder / f"rank_{self.rank:05d}.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
 
     # -- validation -----------------------------------------------------------------------
     @torch.no_grad()
