@@ -86,3 +86,26 @@ def test_sigkill_and_resume_gives_the_same_examples(helpers, tmp_path):
     helpers.run_process([str(helpers.BIN / "audio-core"), "train", "--resume",
                          str(tmp_path / "killed")], tmp_path)
     assert examples(tmp_path / "killed") == examples(tmp_path / "full")
+
+
+def test_two_ranks_stream_from_local_s3_and_http_servers(helpers, tmp_path, monkeypatch):
+    """Half of the shards on an S3-compatible server, half on an HTTP server (both on
+    127.0.0.1, started here): a 2-rank run reads every one of them."""
+    from tests.datasets.remote_servers import http_server, s3_server, upload
+
+    write_shards(tmp_path / "www" / "a", [6, 6], seconds=0.4)
+    write_shards(tmp_path / "b", [6, 6], seconds=0.4)
+    with s3_server(monkeypatch), http_server(tmp_path / "www") as (url, _):
+        upload(tmp_path / "b", "audio", "b")
+        urls = [f"{url}/a", "s3://audio/b"]
+        config = helpers.write_config(
+            tmp_path, data={"segment_seconds": 0.25, "batch_size": 2, "val": None,
+                            "train": {"name": "core.shards", "params": {"urls": urls}}},
+            train={**helpers.TINY["train"], "max_steps": 6, "log_examples": True})
+        helpers.run_worker([{"argv": ["train", str(config), f"run.output_dir={tmp_path}",
+                                      "run.name=remote"], "result": "remote.json"}], tmp_path)
+    assert json.loads((tmp_path / "remote.json").read_text())["code"] == 0
+    seen = [p for items in examples(tmp_path / "remote").values() for p, _ in items]
+    assert len(seen) == 24 == len(set(seen))  # one epoch: 6 steps x 2 ranks x 2 items
+    assert {p.split("/shard-")[0] for p in seen} == {f"{url}/a", "s3://audio/b"}
+    assert not (tmp_path / "remote" / "data_errors.jsonl").exists()
