@@ -30,6 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      help="storage type of the latents (default float32)")
     lat.add_argument("--shard-mb", type=float, default=256.0,
                      help="target shard size in MB (default 256)")
+    lat.add_argument("--shards", action="store_true",
+                     help="write tar shards in the core.shards layout (KEY.npy + KEY.json, "
+                          "index.json; float32 or float16) instead of safetensors shards: "
+                          "copy OUT to object storage and train stage 2 with "
+                          "data.train.name=core.shards, params.urls=OUT or its URL")
     lat.set_defaults(handler=run_latents)
 
     st = subparsers.add_parser(
@@ -123,14 +128,18 @@ def _dtype(name: str) -> Any:
 
 def run_latents(args: argparse.Namespace) -> int:
     from audio_core.latents.encode import check_autoencoder, pre_encode
+    from audio_core.latents.store import LatentsError
 
+    if args.shards and args.dtype == "bfloat16":  # before any model or data is loaded
+        raise LatentsError("--shards stores latents as .npy arrays: float32 or float16, not "
+                           "bfloat16 (use --dtype float16)")
     model = check_autoencoder(load_model_or_config(args.model, args.ema))
     dataset = build_data(args.data, model, args.split, args.labels)
     rank, world, barrier = _distributed()
     result = pre_encode(model, dataset, args.out, source=args.model, rank=rank,
                         world_size=world, chunk_seconds=args.chunk_seconds,
                         context_seconds=args.context_seconds, shard_mb=args.shard_mb,
-                        dtype=_dtype(args.dtype), barrier=barrier)
+                        dtype=_dtype(args.dtype), barrier=barrier, tar_shards=args.shards)
     if rank == 0:
         print(json.dumps({"out": args.out, **result}, indent=2))
     return 0

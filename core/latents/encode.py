@@ -91,13 +91,20 @@ def pre_encode(model: Any, dataset: Any, out: str | Path, *, source: str = "",
                rank: int = 0, world_size: int = 1, chunk_seconds: float = 30.0,
                context_seconds: float = 1.0, shard_mb: float = 256.0,
                dtype: torch.dtype = torch.float32, show_progress: bool = True,
-               barrier: Callable[[], None] = lambda: None) -> dict[str, Any]:
+               barrier: Callable[[], None] = lambda: None,
+               tar_shards: bool = False) -> dict[str, Any]:
     """Write the latents of ``dataset`` (items ``i % world_size == rank`` on this rank) to
     ``out``; resumes after the shards already recorded. Rank 0 writes ``index.json`` once
-    every rank is done (``barrier``). Returns counts and timing of this rank."""
+    every rank is done (``barrier``). Returns counts and timing of this rank.
+
+    ``tar_shards``: the ``core.shards`` layout (:mod:`audio_core.latents.tar_shards`),
+    readable from object storage, instead of ``core.latents``' safetensors shards."""
+    from audio_core.latents.tar_shards import TarLatentWriter, write_tar_index
+
     model = check_autoencoder(model)
     out = Path(out)
-    writer = ShardWriter(out, rank, int(shard_mb * (1 << 20)))
+    layout = TarLatentWriter if tar_shards else ShardWriter
+    writer = layout(out, rank, int(shard_mb * (1 << 20)))
     mine = [i for i in range(rank, len(dataset), world_size) if i not in writer.done]
     started, seconds = time.perf_counter(), 0.0
     for i in tqdm(mine, desc="latents", unit="item", disable=not show_progress or rank != 0):
@@ -108,14 +115,15 @@ def pre_encode(model: Any, dataset: Any, out: str | Path, *, source: str = "",
         seconds += audio.shape[-1] / model.sample_rate
         writer.add(i, latent.to(dtype), {
             "path": str(item.get("path", "")), "label": int(item.get("label", -1)),
-            "text": str(item.get("text", "")), "seconds": audio.shape[-1] / model.sample_rate})
+            "text": str(item.get("text", "")), "seconds": audio.shape[-1] / model.sample_rate,
+            "sample_rate": model.sample_rate})
     writer.flush()
     barrier()
     if rank == 0:
         header = model_header(model, source)
         header["dataset"] = {"size": len(dataset),
                              "classes": list(getattr(dataset, "classes", []) or [])}
-        write_index(out, world_size, header)
+        (write_tar_index if tar_shards else write_index)(out, world_size, header)
     barrier()
     elapsed = time.perf_counter() - started
     return {"items": len(mine), "audio_seconds": seconds, "elapsed_s": elapsed,
@@ -144,12 +152,18 @@ def latent_statistics(model: Any, data: Any, *, chunk_seconds: float = 30.0,
         if features:
             raise LatentsError("raw features cannot be read from a latents folder (it holds "
                                "model.encode's latents): give an audio dataset")
-        index = read_index(data)
-        want, have = model_fingerprint(model), index["model"]["fingerprint"]
+        from audio_core.latents.tar_shards import is_tar_latents, iter_tar_latents
+
+        tar = is_tar_latents(data)
+        index = None if tar else read_index(data)
+        have = tar["model"]["fingerprint"] if tar else index["model"]["fingerprint"]
+        want = model_fingerprint(model)
         if want != have:
             raise LatentsError(f"{data} holds latents of a model with fingerprint {have}, "
                                f"not of this model ({want})")
-        for _, latent in tqdm(iter_latents(data), total=len(index["items"]), desc="stats",
+        latents = iter_tar_latents(data) if tar else (x for _, x in iter_latents(data))
+        total = tar["samples"] if tar else len(index["items"])
+        for latent in tqdm(latents, total=total, desc="stats",
                               unit="item", disable=not show_progress):
             moments.update(latent.float())
             count += 1

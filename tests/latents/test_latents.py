@@ -169,3 +169,42 @@ def test_captions_reach_the_latents_and_back(latents_workspace, tmp_path):
     assert texts == {f"clip {p.stem} of {p.parent.name}" for p in ws["clips"].rglob("*.wav")}
     batch = next(iter(make_dataloader(ds, batch_size=2, seed=0)))
     assert len(batch["text"]) == 2 and all(t.startswith("clip ") for t in batch["text"])
+
+
+def test_latents_as_tar_shards_read_by_core_shards(latents_workspace, tmp_path, capsys):
+    from audio_core.data.shards.dataset import ShardDataset
+
+    ws = latents_workspace
+    out = tmp_path / "lat"
+    assert main(["latents", str(ws["model"]), str(ws["clips"]), str(out), "--labels",
+                 "--shards", "--shard-mb", "0.00001"]) == 0
+    assert json.loads(capsys.readouterr().out)["items"] == 5
+    index = json.loads((out / "index.json").read_text())
+    assert index["content"] == "latents" and len(index["shards"]) == 5
+    model = audio_core.load(ws["model"])
+    assert index["model"]["fingerprint"] == model_fingerprint(model)
+    safetensors_out = tmp_path / "lat_st"
+    assert main(["latents", str(ws["model"]), str(ws["clips"]), str(safetensors_out),
+                 "--labels"]) == 0
+    reference = LatentDataset(safetensors_out, segment_seconds=None)
+    shards = ShardDataset(str(out), segment_seconds=None, shuffle=False,
+                          expected_fingerprint=model_fingerprint(model))
+    assert shards.classes == ["cat", "dog"] and shards.latent_dim == 3 and len(shards) == 5
+    for i in range(5):  # the same latents, labels and source paths, in item order
+        a, b = shards[i], reference[i]
+        torch.testing.assert_close(a["latent"], b["latent"])
+        assert a["label"] == b["label"] and a["length"] == b["length"]
+    stats = {}
+    for name, folder in (("tar", out), ("safetensors", safetensors_out)):
+        assert main(["stats", str(ws["model"]), str(folder), str(tmp_path / f"{name}.st")]) == 0
+        stats[name] = load_stats(tmp_path / f"{name}.st")[0]
+    torch.testing.assert_close(stats["tar"]["mean"], stats["safetensors"]["mean"])
+    crops = ShardDataset(str(out), segment_seconds=0.05)
+    assert crops[0]["latent"].shape == (3, round(0.05 * RATE / 8))
+    with pytest.raises(DatasetError, match="fingerprint"):
+        ShardDataset(str(out), expected_fingerprint="0" * 16)
+    capsys.readouterr()
+    assert main(["latents", str(ws["model"]), str(ws["clips"]), str(tmp_path / "bf"),
+                 "--shards", "--dtype", "bfloat16"]) != 0
+    assert "float32 or float16, not bfloat16" in capsys.readouterr().err
+    assert not (tmp_path / "bf").exists()

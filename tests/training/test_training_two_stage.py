@@ -1,6 +1,8 @@
 """A toy two-stage pipeline end to end through the CLI: a continuous tiny autoencoder,
 `audio-core latents`, `audio-core stats`, a class-conditioned latent flow model trained on
-the latents (in one process and on 2 ranks under ZeRO-2), and `audio-core generate`."""
+the latents (in one process from `core.latents`; on 2 ranks under ZeRO-2 from the same
+latents written as tar shards, `latents --shards`, read by `core.shards`), and
+`audio-core generate`."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def write_class_folder(root: Path) -> Path:
     return root
 
 
-def stage2_config(folder: Path, name: str, **extra) -> Path:
+def stage2_config(folder: Path, name: str, train_data: dict | None = None, **extra) -> Path:
     data = {
         "run": {"name": name, "output_dir": str(folder), "seed": 0},
         "data": {"sample_rate": RATE, "channels": 1, "segment_seconds": 0.25, "batch_size": 2,
@@ -57,6 +59,8 @@ def stage2_config(folder: Path, name: str, **extra) -> Path:
                   "optimizer": {"lr": 1e-3}},
         **extra,
     }
+    if train_data is not None:
+        data["data"]["train"] = train_data
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
@@ -113,8 +117,12 @@ def test_two_stage_pipeline_through_the_cli(tmp_path, helpers, in_process, capsy
     assert main(["generate", str(out2), "--class", "cat", "-o", str(folder / "x.wav")]) == 1
     assert "cat" in capsys.readouterr().err  # an unknown class is named with the valid ones
 
-    # the same stage-2 training on 2 ranks under ZeRO-2 (separate processes)
-    config = stage2_config(folder, "stage2_z2", deepspeed={"zero_stage": 2})
+    # the same stage-2 training on 2 ranks under ZeRO-2 (separate processes), reading the
+    # latents as tar shards (what a run streaming them from object storage reads)
+    assert main(["latents", str(export), str(clips), str(folder / "lat_tar"), "--labels",
+                 "--shards", "--shard-mb", "0.001"]) == 0
+    config = stage2_config(folder, "stage2_z2", deepspeed={"zero_stage": 2}, train_data={
+        "name": "core.shards", "params": {"urls": str(folder / "lat_tar")}})
     helpers.run_worker([{"argv": ["train", str(config)], "result": "z2.json"}], folder)
     result = json.loads((folder / "z2.json").read_text())
     assert result["code"] == 0, result["stderr"][-3000:]
