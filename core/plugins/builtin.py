@@ -32,6 +32,9 @@ def audio_core_register_datasets(registry):
     registry.register("musdb", "audio_core.data.musdb:MusdbDataset",
                       description="MUSDB18 (.stem.mp4) / MUSDB18-HQ (wav folders): mixtures or "
                                   "chosen stems in crops, train/valid/test")
+    registry.register("manifest", "audio_core.data.manifest:ManifestDataset",
+                      description="Files listed in a JSONL/.jsonl.gz manifest (path, duration, "
+                                  "sample_rate; label, text, offset); no file stat at start-up")
     registry.register("latents", "audio_core.data.latents:LatentDataset",
                       description="Latents pre-encoded by `audio-core latents`, with the "
                                   "source items' labels and captions")
