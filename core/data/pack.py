@@ -357,7 +357,7 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions = Pac
                         f"(problems: {[attrs.asdict(b) for b in plan_bad[:3]]})")
     out.mkdir(parents=True, exist_ok=True)
     done, bad_dicts = _resume_point(out, found)
-    position = done[-1]["next"] if done else 0
+    position, resumed = (done[-1]["next"] if done else 0), len(done)
     bad = plan_bad + [BadFile(**b) for b in bad_dicts]
     from tqdm.auto import tqdm
 
@@ -403,7 +403,8 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions = Pac
         raise
     finally:
         bar.close()
-    return _finish(src, out, settings, opts, done, classes, bad)
+    return attrs.evolve(_finish(src, out, settings, opts, done, classes, bad),
+                        resumed_shards=resumed)
 
 
 def _finish(src: Path, out: Path, settings: dict, opts: PackOptions, done: list[dict],
