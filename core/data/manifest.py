@@ -22,6 +22,7 @@ import gzip
 import json
 import os
 from collections.abc import Iterator, Sequence
+from operator import methodcaller
 from pathlib import Path
 
 import numpy as np
@@ -31,27 +32,33 @@ from audio_core.data.index import FileEntry
 
 __all__ = ["Manifest", "ManifestDataset", "ManifestError", "read_manifest", "write_manifest"]
 
-_CHUNK = 50_000  # rows parsed at a time (bounds the transient dicts)
+_CHUNK_BYTES = 8 << 20  # manifest text parsed at a time (bounds transient dicts)
 
 
 class ManifestError(DatasetError):
     """A manifest is missing or a row is malformed (the message names file:line and field)."""
 
 
-class Strings(Sequence[str]):
-    """Many strings in one UTF-8 blob plus an offsets array: ``strings[i] -> str``."""
 
-    def __init__(self, parts: Sequence[bytes]) -> None:
-        self._blob = b"".join(parts)
-        self._ends = np.cumsum([len(p) for p in parts], dtype=np.int64)
+class Strings(Sequence[str]):
+    """Many strings in one UTF-8 blob plus an end-offsets array: ``strings[i] -> str``."""
+
+    def __init__(self, strings: Sequence[str]) -> None:
+        joined = "".join(strings)
+        if joined.isascii():  # one byte per character: string lengths are byte lengths
+            self._blob, sizes = joined.encode("ascii"), map(len, strings)
+        else:
+            parts = [s.encode("utf-8") for s in strings]
+            self._blob, sizes = b"".join(parts), map(len, parts)
+        self._ends = np.cumsum(np.fromiter(sizes, np.int64, len(strings)))
 
     @classmethod
     def concat(cls, pieces: Sequence[Strings]) -> Strings:
         out = cls([])
         out._blob = b"".join(p._blob for p in pieces)
         shifts = np.cumsum([0] + [len(p._blob) for p in pieces[:-1]], dtype=np.int64)
-        out._ends = np.concatenate([p._ends + s for p, s in zip(pieces, shifts, strict=True)]
-                                   or [np.zeros(0, np.int64)])
+        out._ends = np.concatenate([np.zeros(0, np.int64)] + [
+            p._ends + s for p, s in zip(pieces, shifts, strict=True)])
         return out
 
     def __len__(self) -> int:
@@ -102,18 +109,19 @@ def _fail(where: Path, line: int, message: str) -> ManifestError:
     return ManifestError(f"{where}:{line}: {message}")
 
 
-def _check_row(where: Path, line: int, text: str) -> dict:
-    """Parse and validate one row; raises :class:`ManifestError` naming file:line and field."""
-    try:
-        row = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _fail(where, line, f"not a JSON object ({exc})") from exc
+_NUMBERS = (("duration", float), ("sample_rate", int), ("frames", int), ("channels", int),
+            ("offset", float))
+
+
+def _check_row(where: Path, line: int, row: object) -> dict:
+    """Validate one parsed row; its normalised copy, else :class:`ManifestError` naming
+    file:line and field."""
     if not isinstance(row, dict):
         raise _fail(where, line, f"expected a JSON object, got {row!r:.60}")
     if not isinstance(row.get("path"), str) or not row["path"]:
         raise _fail(where, line, f"'path' must be a non-empty string, got {row.get('path')!r}")
-    for name, kind in (("duration", float), ("sample_rate", int), ("frames", int),
-                       ("channels", int), ("offset", float)):
+    out = {"path": row["path"]}
+    for name, kind in _NUMBERS:
         value = row.get(name)
         if value is None and name in ("duration", "sample_rate"):
             raise _fail(where, line, f"missing '{name}' (each row needs path, duration in "
@@ -121,41 +129,142 @@ def _check_row(where: Path, line: int, text: str) -> dict:
         if value is None:
             continue
         number_ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number_ok or (kind is int and value != int(value)) or not np.isfinite(value):
+        if not number_ok or not np.isfinite(value) or (kind is int and value != int(value)):
             what = "an integer" if kind is int else "a number"
             raise _fail(where, line, f"'{name}' must be {what}, got {value!r}")
-        if value < 0 or (value == 0 and name in ("duration", "sample_rate", "frames",
-                                                   "channels")):
+        if value < 0 or (value == 0 and name != "offset"):
             raise _fail(where, line, f"'{name}' must be positive, got {value!r}")
-    if not isinstance(row.get("text", ""), str):
+        out[name] = kind(value)
+    out["text"] = row.get("text", "")
+    if not isinstance(out["text"], str):
         raise _fail(where, line, f"'text' must be a string, got {row['text']!r:.60}")
     label = row.get("label")
     if label is not None and (isinstance(label, bool) or not isinstance(label, int | str)):
         raise _fail(where, line, f"'label' must be a class name or an int, got {label!r:.60}")
-    return row
+    out["label"] = label
+    return out
 
 
-def _parse_chunk(where: Path, numbers: list[int], lines: list[str]) -> list[dict]:
-    """All rows of a chunk, fast (one JSON parse) when they are well formed."""
+def _parse(where: Path, first: int, lines: list[str]) -> tuple[list, np.ndarray]:
+    """Rows of a chunk of lines (one JSON parse when well formed) and their line numbers."""
     try:
         rows = json.loads("[" + ",".join(lines) + "]")
-        for row in rows:  # the few checks the fast path needs; else _check_row says why
-            if not (isinstance(row, dict) and isinstance(row.get("path"), str) and row["path"]
-                    and type(row.get("duration")) in (int, float) and row["duration"] > 0
-                    and type(row.get("sample_rate")) is int and row["sample_rate"] > 0):
-                raise ValueError
-            for name in ("frames", "channels"):
-                if name in row and not (type(row[name]) is int and row[name] > 0):
-                    raise ValueError
-            if "offset" in row and not (type(row["offset"]) in (int, float)
-                                        and row["offset"] >= 0):
-                raise ValueError
-            if not isinstance(row.get("text", ""), str) or type(row.get("label")) not in (
-                    int, str, type(None)):
-                raise ValueError
-        return rows
+        if len(rows) != len(lines):  # a line with two values: the slow path names it
+            raise ValueError
+        return rows, np.arange(first, first + len(lines))
     except ValueError:
-        return [_check_row(where, n, text) for n, text in zip(numbers, lines, strict=True)]
+        numbers, rows = [], []
+        for n, text in enumerate(lines, first):
+            if text.strip():
+                try:
+                    rows.append(json.loads(text))
+                except ValueError as exc:
+                    raise _fail(where, n, f"not a JSON object ({exc})") from exc
+                numbers.append(n)
+        return rows, np.array(numbers, np.int64)
+
+
+def _column(rows: list, name: str, default: object, kind: type) -> np.ndarray | None:
+    """``name`` of every row as an array, or None when one is not a valid number."""
+    arr = np.array([r.get(name, default) for r in rows])
+    if arr.dtype.kind not in "if" or not np.isfinite(arr).all():
+        return None
+    if kind is int and arr.dtype.kind == "f" and not (arr == np.round(arr)).all():
+        return None
+    if name == "offset" or default is None:
+        return arr if ((arr >= 0) if name == "offset" else (arr > 0)).all() else None
+    given = sum(map(methodcaller("__contains__", name), rows))  # absent rows hold 0
+    return arr if (arr >= 0).all() and np.count_nonzero(arr) == given else None
+
+
+def _columns(rows: list) -> dict | None:
+    """The chunk's columns when every row is valid (the fast path), else None."""
+    if not all(type(r) is dict for r in rows):
+        return None
+    paths = [r.get("path") for r in rows]
+    text = [r.get("text", "") for r in rows]
+    if not all(type(v) is str and v for v in paths) or not all(type(t) is str for t in text):
+        return None
+    cols = {"paths": paths, "text": text, "label": [r.get("label") for r in rows]}
+    for name, kind in _NUMBERS:
+        default = 0 if name in ("frames", "channels", "offset") else None
+        cols[name] = _column(rows, name, default, kind)
+        if cols[name] is None:
+            return None
+    if not {type(v) for v in cols["label"]} <= {int, str, type(None)}:
+        return None
+    return cols
+
+
+class _Reader:
+    """Collects the column arrays of a manifest, chunk by chunk."""
+
+    def __init__(self, where: Path) -> None:
+        self.where = where
+        self.parts: dict[str, list] = {k: [] for k in ("paths", "text", "frames", "rate",
+                                                       "ch", "start", "label")}
+        self.names: dict[str, int] = {}  # class name -> id in order of appearance
+        self.kind: tuple[type, int] | None = None  # label type, first line using it
+
+    def add(self, first: int, lines: list[str]) -> None:
+        rows, numbers = _parse(self.where, first, lines)
+        if not rows:
+            return
+        cols = _columns(rows)
+        if cols is None:  # name the first bad row and field
+            rows = [_check_row(self.where, int(n), r) for n, r in zip(numbers, rows,
+                                                                       strict=True)]
+            cols = _columns(rows)
+        rate = cols["sample_rate"].astype(np.int64)
+        frames = cols["frames"].astype(np.int64)
+        frames = np.where(frames > 0, frames, np.round(cols["duration"] * rate).astype(np.int64))
+        if (frames <= 0).any():
+            raise _fail(self.where, int(numbers[np.flatnonzero(frames <= 0)[0]]),
+                        "'duration' is shorter than one sample")
+        p = self.parts
+        p["frames"].append(frames)
+        p["rate"].append(rate.astype(np.int32))
+        p["ch"].append(cols["channels"].astype(np.int16))
+        p["start"].append(np.round(cols["offset"] * rate).astype(np.int64))
+        p["label"].append(self._labels(cols["label"], numbers))
+        p["paths"].append(Strings(cols["paths"]))
+        p["text"].append(Strings(cols["text"]))
+
+    def _labels(self, labels: list, numbers: np.ndarray) -> np.ndarray:
+        kinds = {type(v) for v in labels} - {type(None)}
+        if self.kind is not None:
+            kinds.add(self.kind[0])
+        if len(kinds) > 1:
+            first = self.kind or next((type(v), int(n)) for v, n in zip(labels, numbers,
+                                                                         strict=True)
+                                      if v is not None)
+            n = next(int(n) for v, n in zip(labels, numbers, strict=True)
+                     if v is not None and type(v) is not first[0])
+            raise _fail(self.where, n, f"'label' mixes class names and ints (line {first[1]} "
+                                       f"uses a {first[0].__name__}); use one kind")
+        if kinds and self.kind is None:
+            self.kind = next((type(v), int(n)) for v, n in zip(labels, numbers, strict=True)
+                             if v is not None)
+        if kinds == {str}:
+            names = self.names
+            return np.array([-1 if v is None else names.setdefault(v, len(names))
+                             for v in labels], np.int64)
+        return np.array([-1 if v is None else v for v in labels], np.int64)
+
+    def manifest(self) -> Manifest:
+        p, where = self.parts, self.where
+        if not p["paths"]:
+            raise ManifestError(f"manifest '{where}' lists no entries")
+        label, classes = np.concatenate(p["label"]), sorted(self.names)
+        if self.names:  # ids in order of appearance -> index of the sorted class name
+            remap = np.empty(len(self.names), np.int64)
+            for name, i in self.names.items():
+                remap[i] = classes.index(name)
+            label = np.where(label >= 0, remap[np.maximum(label, 0)], -1)
+        return Manifest(str(where), str(where.parent.resolve()), Strings.concat(p["paths"]),
+                        Strings.concat(p["text"]), np.concatenate(p["frames"]),
+                        np.concatenate(p["rate"]), np.concatenate(p["ch"]),
+                        np.concatenate(p["start"]), label.astype(np.int32), classes)
 
 
 def read_manifest(path: str | os.PathLike) -> Manifest:
@@ -164,65 +273,15 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     if not where.is_file():
         raise ManifestError(f"manifest '{where}' does not exist (expected a .jsonl or "
                             ".jsonl.gz file, one JSON object per line)")
-    paths, texts, cols = [], [], {k: [] for k in ("frames", "rate", "ch", "start", "label")}
-    names: dict[str, int] = {}  # class name -> id in order of appearance
-    kinds: dict[type, int] = {}  # label type -> first line using it
-
-    def flush(numbers: list[int], lines: list[str]) -> None:
-        rows = _parse_chunk(where, numbers, lines)
-        rate = np.array([r["sample_rate"] for r in rows], np.int64)
-        dur = np.array([r["duration"] for r in rows], np.float64)
-        frames = np.array([r.get("frames") or 0 for r in rows], np.int64)
-        frames = np.where(frames > 0, frames, np.round(dur * rate).astype(np.int64))
-        bad = np.flatnonzero(frames <= 0)
-        if len(bad):
-            raise _fail(where, numbers[bad[0]], "'duration' is shorter than one sample")
-        offset = np.array([r.get("offset") or 0 for r in rows], np.float64)
-        cols["frames"].append(frames)
-        cols["rate"].append(rate.astype(np.int32))
-        cols["ch"].append(np.array([r.get("channels") or 0 for r in rows], np.int16))
-        cols["start"].append(np.round(offset * rate).astype(np.int64))
-        labels = np.full(len(rows), -1, np.int64)
-        for k, (n, r) in enumerate(zip(numbers, rows, strict=True)):
-            value = r.get("label")
-            if value is None:
-                continue
-            first = kinds.setdefault(type(value), n)
-            if len(kinds) > 1:
-                raise _fail(where, n, f"'label' mixes class names and ints (line {first} "
-                                      f"uses a {type(value).__name__} too); use one kind")
-            labels[k] = names.setdefault(value, len(names)) if isinstance(value, str) else value
-        cols["label"].append(labels)
-        paths.append(Strings([r["path"].encode() for r in rows]))
-        texts.append(Strings([r.get("text", "").encode() for r in rows]))
-
-    numbers, lines = [], []
+    reader, first = _Reader(where), 1
     try:
         with _open_text(where) as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    numbers.append(n)
-                    lines.append(line)
-                if len(lines) >= _CHUNK:
-                    flush(numbers, lines)
-                    numbers, lines = [], []
-            if lines:
-                flush(numbers, lines)
+            while lines := f.readlines(_CHUNK_BYTES):
+                reader.add(first, lines)
+                first += len(lines)
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise ManifestError(f"manifest '{where}' cannot be read ({exc})") from exc
-    if not paths:
-        raise ManifestError(f"manifest '{where}' lists no entries")
-    label = np.concatenate(cols["label"])
-    classes = sorted(names)
-    if names:  # ids in order of appearance -> index of the sorted class name
-        remap = np.empty(len(names), np.int64)
-        for name, i in names.items():
-            remap[i] = classes.index(name)
-        label = np.where(label >= 0, remap[np.maximum(label, 0)], -1)
-    return Manifest(str(where), str(where.parent.resolve()), Strings.concat(paths),
-                    Strings.concat(texts), np.concatenate(cols["frames"]),
-                    np.concatenate(cols["rate"]), np.concatenate(cols["ch"]),
-                    np.concatenate(cols["start"]), label.astype(np.int32), classes)
+    return reader.manifest()
 
 
 class _Entries(Sequence[FileEntry]):
