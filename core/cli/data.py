@@ -121,6 +121,10 @@ def run_pack(args: argparse.Namespace) -> int:
     result = pack(args.src, args.out, opts, workers=args.workers, overwrite=args.overwrite,
                   progress=not args.no_progress)
     index = result.index
+    if result.already_done:
+        print(f"{result.out} is already packed from this source with these options "
+              f"({index['samples']} samples, {len(index['shards'])} shard(s)); nothing to do")
+        return 0
     resumed = f" ({result.resumed_shards} shard(s) from an earlier run)" \
         if result.resumed_shards else ""
     print(f"packed {index['samples']} samples ({index['seconds']:.1f} s) into "

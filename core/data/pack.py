@@ -2,11 +2,11 @@
 
 SRC is a folder (recursive; ``labels="folders"`` labels files by their top-level
 sub-folder), a caption list (CSV/TSV/JSONL, :func:`~audio_core.data.captioned.read_captions`)
-or a manifest (``.jsonl.gz``, or ``.jsonl`` whose first row has ``duration``). The *plan* is
-the ordered list of samples: shuffled with ``seed`` (``None``: source order), then grouped by
-duration bucket. Workers decode, convert and encode samples; the main process writes them in
-plan order, starting a new shard when the next sample would pass ``shard_size`` or its bucket
-changes. The output depends only on the plan and options, not on the number of workers.
+or a manifest (``.jsonl.gz``, or ``.jsonl`` whose first row has ``duration``). The *plan*
+(:mod:`.pack_plan`) is the ordered list of samples. Workers decode, convert and encode
+samples; the main process writes them in plan order, starting a new shard when the next
+sample would pass ``shard_size`` or its bucket changes. The output depends only on the
+plan and options, not on the number of workers.
 
 Resume: after each shard, ``OUT/pack-progress.json`` records the shards done (size, sha256)
 and the plan position. A re-run verifies them, drops half-written ``.tmp`` files and goes on
@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import json
 import logging
 import os
-import re
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from audio_core.data.base import BadFile, DatasetError
+from audio_core.data.base import BadFile
+from audio_core.data.pack_plan import PackError, PackOptions, make_plan, parse_size, plan_digest
 from audio_core.data.shards.format import (
     FORMAT,
     INDEX_FILE,
@@ -52,164 +51,19 @@ log = logging.getLogger("audio_core.data")
 
 PROGRESS_FILE = "pack-progress.json"
 BAD_FILES = "bad_files.json"
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 _MEMBER_OVERHEAD = 2048  # two tar headers and padding per sample, roughly
-
-
-class PackError(DatasetError):
-    """Packing cannot start or go on (bad options, OUT in the way, nothing usable)."""
-
-
-def parse_size(text: str | int) -> int:
-    """``"512MB"`` -> 512_000_000 bytes (KB/MB/GB/TB powers of 1000, KiB/MiB/GiB of 1024)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([A-Za-z]*)\s*", str(text))
-    unit = match and match[2].upper()
-    if not match or unit not in _UNITS or float(match[1]) * _UNITS[unit] < 1:
-        raise PackError(f"bad size {text!r}: expected a positive number with an optional "
-                        "unit B, KB, MB, GB, TB (x1000) or KiB, MiB, GiB (x1024), e.g. 512MB")
-    return int(float(match[1]) * _UNITS[unit])
-
-
-@attrs.frozen
-class PackOptions:
-    """What the output depends on (workers do not count). ``buckets``: edges in seconds."""
-
-    format: str = attrs.field(default="flac", validator=attrs.validators.in_(("flac", "wav")))
-    shard_size: int = 512 * 10**6
-    sample_rate: int | None = None
-    channels: int | None = None
-    buckets: tuple[float, ...] = ()
-    labels: str | None = attrs.field(default=None,
-                                     validator=attrs.validators.in_((None, "folders")))
-    seed: int | None = 0
-
-    def __attrs_post_init__(self) -> None:
-        if list(self.buckets) != sorted(set(self.buckets)) or any(b <= 0 for b in self.buckets):
-            raise PackError(f"buckets must be increasing positive seconds, got {self.buckets}")
-        for name in ("sample_rate", "channels"):
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise PackError(f"{name} must be positive, got {getattr(self, name)}")
-
-
-@attrs.frozen
-class Sample:
-    """One planned sample: a file (or a region of it: ``start``/``frames``, -1 = to the end)."""
-
-    key: str
-    path: str
-    source: str
-    label: int = -1
-    text: str = ""
-    start: int = 0
-    frames: int = -1
-    duration: float | None = None
 
 
 @attrs.frozen
 class PackResult:
+    """``index`` as :func:`parse_index` returns it; ``resumed_shards``: shards an earlier
+    (killed) run had finished; ``already_done``: OUT was a finished pack of the same settings."""
+
     out: Path
     index: dict
     bad_files: list[BadFile]
     resumed_shards: int = 0
-
-
-def sample_key(source: str) -> str:
-    """A stable key from a relative source name: readable, no '.' or '/', unique by hash."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", source).strip("_")[-60:] or "sample"
-    return f"{slug}-{hashlib.sha1(source.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
-
-
-def _source_kind(src: Path) -> str:
-    if src.is_dir():
-        return "folder"
-    if not src.is_file():
-        raise PackError(f"source '{src}' does not exist (expected a folder, a caption list "
-                        ".csv/.tsv/.jsonl or a manifest .jsonl[.gz])")
-    name = src.name.lower()
-    if name.endswith(".jsonl.gz"):
-        return "manifest"
-    if name.endswith((".csv", ".tsv")):
-        return "captions"
-    if name.endswith((".jsonl", ".ndjson")):
-        with src.open(encoding="utf-8") as f:
-            first = next((line for line in f if line.strip()), "{}")
-        try:
-            return "manifest" if "duration" in json.loads(first) else "captions"
-        except (ValueError, TypeError):
-            return "captions"  # read_captions names the bad line
-    raise PackError(f"source '{src}': not a folder, caption list (.csv/.tsv/.jsonl) or "
-                    "manifest (.jsonl[.gz])")
-
-
-def _list_source(src: Path, labels: str | None
-                 ) -> tuple[list[Sample], list[str], list[BadFile]]:
-    """The source's samples (source order), class names and problems found on the way."""
-    kind = _source_kind(src)
-    if kind == "manifest":
-        from audio_core.data.manifest import read_manifest
-
-        m = read_manifest(src)
-        out = []
-        for i in range(len(m)):
-            start, written = int(m.start[i]), m.paths[i]
-            source = f"{written}@{start}" if start else written
-            out.append(Sample(sample_key(source), m.path(i), source, int(m.label[i]),
-                              m.text[i], start, int(m.frames[i]),
-                              float(m.frames[i] / m.sample_rate[i])))
-        return out, list(m.classes), []
-    if kind == "captions":
-        from audio_core.data.captioned import read_captions
-
-        rows = read_captions(src)
-        return [Sample(sample_key(p), str(p if Path(p).is_absolute() else src.parent / p), p,
-                       text=t) for p, t in rows], [], []
-    from audio_core.data.index import walk_audio_files
-
-    files, problems = walk_audio_files(src)
-    rel = [f.relative_to(src).as_posix() for f in files]
-    classes = sorted({r.split("/")[0] for r in rel if "/" in r}) if labels else []
-    index = {c: i for i, c in enumerate(classes)}
-    samples = [Sample(sample_key(r), str(f), r,
-                      index[r.split("/")[0]] if labels and "/" in r else -1)
-               for f, r in zip(files, rel, strict=True)]
-    return samples, classes, [BadFile(p.path, p.reason) for p in problems]
-
-
-def _bucket_edges(opts: PackOptions, durations: Sequence[float]) -> list[tuple[float, float]]:
-    """``[(lo, hi)]`` per bucket: 0, the edges, then the longest duration (rounded up)."""
-    top = max(opts.buckets[-1], float(np.ceil(max(durations, default=0.0) * 1000) / 1000))
-    edges = [0.0, *opts.buckets] + ([top] if top > opts.buckets[-1] else [])
-    return list(itertools.pairwise(edges))
-
-
-def make_plan(src: Path, opts: PackOptions, progress: bool = True
-              ) -> tuple[list[Sample], list[int], list[tuple[float, float]], list[str],
-                         list[BadFile]]:
-    """Samples in pack order, each one's bucket number, the buckets, classes, bad files."""
-    samples, classes, bad = _list_source(src, opts.labels)
-    seen: dict[str, int] = {}
-    for i, s in enumerate(samples):  # a source listed twice: keys must stay unique
-        n = seen[s.key] = seen.get(s.key, 0) + 1
-        if n > 1:
-            samples[i] = attrs.evolve(s, key=sample_key(f"{s.source}#{n}"))
-    if opts.seed is not None:
-        order = np.random.default_rng(opts.seed).permutation(len(samples))
-        samples = [samples[i] for i in order]
-    if not opts.buckets:
-        return samples, [0] * len(samples), [], classes, bad
-    if any(s.duration is None for s in samples):  # read headers (threads, cached)
-        from audio_core.data.index import scan_files
-
-        entries = scan_files([s.path for s in samples], progress=progress or None)
-        bad += [BadFile(e.path, e.error) for e in entries if e.error is not None]
-        samples = [attrs.evolve(s, duration=e.duration)
-                   for s, e in zip(samples, entries, strict=True) if e.error is None]
-    buckets = _bucket_edges(opts, [s.duration for s in samples])
-    his = [hi for _, hi in buckets[:-1]]
-    numbers = [int(np.searchsorted(his, s.duration, side="right")) for s in samples]
-    order = sorted(range(len(samples)), key=numbers.__getitem__)  # stable: plan order kept
-    return ([samples[i] for i in order], [numbers[i] for i in order], buckets, classes, bad)
+    already_done: bool = False
 
 
 def _subtype(fmt: str, source_subtype: str) -> str:
@@ -323,10 +177,15 @@ def _prepare_out(src: Path, out: Path, settings: dict, overwrite: bool) -> dict 
     return None
 
 
-def _resume_point(out: Path, progress: dict | None) -> tuple[list[dict], list[dict]]:
+def _resume_point(out: Path, progress: dict | None, digest: str
+                  ) -> tuple[list[dict], list[dict]]:
     """Shards of ``progress`` whose files are intact (in order; stops at the first that is
     not), their bad files; removes half-written files and shards not recorded."""
     done: list[dict] = []
+    if progress and progress.get("plan") != digest:
+        log.warning("the files of %s changed since the interrupted pack; packing from the "
+                    "start", progress["pack"]["source"])
+        progress = None
     for shard in (progress or {}).get("shards", []):
         tar = out / shard["name"]
         if not (tar.is_file() and (out / index_name(shard["name"])).is_file()
@@ -341,22 +200,24 @@ def _resume_point(out: Path, progress: dict | None) -> tuple[list[dict], list[di
     return done, done[-1]["bad_files"] if done else []
 
 
-def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions = PackOptions(),
+def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions | None = None,
          *, workers: int = 1, overwrite: bool = False, progress: bool = False) -> PackResult:
     """Pack ``src`` into shards in ``out`` (see module docstring); resumes a killed run."""
     src, out = Path(src).expanduser().resolve(), Path(out).expanduser().resolve()
+    opts = opts or PackOptions()
     settings = _settings(src, opts)
     found = _prepare_out(src, out, settings, overwrite)
     if found is not None and "format" in found:  # a finished pack with the same settings
         bad = json.loads((out / BAD_FILES).read_text(encoding="utf-8"))
         return PackResult(out, parse_index(found, str(out / INDEX_FILE)),
-                          [BadFile(**b) for b in bad], len(found["shards"]))
+                          [BadFile(**b) for b in bad], already_done=True)
     plan, numbers, buckets, classes, plan_bad = make_plan(src, opts, progress)
     if not plan:
         raise PackError(f"no audio files found in source '{src}' "
                         f"(problems: {[attrs.asdict(b) for b in plan_bad[:3]]})")
+    digest = plan_digest(plan, numbers)
     out.mkdir(parents=True, exist_ok=True)
-    done, bad_dicts = _resume_point(out, found)
+    done, bad_dicts = _resume_point(out, found, digest)
     position, resumed = (done[-1]["next"] if done else 0), len(done)
     bad = plan_bad + [BadFile(**b) for b in bad_dicts]
     from tqdm.auto import tqdm
@@ -374,7 +235,7 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions = Pac
         record = writer.close(bucket).to_dict()
         done.append({**record, "next": next_position,
                      "bad_files": [attrs.asdict(b) for b in bad[len(plan_bad):]]})
-        _write_json(out / PROGRESS_FILE, {"pack": settings, "shards": done})
+        _write_json(out / PROGRESS_FILE, {"pack": settings, "plan": digest, "shards": done})
         writer = None
 
     try:

@@ -12,14 +12,8 @@ import pytest
 import soundfile as sf
 
 from audio_core.data.manifest import write_manifest
-from audio_core.data.pack import (
-    PackError,
-    PackOptions,
-    pack,
-    parse_size,
-    sample_key,
-    verify_shards,
-)
+from audio_core.data.pack import PackError, PackOptions, pack, parse_size, verify_shards
+from audio_core.data.pack_plan import sample_key
 from audio_core.data.shards.format import ShardMembers, index_name, parse_index
 
 
@@ -139,6 +133,8 @@ def test_captions_and_manifest_sources(tmp_path):
     write_tone(tmp_path / "clips" / "a.wav", seconds=1.0)
     write_tone(tmp_path / "clips" / "b.wav", seconds=0.5)
     (tmp_path / "caps.csv").write_text("path,text\nclips/a.wav,a tone\nclips/b.wav,short\n")
+    with pytest.raises(PackError, match="--labels folders needs a folder SRC"):
+        pack(tmp_path / "caps.csv", tmp_path / "out1", PackOptions(labels="folders"))
     pack(tmp_path / "caps.csv", tmp_path / "out1", PackOptions(seed=None))
     m = members(tmp_path / "out1", "shard-000000.tar")
     assert m.text == ["a tone", "short"] and m.keys == [sample_key("clips/a.wav"),
@@ -165,7 +161,7 @@ def test_out_checks_and_overwrite_moves_aside(tmp_path):
     out = tmp_path / "out"
     pack(src, out)
     again = pack(src, out)  # finished with the same settings: nothing to do
-    assert again.index["samples"] == 6
+    assert again.already_done and again.index["samples"] == 6
     with pytest.raises(PackError, match="different source or with different options"):
         pack(src, out, PackOptions(format="wav"))
     pack(src, out, PackOptions(format="wav"), overwrite=True)
@@ -220,3 +216,29 @@ def test_verify_and_parse_size(tmp_path):
     for bad in ("", "12XB", "-1MB", "0", "MB"):
         with pytest.raises(PackError, match="bad size"):
             parse_size(bad)
+
+
+def test_a_source_changed_since_the_kill_is_packed_from_the_start(tmp_path, monkeypatch):
+    import audio_core.data.pack as pack_module
+
+    src = class_folder(tmp_path / "src")
+    opts = PackOptions(shard_size=parse_size("30KB"))
+    real = pack_module.encode_sample
+    calls = []
+
+    def failing(job):
+        calls.append(job)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(job)
+
+    monkeypatch.setattr(pack_module, "encode_sample", failing)
+    with pytest.raises(KeyboardInterrupt):
+        pack(src, tmp_path / "out", opts)
+    monkeypatch.setattr(pack_module, "encode_sample", real)
+    write_tone(src / "cat" / "new.wav", seconds=0.2)
+    result = pack(src, tmp_path / "out", opts)
+    assert result.resumed_shards == 0 and result.index["samples"] == 7
+    straight = pack(src, tmp_path / "straight", opts)
+    assert [s.sha256 for s in result.index["shards"]] == [
+        s.sha256 for s in straight.index["shards"]]
