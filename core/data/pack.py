@@ -227,12 +227,11 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions | Non
     jobs = ((s.path, s.start, s.frames, opts.sample_rate, opts.channels, opts.format)
             for s in plan[position:])
     writer: ShardTarWriter | None = None
-    writer_bucket = last = -1
+    writer_bucket = -1
 
-    def close(next_position: int) -> None:
+    def close(next_position: int) -> None:  # the plan position a resumed run starts at
         nonlocal writer
-        bucket = buckets[numbers[next_position - 1]] if buckets else None
-        record = writer.close(bucket).to_dict()
+        record = writer.close(buckets[writer_bucket] if buckets else None).to_dict()
         done.append({**record, "next": next_position,
                      "bad_files": [attrs.asdict(b) for b in bad[len(plan_bad):]]})
         _write_json(out / PROGRESS_FILE, {"pack": settings, "plan": digest, "shards": done})
@@ -247,7 +246,7 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions | Non
                 continue
             if writer is not None and (numbers[i] != writer_bucket or writer.bytes_written
                                        + len(payload) + _MEMBER_OVERHEAD > opts.shard_size):
-                close(last + 1)
+                close(i)
             if writer is None:
                 writer, writer_bucket = ShardTarWriter(out, shard_name(len(done))), numbers[i]
             writer.add(s.key, payload, opts.format, {
@@ -255,9 +254,8 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions | Non
                 **meta, "label": s.label,
                 "class": classes[s.label] if 0 <= s.label < len(classes) else "",
                 "text": s.text})
-            last = i
         if writer is not None:
-            close(last + 1)
+            close(len(plan))
     except BaseException:
         if writer is not None:
             writer.abort()

@@ -178,13 +178,14 @@ def test_resume_after_a_failure_mid_pack(tmp_path, monkeypatch):
     import audio_core.data.pack as pack_module
 
     src = class_folder(tmp_path / "src")
-    opts = PackOptions(shard_size=parse_size("30KB"))
+    (src / "cat" / "cat.0b.wav").write_bytes(b"RIFF" * 10)  # bad, between two shards
+    opts = PackOptions(shard_size=1000, seed=None)  # one sample per shard, in path order
     pack(src, tmp_path / "straight", opts)
     real, calls = pack_module.encode_sample, []
 
     def failing(job):
         calls.append(job)
-        if len(calls) == 4:
+        if len(calls) == 4:  # cat.0, cat.0b (bad), cat.1: fails at cat.2
             raise KeyboardInterrupt
         return real(job)
 
@@ -196,7 +197,9 @@ def test_resume_after_a_failure_mid_pack(tmp_path, monkeypatch):
     monkeypatch.setattr(pack_module, "encode_sample", real)
     result = pack(src, tmp_path / "out", opts)
     assert result.index["samples"] == 6
-    for name in ("shard-000000.tar", "shard-000001.tar", "shard-000000.idx.json"):
+    assert len(result.bad_files) == 1
+    for name in ("shard-000000.tar", "shard-000001.tar", "shard-000000.idx.json",
+                 "bad_files.json", "index.json"):
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "straight" / name
                                                           ).read_bytes()
     assert not (tmp_path / "out" / "pack-progress.json").exists()
