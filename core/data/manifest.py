@@ -204,6 +204,7 @@ class _Reader:
         self.parts: dict[str, list] = {k: [] for k in ("paths", "text", "frames", "rate",
                                                        "ch", "start", "label")}
         self.names: dict[str, int] = {}  # class name -> id in order of appearance
+        self.first_line: list[int] = []  # of each class name, by id
         self.kind: tuple[type, int] | None = None  # label type, first line using it
 
     def add(self, first: int, lines: list[str]) -> None:
@@ -246,20 +247,28 @@ class _Reader:
             self.kind = next((type(v), int(n)) for v, n in zip(labels, numbers, strict=True)
                              if v is not None)
         if kinds == {str}:
-            names = self.names
-            return np.array([-1 if v is None else names.setdefault(v, len(names))
-                             for v in labels], np.int64)
+            names, known = self.names, len(self.names)
+            ids = np.array([-1 if v is None else names.setdefault(v, len(names))
+                            for v in labels], np.int64)
+            found, first = np.unique(ids, return_index=True)
+            self.first_line += [int(numbers[k]) for i, k in zip(found, first, strict=True)
+                                if i >= known]
+            return ids
         return np.array([-1 if v is None else v for v in labels], np.int64)
 
-    def manifest(self) -> Manifest:
+    def manifest(self, classes: Sequence[str] | None = None) -> Manifest:
         p, where = self.parts, self.where
         if not p["paths"]:
             raise ManifestError(f"manifest '{where}' lists no entries")
-        label, classes = np.concatenate(p["label"]), sorted(self.names)
-        if self.names:  # ids in order of appearance -> index of the sorted class name
-            remap = np.empty(len(self.names), np.int64)
+        label = np.concatenate(p["label"])
+        classes = list(classes) if classes is not None else sorted(self.names)
+        if self.names:  # ids in order of appearance -> index of the class name
+            lookup = {c: i for i, c in enumerate(classes)}
             for name, i in self.names.items():
-                remap[i] = classes.index(name)
+                if name not in lookup:
+                    raise _fail(where, self.first_line[i], f"'label' {name!r} is not one of "
+                                                           f"the classes {classes}")
+            remap = np.array([lookup[name] for name in self.names], np.int64)
             label = np.where(label >= 0, remap[np.maximum(label, 0)], -1)
         return Manifest(str(where), str(where.parent.resolve()), Strings.concat(p["paths"]),
                         Strings.concat(p["text"]), np.concatenate(p["frames"]),
@@ -267,8 +276,11 @@ class _Reader:
                         np.concatenate(p["start"]), label.astype(np.int32), classes)
 
 
-def read_manifest(path: str | os.PathLike) -> Manifest:
-    """Read a ``.jsonl`` / ``.jsonl.gz`` manifest into columns (see :class:`Manifest`)."""
+def read_manifest(path: str | os.PathLike, classes: Sequence[str] | None = None) -> Manifest:
+    """Read a ``.jsonl`` / ``.jsonl.gz`` manifest into columns (see :class:`Manifest`).
+
+    ``classes`` fixes the class names string labels index (default: the sorted names found);
+    a label outside it is an error."""
     where = Path(path).expanduser()
     if not where.is_file():
         raise ManifestError(f"manifest '{where}' does not exist (expected a .jsonl or "
@@ -281,7 +293,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
                 first += len(lines)
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise ManifestError(f"manifest '{where}' cannot be read ({exc})") from exc
-    return reader.manifest()
+    return reader.manifest(classes)
 
 
 class _Entries(Sequence[FileEntry]):
@@ -303,15 +315,17 @@ class ManifestDataset(AudioFileDataset):
     """Crops of the entries of manifest ``path`` (see module docstring), with ``label``
     (an index into ``classes`` for class names, else the manifest's int) and ``text``.
 
-    Rows shorter than ``min_seconds`` are left out; other options as in
+    ``classes`` fixes the class list (give a validation split the training split's
+    classes); rows shorter than ``min_seconds`` are left out; other options as in
     :class:`~audio_core.data.folders.FolderDataset` (no ``verify``: files are not opened
     before a crop reads them).
     """
 
-    def __init__(self, path: str | os.PathLike, *, min_seconds: float = 0.0,
-                 random_crop: bool = True, sample_rate: int, channels: int | None = 1,
-                 segment_seconds: float | None = 1.0, seed: int = 0) -> None:
-        manifest = read_manifest(path)
+    def __init__(self, path: str | os.PathLike, *, classes: Sequence[str] | None = None,
+                 min_seconds: float = 0.0, random_crop: bool = True, sample_rate: int,
+                 channels: int | None = 1, segment_seconds: float | None = 1.0,
+                 seed: int = 0) -> None:
+        manifest = read_manifest(path, classes)
         rows = np.flatnonzero(manifest.duration >= min_seconds)
         if not len(rows):
             raise DatasetError(f"manifest '{manifest.where}': none of its {len(manifest)} "

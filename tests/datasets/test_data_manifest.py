@@ -115,3 +115,15 @@ def test_folder_manifest_round_trip_and_registry(tmp_path, tone):
         "name": "core.manifest", "params": {"path": str(out)}}}})
     ds = build_dataset(cfg)
     assert isinstance(ds, ManifestDataset) and ds[1]["label"] == 1
+
+
+def test_fixed_classes_and_non_ascii_text(tmp_path):
+    rows = [{"path": f"{i}.wav", "duration": 1, "sample_rate": 8000, "label": name,
+             "text": text} for i, (name, text) in enumerate(
+                 [("dog", "un chien aboie"), ("cat", "été, 猫"), ("dog", "")])]
+    write_manifest(rows, tmp_path / "m.jsonl")
+    m = read_manifest(tmp_path / "m.jsonl", classes=["bird", "cat", "dog"])
+    assert m.classes == ["bird", "cat", "dog"] and list(m.label) == [2, 1, 2]
+    assert list(m.text) == ["un chien aboie", "été, 猫", ""]
+    with pytest.raises(ManifestError, match=r"m\.jsonl:2: 'label' 'cat' is not one of"):
+        read_manifest(tmp_path / "m.jsonl", classes=["dog"])
