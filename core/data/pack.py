@@ -164,8 +164,11 @@ def _prepare_out(src: Path, out: Path, settings: dict, overwrite: bool) -> dict 
     if found is None and not any(out.iterdir()):
         return None
     if not overwrite:
-        what = ("was packed from a different source or with different options: "
-                f"{found.get('pack')}" if found else "is not an empty folder nor a pack")
+        old = (found or {}).get("pack") or {}
+        diff = ", ".join(f"{k}: {old.get(k)!r} there, {v!r} now" for k, v in settings.items()
+                         if old.get(k) != v)
+        what = (f"was packed from another source or with other options ({diff})" if found
+                else "is not an empty folder nor a pack")
         raise PackError(f"OUT '{out}' {what}; choose another folder or pass --overwrite "
                         "(renames the old one aside)")
     stamp = f"{out.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"

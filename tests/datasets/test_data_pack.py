@@ -162,7 +162,7 @@ def test_out_checks_and_overwrite_moves_aside(tmp_path):
     pack(src, out)
     again = pack(src, out)  # finished with the same settings: nothing to do
     assert again.already_done and again.index["samples"] == 6
-    with pytest.raises(PackError, match="different source or with different options"):
+    with pytest.raises(PackError, match=r"other options \(format: 'flac' there, 'wav' now\); "):
         pack(src, out, PackOptions(format="wav"))
     pack(src, out, PackOptions(format="wav"), overwrite=True)
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("out.replaced-")]
