@@ -135,7 +135,7 @@ def _check_row(where: Path, line: int, row: object) -> dict:
         if value < 0 or (value == 0 and name != "offset"):
             raise _fail(where, line, f"'{name}' must be positive, got {value!r}")
         out[name] = kind(value)
-    out["text"] = row.get("text", "")
+    out["text"] = "" if row.get("text") is None else row["text"]
     if not isinstance(out["text"], str):
         raise _fail(where, line, f"'text' must be a string, got {row['text']!r:.60}")
     label = row.get("label")
@@ -216,6 +216,9 @@ class _Reader:
             rows = [_check_row(self.where, int(n), r) for n, r in zip(numbers, rows,
                                                                        strict=True)]
             cols = _columns(rows)
+            if cols is None:
+                raise _fail(self.where, first, "a number in this chunk of rows is out of "
+                                               "range (beyond 64-bit)")
         rate = cols["sample_rate"].astype(np.int64)
         frames = cols["frames"].astype(np.int64)
         frames = np.where(frames > 0, frames, np.round(cols["duration"] * rate).astype(np.int64))

@@ -79,6 +79,8 @@ def test_start_up_never_opens_files_and_bad_files_are_skipped(tmp_path, tone):
     ('{"path": "a.wav", "duration": 1, "sample_rate": 8, "text": 5}', "'text' must be a str"),
     ('{"path": "a.wav", "duration": 1e-9, "sample_rate": 8}', "shorter than one sample"),
     ('{"path": "a.wav", "duration": 1', "not a JSON object"),
+    ('{"path": "a.wav", "duration": 1, "sample_rate": 8, "channels": 0}', "'channels' must be p"),
+    ('{"path": "a.wav", "duration": 1, "sample_rate": 8, "offset": -1}', "'offset' must be p"),
     ('["a.wav", 1, 16000]', "expected a JSON object"),
 ])
 def test_bad_rows_name_file_line_and_field(tmp_path, line, message):
@@ -127,3 +129,12 @@ def test_fixed_classes_and_non_ascii_text(tmp_path):
     assert list(m.text) == ["un chien aboie", "été, 猫", ""]
     with pytest.raises(ManifestError, match=r"m\.jsonl:2: 'label' 'cat' is not one of"):
         read_manifest(tmp_path / "m.jsonl", classes=["dog"])
+
+
+def test_nulls_are_absent_fields(tmp_path):
+    (tmp_path / "m.jsonl").write_text(json.dumps(
+        {"path": "a.wav", "duration": 0.5, "sample_rate": 8000, "frames": None,
+         "channels": None, "text": None, "label": None, "offset": None}) + "\n")
+    m = read_manifest(tmp_path / "m.jsonl")
+    assert (list(m.frames), list(m.text), list(m.label), list(m.start)) == (
+        [4000], [""], [-1], [0])
