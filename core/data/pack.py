@@ -146,8 +146,9 @@ def _settings(src: Path, opts: PackOptions) -> dict:
 
 def _prepare_out(src: Path, out: Path, settings: dict, overwrite: bool) -> dict | None:
     """Check OUT; returns the progress to resume from (None: start fresh, or done)."""
-    if out == src:
-        raise PackError(f"OUT '{out}' is the source; choose another output folder")
+    if out == src or out in src.parents:
+        raise PackError(f"OUT '{out}' is or contains the source '{src}'; choose another "
+                        "output folder")
     if out.exists() and not out.is_dir():
         raise PackError(f"OUT '{out}' is a file; expected a folder for the shards")
     if not out.exists():

@@ -156,8 +156,10 @@ def test_captions_and_manifest_sources(tmp_path):
 
 def test_out_checks_and_overwrite_moves_aside(tmp_path):
     src = class_folder(tmp_path / "src")
-    with pytest.raises(PackError, match="is the source"):
+    with pytest.raises(PackError, match="is or contains the source"):
         pack(src, src)
+    with pytest.raises(PackError, match="is or contains the source"):
+        pack(src / "cat", src, overwrite=True)  # never moves the source aside
     out = tmp_path / "out"
     pack(src, out)
     again = pack(src, out)  # finished with the same settings: nothing to do
