@@ -16,6 +16,8 @@ write ``bad_files.json`` and ``index.json`` (atomically) and remove the progress
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -32,7 +34,7 @@ import attrs
 import numpy as np
 
 from audio_core.data.base import BadFile
-from audio_core.data.pack_plan import PackError, PackOptions, make_plan, parse_size, plan_digest
+from audio_core.data.pack_plan import PackError, PackOptions, Plan, make_plan, parse_size
 from audio_core.data.shards.format import (
     FORMAT,
     INDEX_FILE,
@@ -50,6 +52,7 @@ __all__ = ["PackError", "PackOptions", "PackResult", "pack", "parse_size", "veri
 log = logging.getLogger("audio_core.data")
 
 PROGRESS_FILE = "pack-progress.json"
+LOCK_FILE = ".pack.lock"
 BAD_FILES = "bad_files.json"
 _MEMBER_OVERHEAD = 2048  # two tar headers and padding per sample, roughly
 
@@ -162,7 +165,8 @@ def _prepare_out(src: Path, out: Path, settings: dict, overwrite: bool) -> dict 
             continue
     if found is not None and found.get("pack") == settings:
         return found
-    if found is None and not any(out.iterdir()):
+    if found is None and all(f.name.startswith(".") and f.name.endswith((".tmp", ".lock"))
+                             for f in out.iterdir()):  # empty, or a pack killed early
         return None
     if not overwrite:
         old = (found or {}).get("pack") or {}
@@ -215,21 +219,41 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions | Non
         bad = json.loads((out / BAD_FILES).read_text(encoding="utf-8"))
         return PackResult(out, parse_index(found, str(out / INDEX_FILE)),
                           [BadFile(**b) for b in bad], already_done=True)
-    plan, numbers, buckets, classes, plan_bad = make_plan(src, opts, progress)
-    if not plan:
+    plan = make_plan(src, opts, progress)
+    if not plan.samples:
         raise PackError(f"no audio files found in source '{src}' "
-                        f"(problems: {[attrs.asdict(b) for b in plan_bad[:3]]})")
-    digest = plan_digest(plan, numbers)
+                        f"(problems: {[attrs.asdict(b) for b in plan.bad[:3]]})")
     out.mkdir(parents=True, exist_ok=True)
+    with _locked(out):
+        return _pack(src, out, opts, settings, found, plan, workers, progress)
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.pack.lock`` (an advisory lock the kernel drops if the process dies)."""
+    with (out / LOCK_FILE).open("w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise PackError(f"another `audio-core data pack` is writing '{out}'; wait for it "
+                            "or stop it") from exc
+        yield
+
+
+def _pack(src: Path, out: Path, opts: PackOptions, settings: dict, found: dict | None,
+          plan: Plan, workers: int, progress: bool) -> PackResult:
+    """Write ``plan``'s shards from where ``found`` (the progress file) left off."""
+    digest, buckets, numbers = plan.digest, plan.buckets, plan.bucket
+    samples, classes, plan_bad = plan.samples, plan.classes, plan.bad
     done, bad_dicts = _resume_point(out, found, digest)
     position, resumed = (done[-1]["next"] if done else 0), len(done)
     bad = plan_bad + [BadFile(**b) for b in bad_dicts]
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(plan), initial=position, desc="pack", unit="file",
+    bar = tqdm(total=len(samples), initial=position, desc="pack", unit="file",
                disable=not progress, leave=False)
     jobs = ((s.path, s.start, s.frames, opts.sample_rate, opts.channels, opts.format)
-            for s in plan[position:])
+            for s in samples[position:])
     writer: ShardTarWriter | None = None
     writer_bucket = -1
 
@@ -243,7 +267,7 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions | Non
 
     try:
         for i, (payload, meta) in enumerate(_encoded(jobs, workers), position):
-            s = plan[i]
+            s = samples[i]
             bar.update()
             if payload is None:
                 bad.append(BadFile(s.path, meta))
@@ -259,7 +283,7 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions | Non
                 "class": classes[s.label] if 0 <= s.label < len(classes) else "",
                 "text": s.text})
         if writer is not None:
-            close(len(plan))
+            close(len(samples))
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -288,6 +312,7 @@ def _finish(src: Path, out: Path, settings: dict, opts: PackOptions, done: list[
              "shards": shards, "pack": settings}
     _write_json(out / INDEX_FILE, index)
     (out / PROGRESS_FILE).unlink(missing_ok=True)
+    (out / LOCK_FILE).unlink(missing_ok=True)
     return PackResult(out, parse_index(index, str(out / INDEX_FILE)), bad)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from audio_core.data.base import BadFile, DatasetError
 
-__all__ = ["PackError", "PackOptions", "Sample", "make_plan", "parse_size", "plan_digest",
+__all__ = ["PackError", "PackOptions", "Plan", "Sample", "make_plan", "parse_size",
            "sample_key"]
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
@@ -148,10 +148,29 @@ def _bucket_edges(opts: PackOptions, durations: Sequence[float]) -> list[tuple[f
     return list(itertools.pairwise(edges))
 
 
-def make_plan(src: Path, opts: PackOptions, progress: bool = True
-              ) -> tuple[list[Sample], list[int], list[tuple[float, float]], list[str],
-                         list[BadFile]]:
-    """Samples in pack order, each one's bucket number, the buckets, classes, bad files."""
+@attrs.frozen
+class Plan:
+    """``samples`` in pack order; ``bucket[i]`` indexes ``buckets`` (``[(lo, hi)]`` seconds;
+    empty without bucketing); ``classes``; ``bad`` files found while planning."""
+
+    samples: list[Sample]
+    bucket: list[int]
+    buckets: list[tuple[float, float]]
+    classes: list[str]
+    bad: list[BadFile]
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of the plan (keys, files, regions, buckets): a resume checks it."""
+        h = hashlib.sha256()
+        for s, n in zip(self.samples, self.bucket, strict=True):
+            h.update(f"{s.key}\0{s.path}\0{s.start}\0{s.frames}\0{n}\n".encode(
+                "utf-8", "surrogatepass"))
+        return h.hexdigest()
+
+
+def make_plan(src: Path, opts: PackOptions, progress: bool = True) -> Plan:
+    """The plan of packing ``src`` with ``opts`` (see module docstring)."""
     samples, classes, bad = _list_source(src, opts.labels)
     seen: dict[str, int] = {}
     for i, s in enumerate(samples):  # a source listed twice: keys must stay unique
@@ -162,7 +181,7 @@ def make_plan(src: Path, opts: PackOptions, progress: bool = True
         order = np.random.default_rng(opts.seed).permutation(len(samples))
         samples = [samples[i] for i in order]
     if not opts.buckets:
-        return samples, [0] * len(samples), [], classes, bad
+        return Plan(samples, [0] * len(samples), [], classes, bad)
     if any(s.duration is None for s in samples):  # read headers (threads, cached)
         from audio_core.data.index import scan_files
 
@@ -174,14 +193,5 @@ def make_plan(src: Path, opts: PackOptions, progress: bool = True
     his = [hi for _, hi in buckets[:-1]]
     numbers = [int(np.searchsorted(his, s.duration, side="right")) for s in samples]
     order = sorted(range(len(samples)), key=numbers.__getitem__)  # stable: plan order kept
-    return ([samples[i] for i in order], [numbers[i] for i in order], buckets, classes, bad)
-
-
-def plan_digest(plan: Sequence[Sample], numbers: Sequence[int]) -> str:
-    """A fingerprint of the plan (keys, files, regions, buckets): a resumed pack checks it."""
-    h = hashlib.sha256()
-    for s, n in zip(plan, numbers, strict=True):
-        h.update(f"{s.key}\0{s.path}\0{s.start}\0{s.frames}\0{n}\n".encode("utf-8",
-                                                                            "surrogatepass"))
-    return h.hexdigest()
-
+    return Plan([samples[i] for i in order], [numbers[i] for i in order], buckets, classes,
+                bad)

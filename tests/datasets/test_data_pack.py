@@ -247,3 +247,17 @@ def test_a_source_changed_since_the_kill_is_packed_from_the_start(tmp_path, monk
     straight = pack(src, tmp_path / "straight", opts)
     assert [s.sha256 for s in result.index["shards"]] == [
         s.sha256 for s in straight.index["shards"]]
+
+
+def test_a_second_pack_into_the_same_out_is_refused(tmp_path):
+    import fcntl
+
+    src = class_folder(tmp_path / "src")
+    (tmp_path / "out").mkdir()
+    with (tmp_path / "out" / ".pack.lock").open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        with pytest.raises(PackError, match="another `audio-core data pack` is writing"):
+            pack(src, tmp_path / "out")
+    assert pack(src, tmp_path / "out").index["samples"] == 6
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("."))\
+        == []
