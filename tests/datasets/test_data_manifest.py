@@ -138,3 +138,18 @@ def test_nulls_are_absent_fields(tmp_path):
     m = read_manifest(tmp_path / "m.jsonl")
     assert (list(m.frames), list(m.text), list(m.label), list(m.start)) == (
         [4000], [""], [-1], [0])
+
+
+def test_batches_from_two_loader_workers_equal_in_process_ones(tmp_path, tone):
+    from audio_core.data.loader import make_dataloader
+
+    rows = rows_for(tmp_path, tone) * 3
+    write_manifest(rows, tmp_path / "m.jsonl")
+    ds = ManifestDataset(tmp_path / "m.jsonl", sample_rate=16000, segment_seconds=0.2)
+
+    def batches(workers):
+        loader = make_dataloader(ds, batch_size=2, seed=1, num_workers=workers)
+        return [(b["audio"], b["label"], b["text"]) for b in loader]
+
+    for (a, la, ta), (b, lb, tb) in zip(batches(0), batches(2), strict=True):
+        assert (a == b).all() and (la == lb).all() and ta == tb
