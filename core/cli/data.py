@@ -36,6 +36,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ver.set_defaults(handler=run_verify)
 
 
+def _cpus() -> int:
+    """CPUs this process may use (its affinity mask on Linux, e.g. under a scheduler)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
 def _workers(text: str) -> int:
     n = int(text)
     if n < 0:
@@ -69,7 +75,7 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
                     help="seed of the sample order across shards (default 0)")
     pk.add_argument("--no-shuffle", action="store_true",
                     help="keep the source order instead of shuffling")
-    pk.add_argument("--workers", type=_workers, default=min(4, os.cpu_count() or 1),
+    pk.add_argument("--workers", type=_workers, default=min(4, _cpus()),
                     help="encoding processes (default min(4, CPUs); 0 or 1: in-process)")
     pk.add_argument("--overwrite", action="store_true",
                     help="move an OUT packed differently aside (OUT.replaced-TIME) and pack")
