@@ -185,24 +185,32 @@ class AudioFileDataset(EpochRankMixin, Dataset):
         entry = self.files[i]
         label = self.labels[i] if self.labels is not None else -1
         seg = self.segment_samples
+        start, frames = self._span(i)
         if seg is None:
             audio, _ = load_audio(entry.path, sample_rate=self.sample_rate,
-                                  channels=self.channels)
+                                  channels=self.channels, offset=start, frames=frames)
             n = audio.shape[-1]
             return _make_item(audio, torch.ones(n, dtype=torch.bool), label, entry.path, 0, n)
         total = math.floor(entry.frames * self.sample_rate / entry.sample_rate)
         offset = int(rng.integers(0, total - seg + 1)) if self.random_crop and total > seg else 0
-        audio = self._read(entry, offset, seg)
+        audio = self._read(entry, offset, seg, start)
         audio, mask = pad_or_trim(audio, seg)
         return _make_item(audio, mask, label, entry.path, offset, int(mask.sum()))
 
-    def _read(self, entry: FileEntry, offset: int, seg: int) -> torch.Tensor:
+    def _span(self, i: int) -> tuple[int, int]:
+        """File frames of item ``i``: (first frame, count or -1 for the rest of the file).
+        A dataset whose entries are regions of files (a manifest's ``offset``) overrides it;
+        ``files[i].frames`` is then the region's length."""
+        return 0, -1
+
+    def _read(self, entry: FileEntry, offset: int, seg: int, start: int = 0) -> torch.Tensor:
         """(channels, <= seg) samples at the model rate starting at model sample ``offset``
-        (see :func:`read_window`)."""
+        of the entry, which begins at file frame ``start`` (see :func:`read_window`)."""
         sr, fsr = self.sample_rate, entry.sample_rate
         lo, hi = read_window(offset, seg, fsr, sr, entry.frames)
         try:
-            audio, _ = load_audio(entry.path, channels=self.channels, offset=lo, frames=hi - lo)
+            audio, _ = load_audio(entry.path, channels=self.channels, offset=start + lo,
+                                  frames=hi - lo)
         except AudioFileError as err:
             if "no frames" in err.reason:
                 raise AudioFileError(entry.path, f"truncated: header reports {entry.frames} "

@@ -35,6 +35,9 @@ def audio_core_register_datasets(registry):
     registry.register("shards", "audio_core.data.shards.dataset:ShardDataset",
                       description="Tar shards (`audio-core data pack`, WebDataset layout) from "
                                   "a folder or any fsspec URL (s3://, https://), exact resume")
+    registry.register("manifest", "audio_core.data.manifest:ManifestDataset",
+                      description="Files listed in a JSONL/.jsonl.gz manifest (path, duration, "
+                                  "sample_rate; label, text, offset); no file stat at start-up")
     registry.register("latents", "audio_core.data.latents:LatentDataset",
                       description="Latents pre-encoded by `audio-core latents`, with the "
                                   "source items' labels and captions")
