@@ -12,8 +12,11 @@ the page cache first (``posix_fadvise(DONTNEED)``). The sources:
 
 - ``folder``: ``core.folder`` (its index cached, so only reading is timed);
 - ``manifest``: ``core.manifest`` on the same files;
-- ``shards``: ``core.shards`` on the packed folder;
-- ``shards_http``: the same shards over an HTTP server on 127.0.0.1 (byte ranges).
+- ``shards_flac``: ``core.shards`` on the folder packed as FLAC (the pack default);
+- ``shards_wav``: packed as 16-bit WAV (``--format wav``): a crop is one read of exactly
+  its PCM bytes, no decoder;
+- ``http_wav``: the WAV shards over an HTTP server on 127.0.0.1 (one range request per
+  crop).
 
 Start-up: building each dataset (folder: first index of the 10k files, no cache; manifest
 of ``--manifest-rows`` synthetic rows, whose files need not exist: start-up never stats
@@ -101,9 +104,9 @@ def build(kind: str, work: Path, url: str | None = None):
         return FolderDataset(work / "folder", verify=False, **common)
     if kind == "manifest":
         return ManifestDataset(work / "folder.jsonl.gz", **common)
-    if kind == "shards":
-        return ShardDataset(str(work / "shards"), **common)
-    return ShardDataset(f"{url}/shards", **common)
+    if kind.startswith("shards_"):
+        return ShardDataset(str(work / kind), **common)
+    return ShardDataset(f"{url}/shards_wav", **common)
 
 
 def startup(args, work: Path) -> dict:
@@ -154,6 +157,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from audio_core.data.manifest import folder_manifest
     from audio_core.data.pack import pack
+    from audio_core.data.pack_plan import PackOptions
 
     sys.path.insert(0, str(ROOT / "tests" / "datasets"))
     from remote_servers import http_server  # the tests' loopback server with byte ranges
@@ -164,15 +168,16 @@ def main() -> int:
     make_folder(work / "folder", args.files)
     if not (work / "folder.jsonl.gz").is_file():
         folder_manifest(work / "folder", work / "folder.jsonl.gz", absolute=True)
-    pack(work / "folder", work / "shards", workers=2)
+    pack(work / "folder", work / "shards_flac", workers=2)
+    pack(work / "folder", work / "shards_wav", PackOptions(format="wav"), workers=2)
     prep = time.perf_counter() - t
     results: dict = {"load": os.getloadavg(), "files": args.files, "prepare_s": prep,
                      "startup": startup(args, work), "throughput": {}}
     with http_server(work) as (url, _):
-        datasets = {k: build(k, work, url) for k in ("folder", "manifest", "shards",
-                                                     "shards_http")}
-        caches = {"folder": "folder", "manifest": "folder", "shards": "shards",
-                  "shards_http": "shards"}
+        datasets = {k: build(k, work, url) for k in ("folder", "manifest", "shards_flac",
+                                                     "shards_wav", "http_wav")}
+        caches = {"folder": "folder", "manifest": "folder", "shards_flac": "shards_flac",
+                  "shards_wav": "shards_wav", "http_wav": "shards_wav"}
         for workers in args.workers:
             for rnd in range(args.rounds):
                 for kind, ds in datasets.items():  # interleaved: drifting load hits all

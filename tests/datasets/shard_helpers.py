@@ -17,18 +17,20 @@ import soundfile as sf
 from audio_core.data.shards.format import FORMAT, ShardTarWriter, shard_name
 
 
-def tone_bytes(n: int, *, seconds: float, sr: int, channels: int = 1, fmt: str = "FLAC") -> bytes:
+def tone_bytes(n: int, *, seconds: float, sr: int, channels: int = 1, fmt: str = "FLAC",
+               subtype: str | None = None) -> bytes:
     t = np.arange(round(seconds * sr)) / sr
     x = 0.3 * np.sin(2 * np.pi * (200 + 10 * n) * t) + 0.01 * np.sin(2 * np.pi * 7 * t)
     data = np.repeat(x[:, None], channels, 1).astype(np.float32)
     buf = io.BytesIO()
-    sf.write(buf, data, sr, format=fmt)
+    sf.write(buf, data, sr, format=fmt, subtype=subtype)
     return buf.getvalue()
 
 
 def write_shards(out: Path, sizes: Sequence[int], *, seconds: float = 0.5, sr: int = 8000,
                  channels: int = 1, labels: bool = True, captions: bool = True,
-                 fmt: str = "flac", header: dict | None = None) -> Path:
+                 fmt: str = "flac", subtype: str | None = None,
+                 header: dict | None = None) -> Path:
     """``out/`` with one shard per entry of ``sizes`` (that many samples) + index.json."""
     out.mkdir(parents=True, exist_ok=True)
     records, n = [], 0
@@ -41,7 +43,7 @@ def write_shards(out: Path, sizes: Sequence[int], *, seconds: float = 0.5, sr: i
                     "duration": frames / sr, "label": n % 2 if labels else -1,
                     "text": f"tone number {n}" if captions else "", "source": f"s{n}.wav"}
             writer.add(f"s{n:06d}", tone_bytes(n, seconds=dur, sr=sr, channels=channels,
-                                               fmt=fmt.upper()), fmt, meta)
+                                               fmt=fmt.upper(), subtype=subtype), fmt, meta)
             n += 1
         records.append(writer.close().to_dict())
     index = {"format": FORMAT, "version": 1, "content": "audio", "samples": n,

@@ -37,6 +37,22 @@ def test_items_are_crops_with_labels_and_captions(packed):
     assert torch.equal(item["audio"], whole["audio"][:, off:off + 2000])
 
 
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_wav_members_are_read_as_raw_pcm_with_soundfiles_values(tmp_path, subtype):
+    wav = write_shards(tmp_path / "wav", [4], sr=8000, channels=2, fmt="wav", subtype=subtype)
+    flac = write_shards(tmp_path / "flac", [4], sr=8000, channels=2)
+    assert ShardDataset(str(flac), sample_rate=8000).members(0).pcm_dtype == [""] * 4
+    for kwargs in ({"segment_seconds": 0.1}, {"segment_seconds": None},
+                   {"segment_seconds": 0.1, "sample_rate": 16000, "channels": 1}):
+        args = {"sample_rate": 8000, "channels": 2, **kwargs}
+        fast, decoded = ShardDataset(str(wav), **args), ShardDataset(str(wav), **args)
+        assert fast.members(0).pcm_dtype == ["<i2" if subtype == "PCM_16" else "<f4"] * 4
+        decoded.members(0).pcm_dtype[:] = [""] * 4  # decode the WAV files with soundfile
+        for i in range(4):
+            x, y = fast[i], decoded[i]
+            assert x["offset"] == y["offset"] and torch.equal(x["audio"], y["audio"])
+
+
 def test_crops_depend_on_epoch_not_on_rank(packed):
     ds = ShardDataset(str(packed), sample_rate=8000, segment_seconds=0.1, seed=0)
     first = [ds[i]["offset"] for i in range(24)]

@@ -32,7 +32,7 @@ import os
 import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -94,6 +94,10 @@ class ShardMembers:
 
     ``offset``/``size`` locate the payload member's data (audio file or ``.npy``) in the
     tar; ``frames`` are payload frames at ``sample_rate`` (latents: latent frames).
+    ``pcm_offset``/``pcm_dtype``: for WAV payloads of 16-bit or float32 PCM, where the
+    interleaved samples start in the tar and their numpy dtype (``"<i2"``, ``"<f4"``), so
+    a crop is one read of exactly its bytes, decoded without a codec (``-1``/``""`` for
+    other payloads; optional in the JSON).
     """
 
     keys: list[str]
@@ -105,15 +109,23 @@ class ShardMembers:
     channels: list[int]
     label: list[int]
     text: list[str]
+    pcm_offset: list[int] = attrs.field(factory=list)
+    pcm_dtype: list[str] = attrs.field(factory=list)
 
-    COLUMNS = ("keys", "ext", "offset", "size", "frames", "sample_rate", "channels", "label",
-               "text")
+    COLUMNS: ClassVar[tuple[str, ...]] = ("keys", "ext", "offset", "size", "frames",
+                                          "sample_rate", "channels", "label", "text")
+    OPTIONAL: ClassVar[dict[str, Any]] = {"pcm_offset": -1, "pcm_dtype": ""}
+
+    @classmethod
+    def empty(cls) -> ShardMembers:
+        return cls(*([] for _ in cls.COLUMNS))
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def to_json(self) -> str:
-        return json.dumps({c: getattr(self, c) for c in self.COLUMNS}, separators=(",", ":"))
+        return json.dumps({c: getattr(self, c) for c in (*self.COLUMNS, *self.OPTIONAL)},
+                          separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes, where: str) -> ShardMembers:
@@ -125,6 +137,8 @@ class ShardMembers:
                                    "expected the .idx.json that `audio-core data pack` "
                                    "writes") from exc
         n = len(columns["keys"])
+        for column, default in cls.OPTIONAL.items():
+            columns[column] = list(data.get(column) or [default] * n)
         if any(len(v) != n for v in columns.values()):
             raise ShardFormatError(f"{where}: member index columns have different lengths")
         return cls(**columns)
@@ -176,7 +190,7 @@ class ShardTarWriter:
         self._tar = tarfile.open(  # noqa: SIM115 (closed in close/abort)
             fileobj=_HashingWriter(self._file, self._hash), mode="w",
             format=tarfile.USTAR_FORMAT)
-        self.members = ShardMembers([], [], [], [], [], [], [], [], [])
+        self.members = ShardMembers.empty()
         self.seconds = 0.0
 
     @property
@@ -201,6 +215,9 @@ class ShardTarWriter:
         m.ext.append(ext.lstrip("."))
         m.offset.append(self._add_member(f"{key}.{ext.lstrip('.')}", payload))
         m.size.append(len(payload))
+        pcm = wav_pcm_layout(payload) if ext.lstrip(".") == "wav" else None
+        m.pcm_offset.append(m.offset[-1] + pcm[0] if pcm else -1)
+        m.pcm_dtype.append(pcm[1] if pcm else "")
         m.frames.append(int(meta["frames"]))
         m.sample_rate.append(int(meta["sample_rate"]))
         m.channels.append(int(meta["channels"]))
@@ -238,6 +255,27 @@ class ShardTarWriter:
         finally:
             self._file.close()
             self._tmp.unlink(missing_ok=True)
+
+
+def wav_pcm_layout(data: bytes) -> tuple[int, str] | None:
+    """``(offset of the sample data, numpy dtype)`` of a RIFF/WAVE file holding 16-bit or
+    float32 PCM (plain or WAVE_FORMAT_EXTENSIBLE), else None."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos, dtype = 12, None
+    while pos + 8 <= len(data):
+        chunk, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        body = pos + 8
+        if chunk == b"fmt " and size >= 16:
+            tag = int.from_bytes(data[body:body + 2], "little")
+            bits = int.from_bytes(data[body + 14:body + 16], "little")
+            if tag == 0xFFFE and size >= 26:  # extensible: the sub-format's first two bytes
+                tag = int.from_bytes(data[body + 24:body + 26], "little")
+            dtype = {(1, 16): "<i2", (3, 32): "<f4"}.get((tag, bits))
+        elif chunk == b"data":
+            return (body, dtype) if dtype else None
+        pos = body + size + (size & 1)
+    return None
 
 
 class _HashingWriter:

@@ -79,11 +79,12 @@ class ShardSource:
                  block_size: int = 8 << 20, open_files: int = 4) -> None:
         self.storage_options = dict(storage_options or {})
         self.block_size, self.max_open = int(block_size), int(open_files)
-        self._open: OrderedDict[str, Any] = OrderedDict()
+        self._open: OrderedDict[Any, Any] = OrderedDict()
+        self._filesystems: dict[str, Any] = {}
         self._pid = os.getpid()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_open": OrderedDict(), "_pid": -1}
+        return {**self.__dict__, "_open": OrderedDict(), "_filesystems": {}, "_pid": -1}
 
     def _fs(self, url: str):
         import fsspec
@@ -113,26 +114,35 @@ class ShardSource:
     def read_range(self, url: str, offset: int, size: int, member: str = "") -> bytes:
         """``size`` bytes of ``url`` from ``offset``; a short read is a truncated shard."""
         def once() -> bytes:
-            f = self._handle(url)
-            if isinstance(f, int):  # a local file descriptor: no shared offset
-                data = os.pread(f, size, offset)
-            else:
-                f.seek(offset)
-                data = f.read(size)
+            if _is_url(url):  # one request for exactly these bytes (samples come shuffled)
+                fs, path = self._remote(url)
+                data = fs.cat_file(path, start=offset, end=offset + size)
+            else:  # a local file descriptor: no shared offset between workers
+                data = os.pread(self._handle(url), size, offset)
             if len(data) != size:
                 raise ShardIOError(url, member, f"truncated shard: member bytes {offset}.."
                                                 f"{offset + size} but only {len(data)} read")
             return data
         return self._retrying(url, member, once)
 
-    def _handle(self, url: str, local_fd: bool = True):
-        """An open handle of ``url``: an fd for local files (``local_fd``), else a file.
+    def _remote(self, url: str):
+        """``(filesystem, path)`` of a URL, the filesystem kept per process and protocol."""
+        self._check_pid()
+        protocol = url.split("://", 1)[0]
+        fs = self._filesystems.get(protocol)
+        if fs is None:
+            fs = self._filesystems[protocol] = self._fs(url)[0]
+        return fs, fs._strip_protocol(url)
 
-        A forked DataLoader worker inherits the parent's handles, whose file offsets and
-        connections it would share: it forgets them and opens its own.
-        """
+    def _check_pid(self) -> None:
+        """A forked DataLoader worker inherits the parent's handles, whose file offsets and
+        connections it would share: it forgets them and opens its own."""
         if self._pid != os.getpid():
-            self._open, self._pid = OrderedDict(), os.getpid()
+            self._open, self._filesystems, self._pid = OrderedDict(), {}, os.getpid()
+
+    def _handle(self, url: str, local_fd: bool = True):
+        """An open handle of ``url``: an fd for local files (``local_fd``), else a file."""
+        self._check_pid()
         key = (url, local_fd)
         f = self._open.get(key)
         if f is None:
@@ -152,6 +162,8 @@ class ShardSource:
     def _drop(self, url: str) -> None:
         for key in [k for k in self._open if k[0] == url]:
             _close(self._open.pop(key))
+        if _is_url(url):  # a failed connection: a fresh filesystem (and session) next time
+            self._filesystems.pop(url.split("://", 1)[0], None)
 
     def _retrying(self, url: str, member: str, read):
         waits = _RETRIES if _is_url(url) else ()
@@ -187,7 +199,7 @@ class ShardSource:
 
     def scan(self, url: str) -> ShardMembers:
         """Build a member index by reading the tar's headers and its ``KEY.json`` members."""
-        m = ShardMembers([], [], [], [], [], [], [], [], [])
+        m = ShardMembers.empty()
         payloads: dict[str, tuple[str, int, int]] = {}
         metas: dict[str, dict] = {}
         try:
@@ -213,7 +225,8 @@ class ShardSource:
                                ("sample_rate", int(meta["sample_rate"])),
                                ("channels", int(meta["channels"])),
                                ("label", int(meta.get("label", -1))),
-                               ("text", str(meta.get("text", "")))):
+                               ("text", str(meta.get("text", ""))),
+                               ("pcm_offset", -1), ("pcm_dtype", "")):
                 getattr(m, col).append(value)
         return m
 
