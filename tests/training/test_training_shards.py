@@ -89,12 +89,27 @@ def test_sigkill_and_resume_gives_the_same_examples(helpers, tmp_path):
 
 
 def test_two_ranks_stream_from_local_s3_and_http_servers(helpers, tmp_path, monkeypatch):
-    """Half of the shards on an S3-compatible server, half on an HTTP server (both on
-    127.0.0.1, started here): a 2-rank run reads every one of them."""
+    """Two folders packed by `audio-core data pack`, one served by an S3-compatible server,
+    one by an HTTP server (both on 127.0.0.1, started here): a 2-rank run reads every
+    sample of both."""
+    import numpy as np
+    import soundfile as sf
+
+    from audio_core.cli import main
     from tests.datasets.remote_servers import http_server, s3_server, upload
 
-    write_shards(tmp_path / "www" / "a", [6, 6], seconds=0.4)
-    write_shards(tmp_path / "b", [6, 6], seconds=0.4)
+    rng = np.random.default_rng(0)
+    for part in ("a", "b"):
+        for i in range(12):
+            wave = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 900) * np.arange(6400) / 16000)
+            path = tmp_path / "src" / part / f"clip{i:02d}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, wave.astype(np.float32), 16000)
+    assert main(["data", "pack", str(tmp_path / "src" / "a"), str(tmp_path / "www" / "a"),
+                 "--shard-size", "60KB", "--format", "wav"]) == 0
+    assert main(["data", "pack", str(tmp_path / "src" / "b"), str(tmp_path / "b"),
+                 "--shard-size", "8KB"]) == 0
+    assert len(list((tmp_path / "b").glob("*.tar"))) > 1
     with s3_server(monkeypatch), http_server(tmp_path / "www") as (url, _):
         upload(tmp_path / "b", "audio", "b")
         urls = [f"{url}/a", "s3://audio/b"]
