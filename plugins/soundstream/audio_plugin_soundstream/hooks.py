@@ -15,6 +15,21 @@ PRESETS = Path(__file__).resolve().parent / "presets"
 
 
 @hookimpl
+def audio_core_register_models(registry):
+    registry.register("encodec", "audio_plugin_soundstream.encodec_model:EncodecCodec",
+                      description="RVQ codec with EnCodec's input handling (per-chunk "
+                                  "loudness normalisation, overlapping chunks); what "
+                                  "imported EnCodec models load as")
+
+
+@hookimpl
+def audio_core_register_importers(registry):
+    registry.register("encodec_hf", "audio_plugin_soundstream.import_encodec:EncodecImporter",
+                      description="transformers EncodecModel save_pretrained folder -> "
+                                  "soundstream.encodec export")
+
+
+@hookimpl
 def audio_core_register_encoders(registry):
     registry.register("encoder", "audio_plugin_soundstream.seanet:SEANetEncoder",
                       description="Causal SEANet conv encoder (optional Haar front end, LSTM, "
@@ -24,6 +39,10 @@ def audio_core_register_encoders(registry):
                       description="Log-magnitude STFT + ConvNeXt blocks at the frame rate "
                                   "(not causal): (batch, channels, time) -> "
                                   "(batch, dim, frames)")
+    registry.register("encodec_encoder", "audio_plugin_soundstream.encodec:EncodecEncoder",
+                      description="SEANet encoder in EnCodec's layout (reflect padding, "
+                                  "causal or centred, conv shortcuts, weight or group norm; "
+                                  "offline): (batch, channels, time) -> (batch, dim, frames)")
 
 
 @hookimpl
@@ -35,6 +54,9 @@ def audio_core_register_decoders(registry):
                       description="ConvNeXt blocks -> STFT magnitude + phase -> inverse STFT "
                                   "(Vocos head, not causal): (batch, dim, frames) -> "
                                   "(batch, channels, frames * hop)")
+    registry.register("encodec_decoder", "audio_plugin_soundstream.encodec:EncodecDecoder",
+                      description="SEANet decoder in EnCodec's layout (offline): "
+                                  "(batch, dim, frames) -> (batch, channels, frames * hop)")
 
 
 @hookimpl
