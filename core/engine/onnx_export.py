@@ -59,7 +59,8 @@ def fold_weight_norm(model: nn.Module) -> nn.Module:
 
 class CodeLookup(nn.Module):
     """Residual-VQ decoding as one gather: codes ``(batch, n, frames)`` (any ``n <= N``) ->
-    latent ``(batch, dim, frames)``, the sum of each row's code vector. Row ``i``'s codes
+    latent ``(batch, dim, frames)``, the sum of each row's table row (the quantizer's
+    ``code_tables()``: what each code decodes to). Row ``i``'s codes
     index table rows ``i * K .. i * K + K - 1`` of the stacked ``(N * K, dim)`` table."""
 
     def __init__(self, tables: list[Tensor]) -> None:
@@ -109,13 +110,15 @@ def _graphs(model: nn.Module) -> tuple[EncoderGraph, DecoderGraph, dict[str, Any
     info: dict[str, Any] = {"sample_rate": model.sample_rate, "channels": model.channels,
                             "hop_length": model.hop_length}
     if codec:
-        books = getattr(model.quantizer, "codebooks", None)
-        if books is None or not all(hasattr(b, "embed") for b in books):
-            raise OnnxExportError(f"ONNX export of codes needs a residual VQ with per-stage "
-                                  f"'embed' tables (core.rvq); got "
-                                  f"{type(model.quantizer).__name__}")
-        lookup = CodeLookup([b.embed for b in books])
-        info.update(num_codebooks=len(books), codebook_size=lookup.size,
+        tables = getattr(model.quantizer, "code_tables", None)  # an optional capability
+        if tables is None:
+            raise OnnxExportError(f"ONNX export of codes needs a quantizer whose codes decode "
+                                  f"to a sum of table rows (a code_tables() method, as "
+                                  f"core.rvq and soundstream.factorized_rvq have); "
+                                  f"{type(model.quantizer).__name__} has none")
+        with torch.no_grad():
+            lookup = CodeLookup(tables())
+        info.update(num_codebooks=len(tables()), codebook_size=lookup.size,
                     encoder={"input": "waveform", "output": "codes"},
                     decoder={"input": "codes", "output": "waveform"})
     else:

@@ -166,6 +166,11 @@ class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
         total = sum(cb.lookup(codes[:, i]) for i, cb in enumerate(self.codebooks[:codes.shape[1]]))
         return rearrange(total, "b t d -> b d t").to(self.codebooks[0].embed.dtype)
 
+    def code_tables(self) -> list[Tensor]:
+        """Per stage, the latent each code decodes to: ``(codebook_size, dim)`` tables
+        (what :meth:`decode` sums; ONNX export gathers from them)."""
+        return [cb.embed.float() for cb in self.codebooks]
+
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, num_codebooks={self.num_codebooks}, "
                 f"codebook_size={self.codebook_size}")

@@ -27,6 +27,10 @@ def audio_core_register_importers(registry):
     registry.register("encodec_hf", "audio_plugin_soundstream.import_encodec:EncodecImporter",
                       description="transformers EncodecModel save_pretrained folder -> "
                                   "soundstream.encodec export")
+    registry.register("dac_hf", "audio_plugin_soundstream.import_dac:DacImporter",
+                      description="transformers DacModel save_pretrained folder -> "
+                                  "core.autoencoder export (DAC encoder/decoder, factorised "
+                                  "RVQ)")
 
 
 @hookimpl
@@ -43,6 +47,9 @@ def audio_core_register_encoders(registry):
                       description="SEANet encoder in EnCodec's layout (reflect padding, "
                                   "causal or centred, conv shortcuts, weight or group norm; "
                                   "offline): (batch, channels, time) -> (batch, dim, frames)")
+    registry.register("dac_encoder", "audio_plugin_soundstream.dac:DacEncoder",
+                      description="DAC encoder (Snake activations, centred convs): "
+                                  "(batch, channels, time) -> (batch, dim, frames)")
 
 
 @hookimpl
@@ -57,6 +64,17 @@ def audio_core_register_decoders(registry):
     registry.register("encodec_decoder", "audio_plugin_soundstream.encodec:EncodecDecoder",
                       description="SEANet decoder in EnCodec's layout (offline): "
                                   "(batch, dim, frames) -> (batch, channels, frames * hop)")
+    registry.register("dac_decoder", "audio_plugin_soundstream.dac:DacDecoder",
+                      description="DAC decoder (Snake activations, tanh output): "
+                                  "(batch, dim, frames) -> (batch, channels, ~frames * hop)")
+
+
+@hookimpl
+def audio_core_register_quantizers(registry):
+    registry.register("factorized_rvq",
+                      "audio_plugin_soundstream.factorized_vq:FactorizedResidualVQ",
+                      description="Residual VQ with factorised (low-dim projection) and "
+                                  "L2-normalised (cosine) codebook lookup, DAC's quantizer")
 
 
 @hookimpl
