@@ -48,10 +48,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="--ema: the EMA weights (an error without them); --no-ema: the raw "
                         "weights (default: EMA when present)")
     e.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint folder")
-    e.add_argument("--format", choices=("safetensors", "onnx"), default="safetensors",
+    e.add_argument("--format", choices=("safetensors", "onnx", "transformers"),
+                   default="safetensors",
                    help="safetensors (default): the audio-core export; onnx: encoder and "
                         "decoder graphs (weight norm folded, dynamic batch and length), "
-                        "checked against PyTorch with onnxruntime when it is installed")
+                        "checked against PyTorch with onnxruntime when it is installed; "
+                        "transformers: a save_pretrained folder of the matching transformers "
+                        "model, by an installed exporter (EnCodec layout: EncodecModel)")
     e.add_argument("--register", metavar="NAME",
                    help="also register the export as a new version of MLflow model NAME in "
                         "the run's MLflow store, with the run's latest metrics (default: "
@@ -129,8 +132,8 @@ _AUTO_MESSAGES = {"resume": "continuing", "fresh": "starting a new run in",
 def run_export(args: argparse.Namespace) -> int:
     from audio_core.engine.export import export_run
 
-    if args.format == "onnx":
-        return _export_onnx(args)
+    if args.format != "safetensors":
+        return _export_other(args)
     out = export_run(args.run_dir, args.out, ema=args.ema, checkpoint=args.checkpoint)
     print(f"exported {args.run_dir} to {out}")
     name = args.register or _registered_name(out)
@@ -143,15 +146,22 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_onnx(args: argparse.Namespace) -> int:
+def _export_other(args: argparse.Namespace) -> int:
     from audio_core.engine.export import load
+    from audio_core.engine.imports import export_model
     from audio_core.engine.onnx_export import export_onnx
     from audio_core.errors import ConfigError
 
     if args.checkpoint or args.register:
-        raise ConfigError("--format onnx exports RUN_DIR's newest checkpoint or an export "
-                          "folder; --checkpoint and --register are for --format safetensors")
-    info = export_onnx(load(args.run_dir, ema=args.ema), args.out)
+        raise ConfigError(f"--format {args.format} exports RUN_DIR's newest checkpoint or an "
+                          f"export folder; --checkpoint and --register are for --format "
+                          f"safetensors")
+    model = load(args.run_dir, ema=args.ema)
+    if args.format == "transformers":
+        out = export_model(model, args.out, "transformers")
+        print(f"exported {args.run_dir} to {out} (transformers save_pretrained layout)")
+        return 0
+    info = export_onnx(model, args.out)
     diff = info.get("max_abs_diff")
     checked = (f"onnxruntime vs PyTorch: max abs diff {diff}" if diff is not None
                else "not checked (onnxruntime is not installed)")

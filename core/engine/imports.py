@@ -1,4 +1,5 @@
-"""Import models trained elsewhere as audio-core exports (``audio-core import SRC OUT``).
+"""Import models trained elsewhere as audio-core exports (``audio-core import SRC OUT``),
+and export them back to other frameworks' formats (``audio-core export --format F``).
 
 Plugins register *importers* (component kind ``importer``): classes with
 
@@ -10,6 +11,10 @@ Plugins register *importers* (component kind ``importer``): classes with
 :func:`import_model` picks the importer (``name``, or the one whose ``detect`` accepts
 ``src``). The result is an ordinary export: ``audio_core.load(OUT)`` builds it, and
 ``export.json`` records ``"weights": "imported"`` and the source folder.
+
+*Exporters* (component kind ``exporter``) go the other way: classes with a ``format``
+(``"transformers"``), ``accepts(model) -> bool`` and ``export(model, out) -> Path``;
+:func:`export_model` runs the one of the format that accepts the model.
 """
 
 from __future__ import annotations
@@ -68,6 +73,22 @@ def import_model(src: str | Path, out: str | Path, *, importer: str | None = Non
         raise ModelImportError(f"OUT {out} is the source folder; give another folder")
     registry = _registry(registry)
     return Path(find_importer(src, importer, registry).convert(src, out, registry))
+
+
+def export_model(model: nn.Module, out: str | Path, fmt: str, registry: Any = None) -> Path:
+    """Write ``model`` in format ``fmt`` with the first exporter of that format accepting
+    it; :class:`ModelImportError` listing the exporters of ``fmt`` when none does."""
+    registry = _registry(registry)
+    exporters = [spec for spec in registry.specs("exporter")
+                 if spec.resolve().format == fmt]
+    for spec in exporters:
+        exporter = spec.resolve()
+        if exporter.accepts(model):
+            return Path(exporter.export(model, Path(out)))
+    raise ModelImportError(
+        f"no {fmt} exporter accepts this {type(model).__name__} (exporters of format "
+        f"{fmt}: {format_choices([s.name for s in exporters]) or 'none installed'}; see "
+        f"'audio-core components --kind exporter' for the architectures each takes)")
 
 
 def import_config(config: Mapping[str, Any], registry: Any = None) -> Any:

@@ -34,6 +34,13 @@ def audio_core_register_importers(registry):
 
 
 @hookimpl
+def audio_core_register_exporters(registry):
+    registry.register("encodec_hf", "audio_plugin_soundstream.export_encodec:EncodecExporter",
+                      description="--format transformers: EnCodec-layout model (encodec "
+                                  "encoder/decoder + core.rvq) -> EncodecModel folder")
+
+
+@hookimpl
 def audio_core_register_encoders(registry):
     registry.register("encoder", "audio_plugin_soundstream.seanet:SEANetEncoder",
                       description="Causal SEANet conv encoder (optional Haar front end, LSTM, "

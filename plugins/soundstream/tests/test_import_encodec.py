@@ -95,3 +95,34 @@ def test_no_importer_for_folder(tmp_path):
     (tmp_path / "src" / "config.json").write_text('{"model_type": "wav2vec2"}')
     with pytest.raises(ModelImportError, match="no importer recognises"):
         import_model(tmp_path / "src", tmp_path / "out")
+
+
+@pytest.mark.parametrize("name", ["24khz", "48khz"])
+def test_export_transformers_round_trip(tmp_path, name):
+    """import -> export --format transformers -> EncodecModel.from_pretrained: the same
+    codes and audio as the original transformers model."""
+    ref, src = _save(tmp_path, name)
+    assert main(["import", str(src), str(tmp_path / "ac")]) == 0
+    assert main(["export", str(tmp_path / "ac"), str(tmp_path / "hf_again"),
+                 "--format", "transformers"]) == 0
+    back = transformers.EncodecModel.from_pretrained(tmp_path / "hf_again").eval()
+    assert back.config.target_bandwidths[-1] == CONFIGS[name]["target_bandwidths"][-1]
+    x = 0.3 * torch.randn(1, CONFIGS[name]["audio_channels"], 1013)
+    with torch.no_grad():
+        for bw in back.config.target_bandwidths:
+            a, b = ref.encode(x, bandwidth=bw), back.encode(x, bandwidth=bw)
+            assert torch.equal(a.audio_codes, b.audio_codes)
+        audio_a = ref.decode(a.audio_codes, a.audio_scales)[0]
+        audio_b = back.decode(b.audio_codes, b.audio_scales)[0]
+    assert (audio_a - audio_b).abs().max() <= 1e-6
+
+
+def test_export_transformers_refuses_other_models(tmp_path):
+    from audio_core.config import load_config
+    from audio_core.engine.imports import export_model
+    from audio_core.models.build import build_model
+
+    model = build_model(load_config("soundstream.tiny"))
+    with pytest.raises(ModelImportError, match="no transformers exporter accepts this "
+                                               "AudioAutoencoder"):
+        export_model(model, tmp_path / "out", "transformers")
