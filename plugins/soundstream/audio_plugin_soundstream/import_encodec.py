@@ -101,7 +101,8 @@ def run_config(config: dict[str, Any], file: Path) -> dict[str, Any]:
             "quantizer": {"name": "core.rvq",
                           "params": {"dim": config["hidden_size"], "num_codebooks": n_q,
                                      "codebook_size": size, "decay": 0.99,
-                                     "threshold_dead": 2.0, "dropout_prob": 1.0}},
+                                     "threshold_dead": 2.0, "dropout_prob": 1.0,
+                                     "full_distances": True}},
         },
     }
 

@@ -126,3 +126,17 @@ def test_export_transformers_refuses_other_models(tmp_path):
     with pytest.raises(ModelImportError, match="no transformers exporter accepts this "
                                                "AudioAutoencoder"):
         export_model(model, tmp_path / "out", "transformers")
+
+
+def test_deep_rvq_codes_identical(tmp_path):
+    """16 codebooks: late stages quantize tiny residuals, where rounding decides near-ties;
+    the import uses EnCodec's distance arithmetic (core.rvq full_distances), so every code
+    matches (the cheaper distance form flips a few of them on this input)."""
+    ref, src = _save(tmp_path, "24khz", codebook_size=64, target_bandwidths=[18.0, 288.0])
+    import_model(src, tmp_path / "out")
+    model = audio_core.load(tmp_path / "out")
+    assert model.quantizer.num_codebooks == 16
+    x = 0.3 * torch.randn(4, 1, 4001, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        enc = ref.encode(x, bandwidth=288.0)
+    assert torch.equal(model.encode_frames(x)[0], enc.audio_codes)
