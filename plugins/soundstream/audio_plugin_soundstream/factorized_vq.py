@@ -35,8 +35,12 @@ class FactorizedStage(nn.Module):
     def assign(self, projected: Tensor) -> Tensor:
         """Projected ``(batch, codebook_dim, frames)`` -> codes ``(batch, frames)``."""
         rows = F.normalize(rearrange(projected, "b d t -> (b t) d"))
-        scores = rows @ F.normalize(self.codebook.weight).t()
-        return scores.argmax(dim=1).view(projected.shape[0], -1)
+        book = F.normalize(self.codebook.weight)
+        # -|e - c|^2 in DAC's order of operations (not just e.c): near-ties resolve as
+        # in DAC, so imported weights give exactly its codes
+        scores = -(rows.pow(2).sum(1, keepdim=True) - 2 * rows @ book.t()) \
+            + book.pow(2).sum(1, keepdim=True).t()
+        return scores.max(dim=1).indices.view(projected.shape[0], -1)
 
     def lookup(self, codes: Tensor) -> Tensor:
         """Codes ``(batch, frames)`` -> code vectors ``(batch, codebook_dim, frames)``."""
