@@ -48,13 +48,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="--ema: the EMA weights (an error without them); --no-ema: the raw "
                         "weights (default: EMA when present)")
     e.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint folder")
-    e.add_argument("--format", choices=("safetensors", "onnx", "transformers"),
+    e.add_argument("--format", choices=("safetensors", "onnx", "onnx-streaming",
+                                        "transformers"),
                    default="safetensors",
                    help="safetensors (default): the audio-core export; onnx: encoder and "
                         "decoder graphs (weight norm folded, dynamic batch and length), "
                         "checked against PyTorch with onnxruntime when it is installed; "
-                        "transformers: a save_pretrained folder of the matching transformers "
-                        "model, by an installed exporter (EnCodec layout: EncodecModel)")
+                        "onnx-streaming: step graphs of a causal codec with its streaming "
+                        "state as explicit inputs/outputs; transformers: a save_pretrained "
+                        "folder of the matching transformers model (EnCodec layout: "
+                        "EncodecModel); the last two by installed exporters")
     e.add_argument("--register", metavar="NAME",
                    help="also register the export as a new version of MLflow model NAME in "
                         "the run's MLflow store, with the run's latest metrics (default: "
@@ -157,9 +160,9 @@ def _export_other(args: argparse.Namespace) -> int:
                           f"export folder; --checkpoint and --register are for --format "
                           f"safetensors")
     model = load(args.run_dir, ema=args.ema)
-    if args.format == "transformers":
-        out = export_model(model, args.out, "transformers")
-        print(f"exported {args.run_dir} to {out} (transformers save_pretrained layout)")
+    if args.format != "onnx":
+        out = export_model(model, args.out, args.format)
+        print(f"exported {args.run_dir} to {out} ({args.format})")
         return 0
     info = export_onnx(model, args.out)
     diff = info.get("max_abs_diff")

@@ -38,6 +38,11 @@ def audio_core_register_exporters(registry):
     registry.register("encodec_hf", "audio_plugin_soundstream.export_encodec:EncodecExporter",
                       description="--format transformers: EnCodec-layout model (encodec "
                                   "encoder/decoder + core.rvq) -> EncodecModel folder")
+    registry.register("onnx_streaming",
+                      "audio_plugin_soundstream.onnx_streaming:StreamingOnnxExporter",
+                      description="--format onnx-streaming: causal SEANet + RVQ codec -> "
+                                  "step graphs with the streaming state as explicit "
+                                  "inputs/outputs")
 
 
 @hookimpl
