@@ -58,6 +58,9 @@ def bandwidths(n_codebooks: int, frame_rate: int, bits: int) -> list[float]:
 def hf_config(model: nn.Module) -> dict[str, Any]:
     """EnCodec ``config.json`` content of ``model`` (:class:`ModelImportError` naming the
     setting EnCodec cannot express)."""
+    if getattr(model, "config", None) is None:
+        raise ModelImportError("--format transformers needs a model loaded with "
+                               "audio_core.load (its run config gives the EnCodec settings)")
     cfg = model.config.model
     enc = _params(EncodecEncoder, dict(cfg.encoder.params))
     dec = _params(EncodecDecoder, dict(cfg.decoder.params))
