@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "audio_core.cli.config",
     "audio_core.cli.data",
     "audio_core.cli.train",
+    "audio_core.cli.imports",
     "audio_core.cli.launch",
     "audio_core.cli.codec",
     "audio_core.cli.latents",

@@ -34,18 +34,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     t.set_defaults(handler=run_train)
 
     e = subparsers.add_parser(
-        "export", help="export a run's weights to safetensors + config",
+        "export", help="export a run's weights to safetensors + config (or ONNX)",
         description="Write the model of RUN_DIR's newest checkpoint as consolidated fp32 "
                     "weights OUT/model.safetensors with OUT/config.yaml and OUT/export.json: "
                     "the EMA weights when the run kept them (train.ema_decay > 0), else the "
                     "raw weights. audio_core.load(OUT) rebuilds the whole inference model "
-                    "(no losses or discriminators) in one call.")
+                    "(no losses or discriminators) in one call. --format onnx writes "
+                    "OUT/encoder.onnx, OUT/decoder.onnx and OUT/onnx.json instead (RUN_DIR "
+                    "may then also be an export folder).")
     e.add_argument("run_dir", metavar="RUN_DIR")
     e.add_argument("out", metavar="OUT")
     e.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
                    help="--ema: the EMA weights (an error without them); --no-ema: the raw "
                         "weights (default: EMA when present)")
     e.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint folder")
+    e.add_argument("--format", choices=("safetensors", "onnx", "onnx-streaming",
+                                        "transformers"),
+                   default="safetensors",
+                   help="safetensors (default): the audio-core export; onnx: encoder and "
+                        "decoder graphs (weight norm folded, dynamic batch and length), "
+                        "checked against PyTorch with onnxruntime when it is installed; "
+                        "onnx-streaming: step graphs of a causal codec with its streaming "
+                        "state as explicit inputs/outputs; transformers: a save_pretrained "
+                        "folder of the matching transformers model (EnCodec layout: "
+                        "EncodecModel); the last two by installed exporters")
     e.add_argument("--register", metavar="NAME",
                    help="also register the export as a new version of MLflow model NAME in "
                         "the run's MLflow store, with the run's latest metrics (default: "
@@ -123,6 +135,8 @@ _AUTO_MESSAGES = {"resume": "continuing", "fresh": "starting a new run in",
 def run_export(args: argparse.Namespace) -> int:
     from audio_core.engine.export import export_run
 
+    if args.format != "safetensors":
+        return _export_other(args)
     out = export_run(args.run_dir, args.out, ema=args.ema, checkpoint=args.checkpoint)
     print(f"exported {args.run_dir} to {out}")
     name = args.register or _registered_name(out)
@@ -132,6 +146,29 @@ def run_export(args: argparse.Namespace) -> int:
         version = register_export(args.run_dir, out, name)
         print(f"registered {out} as MLflow model '{name}' version {version['version']} "
               f"({version['tracking_uri']})")
+    return 0
+
+
+def _export_other(args: argparse.Namespace) -> int:
+    from audio_core.engine.export import load
+    from audio_core.engine.imports import export_model
+    from audio_core.engine.onnx_export import export_onnx
+    from audio_core.errors import ConfigError
+
+    if args.checkpoint or args.register:
+        raise ConfigError(f"--format {args.format} exports RUN_DIR's newest checkpoint or an "
+                          f"export folder; --checkpoint and --register are for --format "
+                          f"safetensors")
+    model = load(args.run_dir, ema=args.ema)
+    if args.format != "onnx":
+        out = export_model(model, args.out, args.format)
+        print(f"exported {args.run_dir} to {out} ({args.format})")
+        return 0
+    info = export_onnx(model, args.out)
+    diff = info.get("max_abs_diff")
+    checked = (f"onnxruntime vs PyTorch: max abs diff {diff}" if diff is not None
+               else "not checked (onnxruntime is not installed)")
+    print(f"exported {args.run_dir} to {args.out}/encoder.onnx and decoder.onnx; {checked}")
     return 0
 
 

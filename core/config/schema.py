@@ -91,6 +91,9 @@ class ModelConfig:
 
     type: str | None = attrs.field(default=None, metadata={"kind": "model"})
     params: dict[str, Any] = attrs.field(factory=dict)
+    #: an export folder (e.g. written by ``audio-core import``) or run folder whose weights
+    #: a training run starts from instead of a fresh initialisation (fine-tuning)
+    init: str | None = None
     encoder: ComponentConfig | None = component("encoder")
     quantizer: ComponentConfig | None = component("quantizer")
     decoder: ComponentConfig | None = component("decoder")

@@ -108,6 +108,28 @@ def export_run(run_dir: str | Path, out: str | Path, *, ema: bool | None = None,
     return out
 
 
+def init_from(model: nn.Module, path: str | Path, cfg: Any = None) -> Path:
+    """Load the weights of export or run folder ``path`` (a run's newest checkpoint, its
+    EMA weights when it has them) into ``model`` (``model.init``: a fine-tune's start).
+    Tensor names and shapes must match the model ``cfg`` builds (an error naming the
+    differing tensors otherwise); frozen parts are not in the weights and stay as built.
+    Returns the weights file read."""
+    from audio_core.engine.weights_check import check_state_dict
+
+    path = Path(path)
+    if (path / MODEL_FILE).is_file():
+        weights = path / MODEL_FILE
+    elif path.is_dir():
+        ckpt = _checkpoint_of(path, None)
+        weights = ckpt / _weights_file(ckpt, None)
+    else:
+        raise CheckpointError(f"model.init: {path} is not an export or run folder")
+    tensors = load_safetensors(weights)
+    check_state_dict(model, tensors, f"model.init ({weights})", cfg)
+    model.load_state_dict(tensors)
+    return weights
+
+
 def _yaml_mapping(text: str) -> dict[str, Any]:
     from omegaconf import OmegaConf
 

@@ -44,7 +44,9 @@ def _plain(cfg: Any) -> dict[str, Any]:
 def model_section(cfg: Any) -> dict[str, Any]:
     """What decides an exported model: ``model`` and ``data.{sample_rate,channels}``."""
     data = _plain(cfg)
-    return {"model": data.get("model"),
+    model = dict(data.get("model") or {})
+    model.pop("init", None)  # where training started, not what the weights are
+    return {"model": model,
             "data": {k: (data.get("data") or {}).get(k) for k in DATA_KEYS}}
 
 

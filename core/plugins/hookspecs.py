@@ -38,6 +38,8 @@ KIND_HOOKS: dict[str, str] = {
     "dataset": "audio_core_register_datasets",
     "embedding": "audio_core_register_embeddings",
     "task": "audio_core_register_tasks",
+    "importer": "audio_core_register_importers",
+    "exporter": "audio_core_register_exporters",
     "preset": "audio_core_register_presets",
 }
 KINDS: tuple[str, ...] = tuple(KIND_HOOKS)
@@ -120,6 +122,21 @@ def audio_core_register_embeddings(registry):
 @hookspec
 def audio_core_register_tasks(registry):
     """Register tasks: how one training step is computed (autoencoder, GAN codec, ...)."""
+
+
+@hookspec
+def audio_core_register_importers(registry):
+    """Register model importers for ``audio-core import``: classes with ``detect(src) ->
+    bool`` (does the folder ``src`` hold a model this importer converts?) and
+    ``convert(src, out, registry) -> Path`` (write an audio-core export to ``out``), see
+    :mod:`audio_core.engine.imports`."""
+
+
+@hookspec
+def audio_core_register_exporters(registry):
+    """Register model exporters for ``audio-core export --format FORMAT``: classes with a
+    ``format`` attribute (e.g. ``"transformers"``), ``accepts(model) -> bool`` and
+    ``export(model, out) -> Path``, see :mod:`audio_core.engine.imports`."""
 
 
 @hookspec

@@ -52,10 +52,17 @@ class Task:
         return build_component(ref, kind, path, registry=self.registry, context=context)
 
     def build_model(self) -> nn.Module:
-        """The model this task trains, built by its own class (never by the task)."""
+        """The model this task trains, built by its own class (never by the task), with
+        the weights of ``model.init`` when set (a resumed run then loads its checkpoint
+        over them)."""
         from audio_core.models.build import build_model
 
-        return build_model(self.cfg, self.registry)
+        model = build_model(self.cfg, self.registry)
+        if self.cfg.model.init:  # fine-tuning: start from an export's weights
+            from audio_core.engine.export import init_from
+
+            init_from(model, self.cfg.model.init, self.cfg)
+        return model
 
     def build_losses(self) -> list[tuple[nn.Module, Schedule]]:
         """``model.losses`` with their (scheduled) weights."""

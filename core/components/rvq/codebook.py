@@ -30,13 +30,15 @@ class EMACodebook(nn.Module):
     ``threshold_dead``: a code whose EMA count falls below it is replaced by a vector of
     the current batch (0 disables). ``som_params``: ``{sigma, sigma_decay, sigma_min}`` (missing
     keys from :data:`SOM_DEFAULTS`) turns on self-organising-map neighbourhood updates
-    (:mod:`audio_core.components.rvq.som`).
+    (:mod:`audio_core.components.rvq.som`). ``full_distances``: see :meth:`assign`.
     """
 
     def __init__(self, dim: int, codebook_size: int, decay: float = 0.99, eps: float = 1e-5,
                  kmeans_init: bool = True, kmeans_iters: int = 10, threshold_dead: float = 2.0,
-                 som_params: dict[str, float] | None = None) -> None:
+                 som_params: dict[str, float] | None = None,
+                 full_distances: bool = False) -> None:
         super().__init__()
+        self.full_distances = full_distances
         self.dim, self.codebook_size, self.decay, self.eps = dim, codebook_size, decay, eps
         self.kmeans_init, self.kmeans_iters = kmeans_init, kmeans_iters
         self.threshold_dead = threshold_dead
@@ -54,8 +56,17 @@ class EMACodebook(nn.Module):
 
     # -- lookups ------------------------------------------------------------------------
     def assign(self, x: Tensor) -> Tensor:
-        """Nearest code of each row of ``x`` ``(rows, dim)`` -> ``(rows,)`` int64."""
-        return squared_distances(x.float(), self.embed.float()).argmin(dim=1)
+        """Nearest code of each row of ``x`` ``(rows, dim)`` -> ``(rows,)`` int64.
+
+        ``full_distances``: the full squared distance ``|x|^2 - 2 x.c + |c|^2`` in that
+        order (EnCodec's arithmetic, so near-ties resolve as in EnCodec's weights); else
+        the cheaper ``|c|^2 - 2 x.c`` (the same nearest code up to rounding)."""
+        x, embed = x.float(), self.embed.float()
+        if self.full_distances:
+            dist = x.pow(2).sum(1, keepdim=True) - 2 * x @ embed.t() \
+                + embed.t().pow(2).sum(0, keepdim=True)
+            return dist.neg().max(dim=-1).indices
+        return squared_distances(x, embed).argmin(dim=1)
 
     def lookup(self, codes: Tensor) -> Tensor:
         """Codes (any shape) -> vectors ``(*codes.shape, dim)`` in float32."""

@@ -47,6 +47,9 @@ class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
         som: ``{sigma, sigma_decay, sigma_min}`` turns on self-organising-map codebook
             updates (:mod:`audio_core.components.rvq.som`); ``None`` disables.
         seed: seed of the quantizer-dropout draws.
+        full_distances: nearest codes from the full squared distance in EnCodec's order of
+            operations (imported EnCodec weights pick exactly EnCodec's codes); default: the
+            cheaper form without ``|x|^2`` (the same codes up to rounding at near-ties).
 
     ``metrics`` hold per-codebook ``usage_i`` and ``perplexity_i``, ``commitment``,
     ``dead_codes`` (replaced this step) and ``n_quantizers``.
@@ -57,7 +60,8 @@ class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
     def __init__(self, dim: int = 128, num_codebooks: int = 8, codebook_size: int = 1024,
                  decay: float = 0.99, commitment_weight: Any = 1.0, kmeans_init: bool = True,
                  kmeans_iters: int = 10, threshold_dead: float = 2.0, dropout_prob: float = 1.0,
-                 som: dict[str, float] | None = None, seed: int = 0) -> None:
+                 som: dict[str, float] | None = None, seed: int = 0,
+                 full_distances: bool = False) -> None:
         super().__init__()
         problems = [f"{name} {rule}, got {value}" for name, value, ok, rule in (
             ("dim", dim, dim >= 1, "must be >= 1"),
@@ -76,7 +80,8 @@ class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
         self.dropout_prob, self.seed = dropout_prob, seed
         self.codebooks = nn.ModuleList(
             EMACodebook(dim, codebook_size, decay, kmeans_init=kmeans_init,
-                        kmeans_iters=kmeans_iters, threshold_dead=threshold_dead, som_params=som)
+                        kmeans_iters=kmeans_iters, threshold_dead=threshold_dead, som_params=som,
+                        full_distances=full_distances)
             for _ in range(num_codebooks))
         self.register_buffer("steps", torch.tensor(0, dtype=torch.long))
 
@@ -165,6 +170,11 @@ class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
                              f"[{int(codes.min())}, {int(codes.max())}]")
         total = sum(cb.lookup(codes[:, i]) for i, cb in enumerate(self.codebooks[:codes.shape[1]]))
         return rearrange(total, "b t d -> b d t").to(self.codebooks[0].embed.dtype)
+
+    def code_tables(self) -> list[Tensor]:
+        """Per stage, the latent each code decodes to: ``(codebook_size, dim)`` tables
+        (what :meth:`decode` sums; ONNX export gathers from them)."""
+        return [cb.embed.float() for cb in self.codebooks]
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, num_codebooks={self.num_codebooks}, "

@@ -15,6 +15,37 @@ PRESETS = Path(__file__).resolve().parent / "presets"
 
 
 @hookimpl
+def audio_core_register_models(registry):
+    registry.register("encodec", "audio_plugin_soundstream.encodec_model:EncodecCodec",
+                      description="RVQ codec with EnCodec's input handling (per-chunk "
+                                  "loudness normalisation, overlapping chunks); what "
+                                  "imported EnCodec models load as")
+
+
+@hookimpl
+def audio_core_register_importers(registry):
+    registry.register("encodec_hf", "audio_plugin_soundstream.import_encodec:EncodecImporter",
+                      description="transformers EncodecModel save_pretrained folder -> "
+                                  "soundstream.encodec export")
+    registry.register("dac_hf", "audio_plugin_soundstream.import_dac:DacImporter",
+                      description="transformers DacModel save_pretrained folder -> "
+                                  "core.autoencoder export (DAC encoder/decoder, factorised "
+                                  "RVQ)")
+
+
+@hookimpl
+def audio_core_register_exporters(registry):
+    registry.register("encodec_hf", "audio_plugin_soundstream.export_encodec:EncodecExporter",
+                      description="--format transformers: EnCodec-layout model (encodec "
+                                  "encoder/decoder + core.rvq) -> EncodecModel folder")
+    registry.register("onnx_streaming",
+                      "audio_plugin_soundstream.onnx_streaming:StreamingOnnxExporter",
+                      description="--format onnx-streaming: causal SEANet + RVQ codec -> "
+                                  "step graphs with the streaming state as explicit "
+                                  "inputs/outputs")
+
+
+@hookimpl
 def audio_core_register_encoders(registry):
     registry.register("encoder", "audio_plugin_soundstream.seanet:SEANetEncoder",
                       description="Causal SEANet conv encoder (optional Haar front end, LSTM, "
@@ -24,6 +55,13 @@ def audio_core_register_encoders(registry):
                       description="Log-magnitude STFT + ConvNeXt blocks at the frame rate "
                                   "(not causal): (batch, channels, time) -> "
                                   "(batch, dim, frames)")
+    registry.register("encodec_encoder", "audio_plugin_soundstream.encodec:EncodecEncoder",
+                      description="SEANet encoder in EnCodec's layout (reflect padding, "
+                                  "causal or centred, conv shortcuts, weight or group norm; "
+                                  "offline): (batch, channels, time) -> (batch, dim, frames)")
+    registry.register("dac_encoder", "audio_plugin_soundstream.dac:DacEncoder",
+                      description="DAC encoder (Snake activations, centred convs): "
+                                  "(batch, channels, time) -> (batch, dim, frames)")
 
 
 @hookimpl
@@ -35,6 +73,20 @@ def audio_core_register_decoders(registry):
                       description="ConvNeXt blocks -> STFT magnitude + phase -> inverse STFT "
                                   "(Vocos head, not causal): (batch, dim, frames) -> "
                                   "(batch, channels, frames * hop)")
+    registry.register("encodec_decoder", "audio_plugin_soundstream.encodec:EncodecDecoder",
+                      description="SEANet decoder in EnCodec's layout (offline): "
+                                  "(batch, dim, frames) -> (batch, channels, frames * hop)")
+    registry.register("dac_decoder", "audio_plugin_soundstream.dac:DacDecoder",
+                      description="DAC decoder (Snake activations, tanh output): "
+                                  "(batch, dim, frames) -> (batch, channels, ~frames * hop)")
+
+
+@hookimpl
+def audio_core_register_quantizers(registry):
+    registry.register("factorized_rvq",
+                      "audio_plugin_soundstream.factorized_vq:FactorizedResidualVQ",
+                      description="Residual VQ with factorised (low-dim projection) and "
+                                  "L2-normalised (cosine) codebook lookup, DAC's quantizer")
 
 
 @hookimpl

@@ -1,0 +1,197 @@
+"""ONNX export of codecs and autoencoders (``audio-core export --format onnx``).
+
+Writes two graphs and a description::
+
+    OUT/encoder.onnx   waveform float32 (batch, channels, time) -> codes int64
+                       (batch, num_codebooks, frames) for a codec (every codebook), else
+                       latent float32 (batch, latent_dim, frames)
+    OUT/decoder.onnx   codes int64 (batch, n, frames), any 1 <= n <= num_codebooks (the first
+                       n rows: lower bitrates), or the latent -> waveform (batch, channels,
+                       frames * hop_length)
+    OUT/onnx.json      sample rate, channels, hop, codebooks, input/output names, opset, and
+                       the max abs difference to PyTorch measured with onnxruntime at export
+
+Batch and length are dynamic axes. Weight norm is folded into plain weights before export
+(a parametrization is not exportable), on a copy: the model passed in is unchanged. The
+graphs are offline (whole-signal) graphs; streaming state is not exposed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from audio_core.errors import AudioCoreError
+
+OPSET = 17
+ONNX_INFO = "onnx.json"
+
+
+class OnnxExportError(AudioCoreError):
+    """The model (or this machine) cannot produce the ONNX graphs."""
+
+
+def fold_weight_norm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose parametrized weights (weight norm) are plain tensors.
+
+    Not ``remove_parametrizations``: it deletes the property from the parametrized class,
+    which a deep copy shares with the original model; each copied module gets its
+    unparametrized class back instead."""
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            with torch.no_grad():
+                values = {name: getattr(module, name).clone()
+                          for name in module.parametrizations}
+            module.__class__ = module.__class__.__bases__[0]  # the class before parametrize
+            del module._modules["parametrizations"]
+            for name, value in values.items():
+                module.register_parameter(name, nn.Parameter(value))
+    return model
+
+
+class CodeLookup(nn.Module):
+    """Residual-VQ decoding as one gather: codes ``(batch, n, frames)`` (any ``n <= N``) ->
+    latent ``(batch, dim, frames)``, the sum of each row's table row (the quantizer's
+    ``code_tables()``: what each code decodes to). Row ``i``'s codes
+    index table rows ``i * K .. i * K + K - 1`` of the stacked ``(N * K, dim)`` table."""
+
+    def __init__(self, tables: list[Tensor]) -> None:
+        super().__init__()
+        self.size = tables[0].shape[0]
+        self.register_buffer("table", torch.cat(tables).float())
+
+    def forward(self, codes: Tensor) -> Tensor:
+        rows = torch.arange(codes.shape[1], device=codes.device) * self.size
+        vectors = nn.functional.embedding(codes + rows[None, :, None], self.table)
+        return vectors.sum(dim=1).transpose(1, 2)
+
+
+class EncoderGraph(nn.Module):
+    """waveform -> codes (a codec, every codebook) or the latent."""
+
+    def __init__(self, model: nn.Module, codec: bool) -> None:
+        super().__init__()
+        self.model, self.codec = model, codec
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        if self.codec:
+            return self.model.encode_codes(waveform)
+        return self.model.encode(waveform)
+
+
+class DecoderGraph(nn.Module):
+    """codes (through :class:`CodeLookup`) or latent -> waveform."""
+
+    def __init__(self, model: nn.Module, lookup: CodeLookup | None) -> None:
+        super().__init__()
+        self.model, self.lookup = model, lookup
+
+    def forward(self, x: Tensor) -> Tensor:
+        latent = self.lookup(x) if self.lookup is not None else x
+        return self.model.decoder(latent)
+
+
+def _graphs(model: nn.Module) -> tuple[EncoderGraph, DecoderGraph, dict[str, Any]]:
+    from audio_core.models.contracts import Autoencoder, is_codec
+
+    if not isinstance(model, Autoencoder) or not hasattr(model, "decoder"):
+        raise OnnxExportError(f"ONNX export needs a codec or autoencoder with a decoder "
+                              f"module; {type(model).__name__} is not one")
+    codec = is_codec(model)
+    lookup = None
+    info: dict[str, Any] = {"sample_rate": model.sample_rate, "channels": model.channels,
+                            "hop_length": model.hop_length}
+    if codec:
+        tables = getattr(model.quantizer, "code_tables", None)  # an optional capability
+        if tables is None:
+            raise OnnxExportError(f"ONNX export of codes needs a quantizer whose codes decode "
+                                  f"to a sum of table rows (a code_tables() method, as "
+                                  f"core.rvq and soundstream.factorized_rvq have); "
+                                  f"{type(model.quantizer).__name__} has none")
+        with torch.no_grad():
+            lookup = CodeLookup(tables())
+        info.update(num_codebooks=len(tables()), codebook_size=lookup.size,
+                    encoder={"input": "waveform", "output": "codes"},
+                    decoder={"input": "codes", "output": "waveform"})
+    else:
+        info.update(latent_dim=model.latent_dim,
+                    encoder={"input": "waveform", "output": "latent"},
+                    decoder={"input": "latent", "output": "waveform"})
+    return EncoderGraph(model, codec).eval(), DecoderGraph(model, lookup).eval(), info
+
+
+def _axes(name: str) -> dict[int, str]:
+    """Dynamic axes of a graph input/output: batch and length; codes' row count too."""
+    return {0: "batch", 1: "codebooks", 2: "frames"} if name == "codes" else \
+        {0: "batch", 2: "length"}
+
+
+def export_onnx(model: nn.Module, out: str | Path, *, seconds: float = 1.0,
+                check: bool = True) -> dict[str, Any]:
+    """Write ``encoder.onnx``, ``decoder.onnx`` and ``onnx.json`` for ``model`` into
+    ``out``; traced on ``seconds`` of noise. With ``check`` (and onnxruntime installed) both
+    graphs run on a signal of another length and ``onnx.json`` records the max abs
+    difference to PyTorch (``max_abs_diff``). Returns the ``onnx.json`` content."""
+    out = Path(out)
+    model = fold_weight_norm(model.float().cpu().eval())
+    encoder, decoder, info = _graphs(model)
+    example = torch.randn(1, model.channels, int(seconds * model.sample_rate),
+                          generator=torch.Generator().manual_seed(0)) * 0.1
+    out.mkdir(parents=True, exist_ok=True)
+    kind = info["decoder"]["input"]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes on shape checks turned constants
+        middle = encoder(example)
+        for graph, x, names, name in ((encoder, example, ("waveform", kind), "encoder"),
+                                      (decoder, middle, (kind, "waveform"), "decoder")):
+            try:
+                torch.onnx.export(graph, (x,), str(out / f"{name}.onnx"),
+                                  input_names=[names[0]], output_names=[names[1]],
+                                  opset_version=OPSET, dynamo=False,
+                                  dynamic_axes={n: _axes(n) for n in names})
+            except Exception as exc:  # an op without an ONNX form, a missing package
+                raise OnnxExportError(f"ONNX export of the {name} of "
+                                      f"{type(model).__name__} failed: "
+                                      f"{type(exc).__name__}: {exc}") from exc
+    info["opset"] = OPSET
+    if check:
+        info["max_abs_diff"] = check_onnx(encoder, decoder, out, model.channels,
+                                          int(0.37 * seconds * model.sample_rate) + 7)
+    (out / ONNX_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    return info
+
+
+def check_onnx(encoder: nn.Module, decoder: nn.Module, out: Path, channels: int,
+               length: int) -> dict[str, float] | None:
+    """Max abs difference of the ONNX graphs in ``out`` (onnxruntime) to PyTorch on noise
+    of ``length`` samples (batch 2): ``{"encoder", "decoder"}`` (codes: count of differing
+    codes as ``encoder_codes_differ``); ``None`` without onnxruntime."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    x = torch.randn(2, channels, length, generator=torch.Generator().manual_seed(1)) * 0.1
+    with torch.no_grad():
+        middle = encoder(x)
+        audio = decoder(middle)
+    run = {name: ort.InferenceSession(str(out / f"{name}.onnx"),
+                                      providers=["CPUExecutionProvider"])
+           for name in ("encoder", "decoder")}
+    got_middle = torch.from_numpy(run["encoder"].run(None, {run["encoder"].get_inputs()[0]
+                                                            .name: x.numpy()})[0])
+    got_audio = torch.from_numpy(run["decoder"].run(None, {run["decoder"].get_inputs()[0]
+                                                           .name: middle.numpy()})[0])
+    diffs = {"decoder": float((got_audio - audio).abs().max())}
+    if middle.dtype == torch.int64:
+        diffs["encoder_codes_differ"] = float((got_middle != middle).sum())
+    else:
+        diffs["encoder"] = float((got_middle - middle).abs().max())
+    return diffs
