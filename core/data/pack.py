@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -105,9 +106,18 @@ def encode_sample(job: tuple) -> tuple[bytes, dict] | tuple[None, str]:
 
 
 def _init_worker() -> None:
+    """One torch thread; exit when the packing process dies (a SIGKILL leaves no orphans)."""
     import torch
 
     torch.set_num_threads(1)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="pack-parent-watch").start()
 
 
 def _encoded(jobs: Iterable[tuple], workers: int) -> Iterator[tuple]:
@@ -230,11 +240,12 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions | Non
 
 @contextlib.contextmanager
 def _locked(out: Path) -> Iterator[None]:
-    """Hold ``OUT/.pack.lock`` (an advisory lock the kernel drops if the process dies)."""
+    """Hold ``OUT/.pack.lock``: a POSIX record lock, which the kernel drops when this process
+    dies and worker processes do not inherit."""
     with (out / LOCK_FILE).open("w") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
             raise PackError(f"another `audio-core data pack` is writing '{out}'; wait for it "
                             "or stop it") from exc
         yield
