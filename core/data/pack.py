@@ -12,6 +12,7 @@ Resume: after each shard, ``OUT/pack-progress.json`` records the shards done (si
 and the plan position. A re-run verifies them, drops half-written ``.tmp`` files and goes on
 from there, so a killed run finishes byte-identical to an uninterrupted one. The last steps
 write ``bad_files.json`` and ``index.json`` (atomically) and remove the progress file.
+``OUT/.pack.lock`` keeps a second packer out; worker processes exit if the packer dies.
 """
 
 from __future__ import annotations
