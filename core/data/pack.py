@@ -12,6 +12,7 @@ Resume: after each shard, ``OUT/pack-progress.json`` records the shards done (si
 and the plan position. A re-run verifies them, drops half-written ``.tmp`` files and goes on
 from there, so a killed run finishes byte-identical to an uninterrupted one. The last steps
 write ``bad_files.json`` and ``index.json`` (atomically) and remove the progress file.
+``OUT/.pack.lock`` keeps a second packer out; worker processes exit if the packer dies.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import io
 import json
 import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -105,9 +107,18 @@ def encode_sample(job: tuple) -> tuple[bytes, dict] | tuple[None, str]:
 
 
 def _init_worker() -> None:
+    """One torch thread; exit when the packing process dies (a SIGKILL leaves no orphans)."""
     import torch
 
     torch.set_num_threads(1)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="pack-parent-watch").start()
 
 
 def _encoded(jobs: Iterable[tuple], workers: int) -> Iterator[tuple]:
@@ -230,11 +241,12 @@ def pack(src: str | os.PathLike, out: str | os.PathLike, opts: PackOptions | Non
 
 @contextlib.contextmanager
 def _locked(out: Path) -> Iterator[None]:
-    """Hold ``OUT/.pack.lock`` (an advisory lock the kernel drops if the process dies)."""
+    """Hold ``OUT/.pack.lock``: a POSIX record lock, which the kernel drops when this process
+    dies and worker processes do not inherit."""
     with (out / LOCK_FILE).open("w") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
             raise PackError(f"another `audio-core data pack` is writing '{out}'; wait for it "
                             "or stop it") from exc
         yield

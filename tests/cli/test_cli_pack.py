@@ -16,12 +16,16 @@ import soundfile as sf
 
 from audio_core.cli import main
 
-#: Runs the CLI with encoding slowed down, so a kill lands mid-pack deterministically.
+#: Runs the CLI with encoding slowed down, so a kill lands mid-pack deterministically
+#: (forked worker processes find ``slow`` in their copy of ``__main__``).
 SLOW_MAIN = """
 import sys, time
 import audio_core.data.pack as pack
 real = pack.encode_sample
-pack.encode_sample = lambda job: (time.sleep(0.15), real(job))[1]
+def slow(job):
+    time.sleep(0.3)
+    return real(job)
+pack.encode_sample = slow
 from audio_core.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -48,13 +52,18 @@ def run_cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
 
 
 def test_sigkill_then_rerun_is_byte_identical_to_a_straight_run(tmp_path):
+    """Killed with 2 worker processes (which must not outlive it), resumed, compared with
+    a straight in-process run."""
+    import psutil
+
     src = make_folder(tmp_path / "src")
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "AUDIO_CORE_CACHE_DIR": str(tmp_path / "cache")}
     args = ["data", "pack", str(src), "OUT", "--labels", "folders", "--shard-size", "40KB",
-            "--workers", "1", "--no-progress"]
+            "--workers", "2", "--no-progress"]
     straight = tmp_path / "straight"
-    assert main([a if a != "OUT" else str(straight) for a in args]) == 0
+    assert main([a if a != "OUT" else str(straight) for a in args[:-3]]
+                + ["--workers", "1", "--no-progress"]) == 0
 
     out = tmp_path / "out"
     killed_args = [a if a != "OUT" else str(out) for a in args]
@@ -66,9 +75,14 @@ def test_sigkill_then_rerun_is_byte_identical_to_a_straight_run(tmp_path):
         if progress.exists() and len(json.loads(progress.read_text())["shards"]) >= 2:
             break
         time.sleep(0.02)
+    workers = psutil.Process(proc.pid).children()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL and len(workers) == 2
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    for orphan in alive:
+        orphan.kill()
+    assert alive == []  # the workers noticed their parent died and exited
     assert not (out / "index.json").exists()  # killed mid-way
     done = len(json.loads(progress.read_text())["shards"])
     assert done < len(json.loads((straight / "index.json").read_text())["shards"])

@@ -250,14 +250,21 @@ def test_a_source_changed_since_the_kill_is_packed_from_the_start(tmp_path, monk
 
 
 def test_a_second_pack_into_the_same_out_is_refused(tmp_path):
-    import fcntl
+    import subprocess
+    import sys
 
     src = class_folder(tmp_path / "src")
     (tmp_path / "out").mkdir()
-    with (tmp_path / "out" / ".pack.lock").open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    holder = subprocess.Popen(  # another process holds the lock, as a running pack does
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
+         "fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+         str(tmp_path / "out" / ".pack.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(PackError, match="another `audio-core data pack` is writing"):
             pack(src, tmp_path / "out")
+    finally:
+        holder.kill()
+        holder.wait()
     assert pack(src, tmp_path / "out").index["samples"] == 6
-    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("."))\
-        == []
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
