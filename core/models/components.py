@@ -287,12 +287,11 @@ def members(contract: type) -> dict[str, bool]:
     """Public members of ``contract`` -> whether each has a default (a value or method body
     in the contract), from the contract and its bases defined in audio-core."""
     found: dict[str, bool] = {}
-    for base in reversed(contract.__mro__):
+    for base in contract.__mro__:  # the contract's own members first
         if not base.__module__.startswith("audio_core."):
             continue
-        names = [*getattr(base, "__annotations__", {}), *vars(base)]
-        for name in names:
-            if name.startswith("_") and name not in _DUNDERS:
+        for name in [*vars(base).get("__annotations__", {}), *vars(base)]:
+            if name in found or (name.startswith("_") and name not in _DUNDERS):
                 continue
             value = vars(base).get(name)
             found[name] = value is not None and not _is_stub(value)
