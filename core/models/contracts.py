@@ -140,6 +140,12 @@ class Autoencoder(Reconstructor):
         """Latent ``(batch, latent_dim, frames)`` -> waveform ``(batch, channels, length)``
         (default ``frames * hop_length``)."""
 
+    def features(self, waveform: Tensor) -> Tensor:
+        """Raw latent ``(batch, latent_dim, frames)``, before a normalisation the model
+        defines from its statistics (what ``audio-core stats`` measures). Default:
+        :meth:`encode`."""
+        return self.encode(waveform)
+
     @torch.no_grad()
     def reconstruct(self, waveform: Tensor) -> Tensor:
         return self.decode(self.encode(waveform), waveform.shape[-1])
