@@ -29,12 +29,13 @@ embedding      ``audio (channels, time), sample_rate`` -> ``(frames, dim)`` floa
 dataset        ``dataset[i]`` -> dict with ``"audio"`` ``(channels, time)`` and metadata
 =============  ==================================================================
 
-This module imports neither torch nor the components (annotations are strings).
+Annotations here are strings: the module itself needs no torch (its package does).
 """
 
 from __future__ import annotations
 
 import dis
+import inspect
 import math
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -266,7 +267,8 @@ def _model() -> type:
     return AudioModel
 
 
-#: Kind -> its contract (the quantizer and model contracts are ABCs, imported on use).
+#: Kind -> its contract. The quantizer and model contracts are the ABCs of
+#: :mod:`audio_core.models.contracts`, which imports this module: looked up on use.
 CONTRACTS: dict[str, Any] = {
     "encoder": Encoder, "decoder": Decoder, "quantizer": _quantizer, "vocoder": Vocoder,
     "denoiser": Denoiser, "conditioner": Conditioner, "objective": Objective,
@@ -315,7 +317,7 @@ def missing_members(obj: Any, contract: type) -> list[str]:
     missing = []
     for name in members(contract):
         declared = _declared(contract, name)
-        is_method = callable(declared) and not isinstance(declared, type)
+        is_method = inspect.isroutine(declared) or isinstance(declared, classmethod)
         try:
             value = getattr(obj, name)
         except AttributeError:
