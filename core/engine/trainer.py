@@ -316,9 +316,10 @@ class Trainer:
 
 
 def throughput_unit(dataset: Any) -> tuple[str, float]:
-    """``(unit, amount per item)`` a dataset declares (``units_per_item``), e.g.
-    ``("audio_s", 1.0)`` for one-second crops; ``("items", 1.0)`` when it declares none."""
-    declared = getattr(dataset, "units_per_item", None)
+    """``(unit, amount per item)`` a dataset declares (``units_per_item`` of the
+    :class:`~audio_core.models.components.Dataset` contract), e.g. ``("audio_s", 1.0)`` for
+    one-second crops; ``("items", 1.0)`` when it declares none."""
+    declared = dataset.units_per_item
     if declared is None:
         return "items", 1.0
     unit, amount = declared
