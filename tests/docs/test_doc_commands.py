@@ -333,7 +333,8 @@ def test_a_marker_shown_inside_a_block_is_an_example(tmp_path):
     ("<!-- doctest skip pip -->\n```bash\nls\n```\n", "doc.md:1: 'skip' needs a reason"),
     ("<!-- doctest parse -->\n\ntext\n```bash\nls\n```\n",
      "doc.md:1: doctest marker not followed by a fenced block"),
-    ("<!-- doctest parse -->\n```yaml\na: 1\n```\n", "only apply to shell blocks"),
+    ("<!-- doctest parse -->\n```yaml\na: 1\n```\n", "only apply to shell and Python blocks"),
+    ("<!-- doctest parse -->\n```python\na = 1\n```\n", "a Python block takes one 'run'"),
 ])
 def test_bad_markers_name_their_file_and_line(tmp_path, text, message):
     with pytest.raises(MarkerError, match=message):
@@ -353,3 +354,17 @@ def test_a_failing_command_names_its_file_and_line(tmp_path):
         execute(read_blocks(doc, tmp_path), make_scratch(tmp_path / "scratch"))
     assert str(failure.value).startswith("doc.md:4: `audio-core config show no_such_preset` "
                                          "exited 1")
+
+
+def test_a_python_block_marked_run_is_executed_after_the_shell_blocks_above(tmp_path):
+    doc = write_doc(tmp_path, "\n".join([
+        "```bash", "echo 3 > n.txt", "```", "",
+        "<!-- doctest run -->", "```python",
+        "from pathlib import Path",
+        "Path('twice.txt').write_text(str(2 * int(Path('n.txt').read_text())))",
+        "```", "",
+        "```python", "raise SystemExit('shown only: not run')", "```"]))
+    scratch = make_scratch(tmp_path / "scratch")
+    done = execute(read_blocks(doc, tmp_path), scratch)
+    assert (scratch / "twice.txt").read_text() == "6"
+    assert done[-1] == "doc.md:6 run python"  # the fence's line
