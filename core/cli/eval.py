@@ -102,7 +102,7 @@ def run_eval(args: argparse.Namespace) -> int:
         model, args.data, out, bandwidths=args.bandwidth, baseline=args.baseline,
         speech=args.speech, embedding=embedding, dnsmos=not args.no_dnsmos, limit=args.limit,
         chunk_seconds=args.chunk_seconds, model_name=args.model,
-        progress=lambda line: console.log(line))
+        progress=lambda line: console.log(line, markup=False, highlight=False))
     report.print_table(result, Console(width=max(Console().width, 150)))
     for what, path in written.items():
         print(f"{what}: {path}")
