@@ -48,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="--ema: the EMA weights (an error without them); --no-ema: the raw "
                         "weights (default: EMA when present)")
     e.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint folder")
+    e.add_argument("--overwrite", action="store_true",
+                   help="OUT holds files an export did not write: move it aside to "
+                        "OUT.old-<time> (not deleted) and export into a new OUT")
     e.add_argument("--format", choices=("safetensors", "onnx", "onnx-streaming",
                                         "transformers"),
                    default="safetensors",
@@ -137,7 +140,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.format != "safetensors":
         return _export_other(args)
-    out = export_run(args.run_dir, args.out, ema=args.ema, checkpoint=args.checkpoint)
+    out = export_run(args.run_dir, args.out, ema=args.ema, checkpoint=args.checkpoint,
+                     overwrite=args.overwrite)
     print(f"exported {args.run_dir} to {out}")
     name = args.register or _registered_name(out)
     if name:
