@@ -30,6 +30,9 @@ _CAUSES = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quot
 class WriteError(AudioCoreError, OSError):
     """A file could not be written; the message names the path and the cause."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 def cause(exc: OSError) -> str:
     """A short reason for ``exc`` (``"no space left on the device"``)."""
