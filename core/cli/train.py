@@ -86,7 +86,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace):
     from audio_core.config import load_config
-    from audio_core.engine.run_dir import AUTO, auto_resume, prepare_run_dir, setting_up
+    from audio_core.engine.run_dir import (
+        AUTO,
+        auto_resume,
+        prepare_run_dir,
+        run_lock,
+        setting_up,
+    )
     from audio_core.engine.trainer import Trainer, run_dir_of
     from audio_core.errors import ConfigError
 
@@ -120,14 +126,15 @@ def _train(args: argparse.Namespace):
             print(f"audio-core: --resume auto: {_AUTO_MESSAGES[mode]} {run_dir_of(cfg)}",
                   file=sys.stderr)
     target = run_dir or run_dir_of(cfg)
-    moved = prepare_run_dir(target, resume=resume, overwrite=overwrite, cfg=cfg)
-    if moved is not None:
-        flag = "--resume auto (no complete checkpoint)" if auto else "--overwrite"
-        print(f"audio-core: {flag}: moved the previous run to {moved}", file=sys.stderr)
-    trainer = Trainer(cfg, run_dir=run_dir, resume=resume)
-    with setting_up(target, fresh=not resume):  # a clear error; no half-made run left
-        trainer.setup()
-    trainer.fit()
+    with run_lock(target):  # one training process group per run folder
+        moved = prepare_run_dir(target, resume=resume, overwrite=overwrite, cfg=cfg)
+        if moved is not None:
+            flag = "--resume auto (no complete checkpoint)" if auto else "--overwrite"
+            print(f"audio-core: {flag}: moved the previous run to {moved}", file=sys.stderr)
+        trainer = Trainer(cfg, run_dir=run_dir, resume=resume)
+        with setting_up(target, fresh=not resume):  # a clear error; no half-made run left
+            trainer.setup()
+        trainer.fit()
     return trainer
 
 
