@@ -228,3 +228,29 @@ def test_a_full_disk_in_stats_and_export_names_the_path(export, clip, tmp_path, 
 
     with pytest.raises(WriteError, match="no space left"):
         save_export(torch.nn.Linear(1, 1), json.loads("{}"), tmp_path / "e")
+
+
+def test_exports_and_checkpoint_weights_follow_the_umask(export, tmp_path):
+    import os
+
+    from audio_core import get_registry
+    from audio_core.config import load_config
+    from audio_core.engine.checkpoint import save_safetensors
+    from audio_core.engine.export import save_export
+    from audio_core.models.build import build_model
+
+    cfg = load_config(str(export / "config.yaml"))
+    old = os.umask(0o022)
+    try:
+        save_export(build_model(cfg, get_registry()), cfg, tmp_path / "exp")
+        save_safetensors({"w": torch.zeros(2)}, tmp_path / "model.safetensors")  # checkpoints
+    finally:
+        os.umask(old)
+    files = [*(tmp_path / "exp").iterdir(), tmp_path / "model.safetensors"]
+    assert {oct(f.stat().st_mode & 0o777) for f in files} == {"0o644"}
+    os.umask(0o077)
+    try:
+        save_safetensors({"w": torch.zeros(2)}, tmp_path / "private.safetensors")
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "private.safetensors").stat().st_mode & 0o777) == "0o600"
