@@ -160,9 +160,15 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 def run_encode(args: argparse.Namespace) -> int:
     from audio_core.engine.export import load
     from audio_core.inference.codec import encode_file
-    from audio_core.inference.paths import check_token_output, claim_outputs, is_token_file
+    from audio_core.inference.paths import (
+        check_outputs,
+        check_token_output,
+        claim_outputs,
+        is_token_file,
+    )
     from audio_core.latents.files import is_latent_file
 
+    check_outputs({"OUT": args.output}, {"IN": args.input})
     if not args.latent:
         check_token_output(args.output, overwrite=args.overwrite)
     claim_outputs({"OUT": args.output}, {"IN": args.input}, overwrite=args.overwrite,
