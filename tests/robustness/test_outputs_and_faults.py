@@ -254,3 +254,29 @@ def test_exports_and_checkpoint_weights_follow_the_umask(export, tmp_path):
     finally:
         os.umask(old)
     assert oct((tmp_path / "private.safetensors").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_checkpoint_on_a_full_disk_keeps_the_previous_one(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    from audio_core.engine.checkpoint import CheckpointError, CheckpointManager
+
+    class Engine:
+        def save(self, folder, tag):
+            (Path(folder) / "g" / tag).mkdir(parents=True)
+            (Path(folder) / "g" / tag / "state.pt").write_bytes(b"x")
+
+    manager = CheckpointManager(tmp_path / "checkpoints")
+    weights = {"w": torch.zeros(2)}
+    first = manager.save(1, {"g": Engine()}, {}, model=weights)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(CheckpointError, match=f"no space left on the device.*previous "
+                                              f"checkpoint {first} is intact"):
+        manager.save(2, {"g": Engine()}, {}, model=weights)
+    assert manager.latest() == first
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest",
+                                                                             first.name]
