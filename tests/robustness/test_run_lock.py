@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -52,7 +53,7 @@ def test_a_second_train_of_the_same_run_names_the_holder(holder, tmp_path, capsy
 
 def test_a_second_resume_names_the_holder(holder, tmp_path, capsys):
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "config.yaml").write_text(open(_config(tmp_path)).read())
+    (tmp_path / "run" / "config.yaml").write_text(Path(_config(tmp_path)).read_text())
     before = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert main(["train", "--resume", str(tmp_path / "run")]) == 1
     assert f"pid {holder.pid}" in capsys.readouterr().err
@@ -60,10 +61,9 @@ def test_a_second_resume_names_the_holder(holder, tmp_path, capsys):
 
 
 def test_the_lock_is_exclusive_within_a_process_too(tmp_path):
-    with run_lock(tmp_path / "run"):
-        with pytest.raises(RunDirError, match=f"pid {os.getpid()}"):
-            with run_lock(tmp_path / "run"):
-                pass
+    with run_lock(tmp_path / "run"), pytest.raises(RunDirError, match=f"pid {os.getpid()}"), \
+            run_lock(tmp_path / "run"):
+        pass
     with run_lock(tmp_path / "run"):  # released
         pass
 
