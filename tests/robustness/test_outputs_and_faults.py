@@ -280,3 +280,29 @@ def test_a_checkpoint_on_a_full_disk_keeps_the_previous_one(tmp_path, monkeypatc
     assert manager.latest() == first
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest",
                                                                              first.name]
+
+
+@pytest.mark.parametrize("command", ["reconstruct", "encode", "decode", "stats", "latents",
+                                     "generate", "eval", "export"])
+def test_an_output_under_a_file_is_one_line_in_every_command(export, clip, tmp_path, capsys,
+                                                             command):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    out = blocker / "sub" / "out"
+    argv = {"reconstruct": ["reconstruct", export, clip, out],
+            "encode": ["encode", export, clip, out],
+            "decode": ["decode", export, clip, out],
+            "stats": ["stats", export, clip.parent, out],
+            "latents": ["latents", export, clip.parent, out],
+            "generate": ["generate", export, "-o", out],
+            "eval": ["eval", export, clip, "--out", out]}.get(command)
+    if argv is None:  # export: the check export_run makes before reading the checkpoint
+        from audio_core.inference.paths import OutputPathError, check_export_target
+
+        with pytest.raises(OutputPathError) as info:
+            check_export_target(tmp_path / "run", out)
+        err = str(info.value)
+    else:
+        assert main([str(a) for a in argv]) == 1
+        err = _error(capsys)
+    assert str(blocker) in err and ("is a file" in err or "not a folder" in err), err
