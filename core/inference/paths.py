@@ -132,6 +132,7 @@ LATENTS_OWNED = ("index.json", "latents.json", "progress", "progress.jsonl")
 
 
 def folder_kind(folder: Path) -> str | None:
+    """``"export"``, ``"run"`` or ``"latents"`` when ``folder`` is one (by its files)."""
     if (folder / "export.json").is_file() or all((folder / n).is_file()
                                                  for n in EXPORT_FILES[:2]):
         return "export"
@@ -155,7 +156,7 @@ def protected_folder(path: str | os.PathLike) -> str | None:
             continue
         first = target.relative_to(parent).parts[0]
         if kind == "export" or (kind == "run" and first in RUN_OWNED) or (
-                kind == "latents" and (first in LATENTS_OWNED or first.startswith("rank")
+                kind == "latents" and (first in LATENTS_OWNED or first.startswith("rank0")
                                        or first.endswith(".tar"))):
             return f"the {kind} folder '{parent}'"
     return None
@@ -193,13 +194,12 @@ def move_aside(path: Path) -> Path:
 def claim_outputs(outputs: Mapping[str, str | os.PathLike],
                   inputs: Mapping[str, str | os.PathLike] | None = None, *,
                   overwrite: bool = False,
-                  owned: Callable[[Path], bool] | None = None,
-                  allow_inside: str | os.PathLike | None = None) -> list[Path]:
+                  owned: Callable[[Path], bool] | None = None) -> list[Path]:
     """Check the files a command will write (``{label: path}``) before any work.
 
     Refused always: an output that is an input (:func:`check_outputs`), a folder, a path
-    under a file or an unwritable folder, a file inside an export, run or latents folder
-    (other than ``allow_inside``, the command's own output folder). An existing file is
+    under a file or an unwritable folder, a file that an export, run or latents folder owns
+    (:func:`protected_folder`). An existing file is
     replaced only when ``owned(path)`` says it is an earlier output of the same command;
     otherwise it is refused, or with ``overwrite`` moved aside. Returns the moved files."""
     check_outputs(outputs, inputs or {})
@@ -207,8 +207,7 @@ def claim_outputs(outputs: Mapping[str, str | os.PathLike],
     for label, out in outputs.items():
         out = Path(out)
         owner = protected_folder(out)
-        if owner is not None and not (allow_inside is not None and Path(
-                os.path.realpath(out)).is_relative_to(os.path.realpath(allow_inside))):
+        if owner is not None:
             raise OutputPathError(f"{label} '{out}' is inside {owner}; refusing to write "
                                   f"there. Choose a path outside it.")
         check_writable_parent(out, label)
