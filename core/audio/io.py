@@ -169,5 +169,9 @@ def save_audio(path: str | os.PathLike, audio: torch.Tensor | np.ndarray, sample
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, AudioCoreError):
             raise
+        if isinstance(err, OSError):
+            from audio_core.files import cause
+
+            raise AudioFileError(path, f"could not write audio: {cause(err)}") from err
         raise AudioFileError(path, f"could not write audio ({err})") from err
     return path

@@ -55,9 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AudioCoreError as exc:
         print(f"audio-core: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("audio-core: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # output piped into `head` and friends: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a full disk, no permission, a file where a folder belongs
+        from audio_core.files import cause
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"audio-core: error: {where}{cause(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] != "yaml":
+            raise
+        # a YAML tag (!!python/...) or syntax error in an override or a file
+        print(f"audio-core: error: YAML: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("audio-core: interrupted", file=sys.stderr)
+        return 130

@@ -34,6 +34,25 @@ def positive_int(text: str) -> int:
     return _number(text, kind=int)
 
 
+def seed(text: str) -> int:
+    """argparse type: a random seed, an integer in [0, 2**63)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**63), got {text!r}")
+    return value
+
+
+def port(text: str) -> int:
+    """argparse type: a TCP port, 1 to 65535."""
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, got {text!r}")
+    return value
+
+
 def _bitrate_options(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--bandwidth", type=positive, metavar="KBPS",
@@ -53,6 +72,9 @@ def _common(p: argparse.ArgumentParser, *, context: bool = True) -> None:
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
                    help="run folders: --ema/--no-ema use the EMA/raw weights (default: EMA "
                         "when the checkpoint has them)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing OUT that is not an earlier output of this "
+                        "command (it is moved aside to NAME.old-<time>, not deleted)")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -112,9 +134,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     from audio_core.engine.export import load
-    from audio_core.inference.paths import check_outputs, report_paths
+    from audio_core.inference.paths import claim_outputs, report_paths
 
-    check_outputs(report_paths(args.output, not args.no_report), {"IN": args.input})
+    claim_outputs(report_paths(args.output, not args.no_report), {"IN": args.input},
+                  overwrite=args.overwrite)
     model = load(args.model, ema=args.ema)
     if args.bandwidth is None and args.n_quantizers is None:
         from audio_core.inference.reconstruct import reconstruct_file
@@ -137,10 +160,19 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 def run_encode(args: argparse.Namespace) -> int:
     from audio_core.engine.export import load
     from audio_core.inference.codec import encode_file
-    from audio_core.inference.paths import check_outputs, check_token_output
+    from audio_core.inference.paths import (
+        check_outputs,
+        check_token_output,
+        claim_outputs,
+        is_token_file,
+    )
+    from audio_core.latents.files import is_latent_file
 
     check_outputs({"OUT": args.output}, {"IN": args.input})
-    check_token_output(args.output)
+    if not args.latent:
+        check_token_output(args.output, overwrite=args.overwrite)
+    claim_outputs({"OUT": args.output}, {"IN": args.input}, overwrite=args.overwrite,
+                  owned=is_latent_file if args.latent else is_token_file)
     model = load(args.model, ema=args.ema)
     if args.latent:
         return _encode_latent(model, args)
@@ -157,9 +189,9 @@ def run_encode(args: argparse.Namespace) -> int:
 def run_decode(args: argparse.Namespace) -> int:
     from audio_core.engine.export import load
     from audio_core.inference.codec import decode_file
-    from audio_core.inference.paths import check_outputs
+    from audio_core.inference.paths import claim_outputs
 
-    check_outputs({"OUT": args.output}, {"IN": args.input})
+    claim_outputs({"OUT": args.output}, {"IN": args.input}, overwrite=args.overwrite)
     model = load(args.model, ema=args.ema)
     if args.latent:
         from audio_core.latents.files import decode_latent_file

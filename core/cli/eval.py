@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from audio_core.cli.codec import MODEL_HELP, positive, positive_int
+from audio_core.cli.codec import MODEL_HELP, non_negative, positive, positive_int, seed
 
 
 def _param(text: str) -> tuple[str, object]:
@@ -39,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "opusenc and opusdec from opus-tools); auto: Opus when installed")
     p.add_argument("--out", default="eval", metavar="DIR",
                    help="output folder (default ./eval)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files in DIR that an earlier eval did not write (moved "
+                        "aside to NAME.old-<time>)")
     p.add_argument("--speech", choices=["auto", "yes", "no"], default="auto",
                    help="score PESQ/STOI/DNSMOS: auto (files under a 'speech' folder), yes, "
                         "no (default auto)")
@@ -60,8 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      help="clips to generate (default 16)")
     gen.add_argument("--seconds", type=positive, help="length of each generated clip")
     gen.add_argument("--steps", type=positive_int, help="sampler steps")
-    gen.add_argument("--guidance", type=float, help="classifier-free guidance scale")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--guidance", type=non_negative, help="classifier-free guidance scale")
+    gen.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     cond = gen.add_mutually_exclusive_group()
     cond.add_argument("--text", metavar="T", help="caption for a text-conditioned model")
     cond.add_argument("--class", dest="label", metavar="C", help="class for a class model")
@@ -73,12 +76,17 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from audio_core.engine.export import load
     from audio_core.evaluation import report
-    from audio_core.evaluation.evaluate import evaluate_generator, evaluate_reconstruction
+    from audio_core.evaluation.evaluate import (
+        claim_eval_folder,
+        evaluate_generator,
+        evaluate_reconstruction,
+    )
     from audio_core.metrics.embeddings import build_embedding
     from audio_core.models.contracts import Generator, Reconstructor, is_codec
 
     console = Console(stderr=True)
     out = Path(args.out)
+    claim_eval_folder(out, {"MODEL": args.model, "DATA": args.data}, overwrite=args.overwrite)
     model = load(args.model, ema=args.ema)
     embedding = None if args.no_fad else build_embedding(args.embedding,
                                                          dict(args.embedding_param))

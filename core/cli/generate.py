@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from audio_core.cli.codec import non_negative, positive, positive_int, seed
+from audio_core.inference.limits import LIMITS, check_generation
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g = subparsers.add_parser(
@@ -20,21 +23,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     cond.add_argument("--text", metavar="T", help="caption for a text-conditioned model")
     cond.add_argument("--class", dest="label", metavar="C",
                       help="class name or index for a class-conditioned model")
-    g.add_argument("--steps", type=int, default=None,
-                   help="sampler steps (default: the export's sampler setting)")
-    g.add_argument("--guidance", type=float, default=None,
+    g.add_argument("--steps", type=positive_int, default=None,
+                   help="sampler steps (default: the export's sampler setting; at most "
+                        f"{LIMITS['--steps']} without --no-limits)")
+    g.add_argument("--guidance", type=non_negative, default=None,
                    help="classifier-free guidance scale; 1 = the conditional model alone "
                         "(default: the export's setting)")
-    g.add_argument("--decode-steps", type=int, default=None, metavar="N",
+    g.add_argument("--decode-steps", type=positive_int, default=None, metavar="N",
                    help="sampler steps of a stage-1 model that samples when decoding (a "
                         "diffusion autoencoder); default: the stage-1 model's setting")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--seconds", type=float, default=None,
-                   help="length of each sample (default: the model's training length)")
-    g.add_argument("--num-samples", type=int, default=1, metavar="K",
-                   help="how many samples (default 1)")
+    g.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    g.add_argument("--seconds", type=positive, default=None,
+                   help="length of each sample (default: the model's training length; at "
+                        f"most {LIMITS['--seconds']:g} without --no-limits)")
+    g.add_argument("--num-samples", type=positive_int, default=1, metavar="K",
+                   help=f"how many samples (default 1; at most {LIMITS['--num-samples']} "
+                        f"without --no-limits)")
+    g.add_argument("--no-limits", action="store_true",
+                   help="lift the caps on --num-samples, --steps and --seconds (the memory "
+                        "budget, half this machine's memory, still applies)")
     g.add_argument("-o", "--output", required=True, metavar="OUT", help="output audio file")
-    g.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace existing output files (moved aside to NAME.old-<time>)")
     g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
                    help="run folders: EMA or raw weights (default: EMA when present)")
     g.set_defaults(handler=run_generate)
@@ -50,29 +60,24 @@ def output_paths(output: str, count: int) -> list[Path]:
 def run_generate(args: argparse.Namespace) -> int:
     from audio_core.errors import AudioCoreError
 
-    if args.num_samples < 1:
-        raise AudioCoreError(f"--num-samples must be >= 1, got {args.num_samples}")
-    if args.steps is not None and args.steps < 1:
-        raise AudioCoreError(f"--steps must be >= 1, got {args.steps}")
-    if args.seconds is not None and args.seconds <= 0:
-        raise AudioCoreError(f"--seconds must be > 0, got {args.seconds}")
-    if args.decode_steps is not None and args.decode_steps < 1:
-        raise AudioCoreError(f"--decode-steps must be >= 1, got {args.decode_steps}")
-    if args.guidance is not None and args.guidance < 0:
-        raise AudioCoreError(f"--guidance must be >= 0, got {args.guidance}")
+    check_generation(num_samples=args.num_samples, seconds=args.seconds, steps=args.steps,
+                     guidance=args.guidance, unlimited=args.no_limits)
     paths = output_paths(args.output, args.num_samples)
     report = Path(str(paths[0].with_suffix("")) + ".json") if args.num_samples == 1 \
         else Path(args.output).with_suffix(".json")
-    existing = [str(p) for p in (*paths, report) if p.exists()]
-    if existing and not args.overwrite:
-        raise AudioCoreError(f"{', '.join(existing)} already exist(s); choose another -o or "
-                             f"pass --overwrite")
+    from audio_core.inference.paths import claim_outputs
+
+    outputs = {f"OUT{'' if len(paths) == 1 else f' sample {i}'}": p
+               for i, p in enumerate(paths)}
+    claim_outputs({**outputs, "OUT's .json report": report}, {"MODEL": args.model},
+                  overwrite=args.overwrite)
 
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from audio_core.audio.io import save_audio
     from audio_core.engine.export import load
+    from audio_core.files import write_text
     from audio_core.models.contracts import Generator, capabilities
 
     model = load(args.model, ema=args.ema)
@@ -84,6 +89,10 @@ def run_generate(args: argparse.Namespace) -> int:
         if value is not None and keys != (key,):
             reads = f"reads {keys[0]!r}" if keys else "takes no conditioning"
             raise AudioCoreError(f"{flag} does not apply: this model's conditioner {reads}")
+    check_generation(num_samples=args.num_samples, steps=args.steps, guidance=args.guidance,
+                     seconds=args.seconds if args.seconds is not None else getattr(
+                         model, "seconds", None), sample_rate=model.sample_rate,
+                     channels=model.channels, unlimited=args.no_limits)
     conditioning = args.text if args.text is not None else args.label
     if args.label is not None and args.label.lstrip("-").isdigit():
         conditioning = int(args.label)
@@ -110,6 +119,6 @@ def run_generate(args: argparse.Namespace) -> int:
                 "seconds": audio.shape[-1] / model.sample_rate,
                 "num_samples": args.num_samples, "sample_rate": model.sample_rate,
                 "outputs": [str(p) for p in paths]}
-    report.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    write_text(report, json.dumps(settings, indent=2))
     print(json.dumps(settings, indent=2))
     return 0

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from audio_core.cli.codec import non_negative, positive
+
 MODEL_HELP = ("an export or run folder; or a config/preset, built untrained and seeded (for "
               "frozen encoders, whose latents do not depend on training)")
 DATA_HELP = ("a folder of audio files (recursive), a caption list (.csv/.tsv/.jsonl with "
@@ -26,9 +28,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     lat.add_argument("data", metavar="DATA", help=DATA_HELP)
     lat.add_argument("out", metavar="OUT")
     _data_options(lat)
+    lat.add_argument("--overwrite", action="store_true",
+                     help="start OUT over: its earlier contents are moved aside to "
+                          "OUT.old-<time> (not deleted)")
     lat.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",
                      help="storage type of the latents (default float32)")
-    lat.add_argument("--shard-mb", type=float, default=256.0,
+    lat.add_argument("--shard-mb", type=positive, default=256.0,
                      help="target shard size in MB (default 256)")
     lat.add_argument("--shards", action="store_true",
                      help="write tar shards in the core.shards layout (KEY.npy + KEY.json, "
@@ -48,6 +53,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     st.add_argument("data", metavar="DATA", help=DATA_HELP + ", or a latents folder")
     st.add_argument("out", metavar="OUT", help="statistics file to write (.safetensors)")
     _data_options(st)
+    st.add_argument("--overwrite", action="store_true",
+                    help="replace an existing OUT or OUT.json that is not an earlier "
+                         "statistics file (moved aside to NAME.old-<time>, not deleted)")
     st.add_argument("--features", action="store_true",
                     help="a frozen encoder's raw features (for that model's own "
                          "latent_stats) instead of model.encode's latents (for a stage-2 model)")
@@ -59,9 +67,9 @@ def _data_options(p: argparse.ArgumentParser) -> None:
                    help="which dataset of a config DATA (default train)")
     p.add_argument("--labels", action="store_true",
                    help="DATA folder is ROOT/<class>/...: record class labels")
-    p.add_argument("--chunk-seconds", type=float, default=30.0,
+    p.add_argument("--chunk-seconds", type=positive, default=30.0,
                    help="encode long files in chunks of this length (default 30)")
-    p.add_argument("--context-seconds", type=float, default=1.0,
+    p.add_argument("--context-seconds", type=non_negative, default=1.0,
                    help="audio either side of a chunk encoded and discarded (default 1)")
     p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
                    help="run folders: EMA or raw weights (default: EMA when present)")
@@ -133,6 +141,10 @@ def run_latents(args: argparse.Namespace) -> int:
     if args.shards and args.dtype == "bfloat16":  # before any model or data is loaded
         raise LatentsError("--shards stores latents as .npy arrays: float32 or float16, not "
                            "bfloat16 (use --dtype float16)")
+    from audio_core.latents.store import claim_latents_folder
+
+    claim_latents_folder(args.out, {"MODEL": args.model, "DATA": args.data},
+                         overwrite=args.overwrite)
     model = check_autoencoder(load_model_or_config(args.model, args.ema))
     dataset = build_data(args.data, model, args.split, args.labels)
     rank, world, barrier = _distributed()
@@ -146,11 +158,16 @@ def run_latents(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from audio_core.files import write_text
+    from audio_core.inference.paths import claim_outputs
     from audio_core.inference.tokens import model_fingerprint
     from audio_core.latents.encode import check_autoencoder, latent_statistics
-    from audio_core.latents.stats import save_stats
+    from audio_core.latents.stats import is_stats_output, save_stats
     from audio_core.latents.store import INDEX_FILE
 
+    claim_outputs({"OUT": args.out, "OUT.json": args.out + ".json"},
+                  {"MODEL": args.model, "DATA": args.data}, overwrite=args.overwrite,
+                  owned=is_stats_output)
     model = check_autoencoder(load_model_or_config(args.model, args.ema))
     rank, world, _ = _distributed()
     data: Any = args.data
@@ -168,6 +185,6 @@ def run_stats(args: argparse.Namespace) -> int:
     out = save_stats(args.out, stats, **meta)
     summary = {**meta, "out": str(out), "mean": stats["mean"].tolist(),
                "std": stats["std"].tolist()}
-    Path(str(out) + ".json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_text(str(out) + ".json", json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k not in ("mean", "std")}, indent=2))
     return 0

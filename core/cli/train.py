@@ -48,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="--ema: the EMA weights (an error without them); --no-ema: the raw "
                         "weights (default: EMA when present)")
     e.add_argument("--checkpoint", metavar="PATH", help="a specific checkpoint folder")
+    e.add_argument("--overwrite", action="store_true",
+                   help="OUT holds files an export did not write: move it aside to "
+                        "OUT.old-<time> (not deleted) and export into a new OUT")
     e.add_argument("--format", choices=("safetensors", "onnx", "onnx-streaming",
                                         "transformers"),
                    default="safetensors",
@@ -83,7 +86,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace):
     from audio_core.config import load_config
-    from audio_core.engine.run_dir import AUTO, auto_resume, prepare_run_dir, setting_up
+    from audio_core.engine.run_dir import (
+        AUTO,
+        auto_resume,
+        prepare_run_dir,
+        run_lock,
+        setting_up,
+    )
     from audio_core.engine.trainer import Trainer, run_dir_of
     from audio_core.errors import ConfigError
 
@@ -117,21 +126,23 @@ def _train(args: argparse.Namespace):
             print(f"audio-core: --resume auto: {_AUTO_MESSAGES[mode]} {run_dir_of(cfg)}",
                   file=sys.stderr)
     target = run_dir or run_dir_of(cfg)
-    moved = prepare_run_dir(target, resume=resume, overwrite=overwrite, cfg=cfg)
-    if moved is not None:
-        flag = "--resume auto (no complete checkpoint)" if auto else "--overwrite"
-        print(f"audio-core: {flag}: moved the previous run to {moved}", file=sys.stderr)
-    main = int(os.environ.get("RANK", 0)) == 0
-    if main:
-        print(f"audio-core: run folder {target}", file=sys.stderr, flush=True)
-    trainer = Trainer(cfg, run_dir=run_dir, resume=resume)
-    with setting_up(target, fresh=not resume):  # a clear error; no half-made run left
-        trainer.setup()
-    trainer.fit()
-    if main:
-        state = "stopped" if trainer.stopped_by_signal else "finished"
-        print(f"audio-core: {state} at step {trainer.step}; run folder {target} (export it: "
-              f"audio-core export {target} {target / 'export'})", file=sys.stderr, flush=True)
+    with run_lock(target):  # one training process group per run folder
+        moved = prepare_run_dir(target, resume=resume, overwrite=overwrite, cfg=cfg)
+        if moved is not None:
+            flag = "--resume auto (no complete checkpoint)" if auto else "--overwrite"
+            print(f"audio-core: {flag}: moved the previous run to {moved}", file=sys.stderr)
+        main = int(os.environ.get("RANK", 0)) == 0
+        if main:
+            print(f"audio-core: run folder {target}", file=sys.stderr, flush=True)
+        trainer = Trainer(cfg, run_dir=run_dir, resume=resume)
+        with setting_up(target, fresh=not resume):  # a clear error; no half-made run left
+            trainer.setup()
+        trainer.fit()
+        if main:
+            state = "stopped" if trainer.stopped_by_signal else "finished"
+            print(f"audio-core: {state} at step {trainer.step}; run folder {target} (export "
+                  f"it: audio-core export {target} {target / 'export'})", file=sys.stderr,
+                  flush=True)
     return trainer
 
 
@@ -144,7 +155,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.format != "safetensors":
         return _export_other(args)
-    out = export_run(args.run_dir, args.out, ema=args.ema, checkpoint=args.checkpoint)
+    out = export_run(args.run_dir, args.out, ema=args.ema, checkpoint=args.checkpoint,
+                     overwrite=args.overwrite)
     print(f"exported {args.run_dir} to {out}")
     name = args.register or _registered_name(out)
     if name:

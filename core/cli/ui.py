@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 
-from audio_core.cli.codec import positive_int
+from audio_core.cli.codec import port
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="export or run folders to offer (more can be typed in the page)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=positive_int, default=7860, help="port (default 7860)")
+    p.add_argument("--port", type=port, default=7860, help="port (default 7860)")
     p.set_defaults(handler=run_ui)
 
 

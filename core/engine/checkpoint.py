@@ -38,11 +38,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from audio_core.engine import distributed
 from audio_core.engine.safe_load import WeightsFileError, load_engine_state, load_safetensors
 from audio_core.errors import AudioCoreError
+from audio_core.files import cause, write_text
+from audio_core.files import save_safetensors as save_tensors
 
 log = logging.getLogger("audio_core")
 
@@ -130,14 +131,13 @@ def incomplete_reason(path: str | Path) -> str | None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def save_safetensors(tensors: Mapping[str, torch.Tensor], path: Path) -> None:
-    """Contiguous CPU copies, so shared or strided tensors serialise."""
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path))
+    """Contiguous CPU copies (shared or strided tensors serialise), written atomically
+    with umask permissions (:func:`audio_core.files.save_safetensors`)."""
+    save_tensors(tensors, path)
 
 
 def rng_state() -> dict[str, Any]:
@@ -210,17 +210,25 @@ class CheckpointManager:
             shutil.rmtree(tmp, ignore_errors=True)
             (tmp / "rng").mkdir(parents=True)
         distributed.barrier()
-        for engine in engines.values():
-            engine.save(tmp, TAG)
-        torch.save(rng_state(), tmp / "rng" / f"rank_{distributed.rank():05d}.pt")
-        if distributed.is_main_process():
-            if model is not None:
-                save_safetensors(model, tmp / MODEL_FILE)
-            if ema is not None:
-                save_safetensors(ema, tmp / EMA_FILE)
-            payload = {"step": step, "world_size": distributed.world_size(),
-                       "roles": list(engines), **state}
-            (tmp / STATE_FILE).write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        try:
+            for engine in engines.values():
+                engine.save(tmp, TAG)
+            torch.save(rng_state(), tmp / "rng" / f"rank_{distributed.rank():05d}.pt")
+            if distributed.is_main_process():
+                if model is not None:
+                    save_safetensors(model, tmp / MODEL_FILE)
+                if ema is not None:
+                    save_safetensors(ema, tmp / EMA_FILE)
+                payload = {"step": step, "world_size": distributed.world_size(),
+                           "roles": list(engines), **state}
+                write_text(tmp / STATE_FILE, json.dumps(payload, indent=2))
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            previous = self.latest()
+            kept = f"the previous checkpoint {previous} is intact" if previous else \
+                "no earlier checkpoint exists"
+            raise CheckpointError(f"could not write checkpoint {final}: {cause(exc)} "
+                                  f"({getattr(exc, 'filename', None) or tmp}); {kept}") from exc
         distributed.barrier()
         if distributed.is_main_process():
             write_manifest(tmp)

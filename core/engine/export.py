@@ -42,6 +42,7 @@ from audio_core.engine.weights_check import (
     load_checked,
     read_export_info,
 )
+from audio_core.files import write_text
 from audio_core.inference.paths import check_export_target
 
 CONFIG_FILE = "config.yaml"
@@ -83,7 +84,8 @@ def _weights_file(ckpt: Path, ema: bool | None) -> str:
 
 
 def export_run(run_dir: str | Path, out: str | Path, *, ema: bool | None = None,
-               checkpoint: str | Path | None = None, registry: Any = None) -> Path:
+               checkpoint: str | Path | None = None, registry: Any = None,
+               overwrite: bool = False) -> Path:
     """Write the model of ``run_dir``'s newest (or the given) checkpoint to ``out``: its EMA
     weights when the run kept them (``ema=None``), or as ``ema`` says."""
     from audio_core.config import load_config
@@ -92,19 +94,36 @@ def export_run(run_dir: str | Path, out: str | Path, *, ema: bool | None = None,
     run_dir, out = Path(run_dir), Path(out)
     ckpt = _checkpoint_of(run_dir, checkpoint)
     name = _weights_file(ckpt, ema)
-    check_export_target(run_dir, out, ckpt)
+    check_export_target(run_dir, out, ckpt, overwrite=overwrite)
     tensors = CheckpointManager.load_tensors(ckpt, name)
     state = read_state(ckpt)
     config_text = _trained_config(ckpt, run_dir)
     cfg = load_config(_yaml_mapping(config_text), registry=registry)
-    out.mkdir(parents=True, exist_ok=True)
     save_safetensors(tensors, out / MODEL_FILE)
-    (out / CONFIG_FILE).write_text(config_text, encoding="utf-8")
+    write_text(out / CONFIG_FILE, config_text)
     info = {"step": state["step"], "checkpoint": str(ckpt.resolve()),
             "weights": "ema" if name == EMA_FILE else "model",
             "model_type": model_type(cfg, registry), "audio_core_version": __version__,
             "tensors": len(tensors), **config_record_from_yaml(config_text)}
-    (out / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    write_text(out / INFO_FILE, json.dumps(info, indent=2))  # last: marks it complete
+    return out
+
+
+def save_export(model: nn.Module, cfg: Any, out: str | Path, registry: Any = None,
+                **info: Any) -> Path:
+    """Write ``model``'s weights, run config ``cfg`` and ``export.json`` (with ``info``) to
+    ``out``: an export of a model built in code (a frozen encoder, a test fixture)."""
+    from audio_core.config.loader import to_yaml
+    from audio_core.models.build import model_type
+
+    out, text = Path(out), to_yaml(cfg)
+    tensors = model.state_dict()
+    save_safetensors(tensors, out / MODEL_FILE)
+    write_text(out / CONFIG_FILE, text)
+    record = {"step": 0, "weights": "model", "model_type": model_type(cfg, registry),
+              "audio_core_version": __version__, "tensors": len(tensors), **info,
+              **config_record_from_yaml(text)}
+    write_text(out / INFO_FILE, json.dumps(record, indent=2))
     return out
 
 
@@ -155,7 +174,7 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool | None = None,
         if not config.is_file():
             raise CheckpointError(f"{config} is missing: cannot rebuild the model without "
                                   f"its config")
-        source, record = config, read_export_info(path / INFO_FILE)
+        source, record = config, read_export_info(path / INFO_FILE, required=True)
     else:
         ckpt = _checkpoint_of(path, None)
         weights = ckpt / _weights_file(ckpt, ema)

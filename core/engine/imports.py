@@ -116,6 +116,7 @@ def write_export(model: nn.Module, cfg: Any, out: Path, *, source: Path, importe
     run."""
     from audio_core.config.loader import to_yaml
     from audio_core.engine.weights_check import config_record_from_yaml
+    from audio_core.files import write_text
     from audio_core.inference.paths import check_export_target
     from audio_core.models.build import model_type
 
@@ -123,14 +124,13 @@ def write_export(model: nn.Module, cfg: Any, out: Path, *, source: Path, importe
     text = to_yaml(cfg)
     tensors = {k: v.float() if v.is_floating_point() else v
                for k, v in model.state_dict().items()}
-    out.mkdir(parents=True, exist_ok=True)
     save_safetensors(tensors, out / MODEL_FILE)
-    (out / CONFIG_FILE).write_text(text, encoding="utf-8")
+    write_text(out / CONFIG_FILE, text)
     info = {"step": 0, "source": str(source.resolve()), "importer": importer,
             "weights": "imported", "model_type": model_type(cfg, registry),
             "audio_core_version": __version__, "tensors": len(tensors),
             **config_record_from_yaml(text)}
-    (out / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    write_text(out / INFO_FILE, json.dumps(info, indent=2))
     return out
 
 

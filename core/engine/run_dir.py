@@ -196,3 +196,66 @@ def _remove_contents(path: Path, *, keep_folder: bool) -> None:
             shutil.rmtree(child, ignore_errors=True)
         else:
             child.unlink(missing_ok=True)
+
+
+def lock_path(run_dir: str | os.PathLike) -> Path:
+    """The lock file of run folder ``run_dir``: ``.<name>.lock`` beside it (so it guards
+    the name before the folder exists, and survives ``--overwrite`` moving it aside)."""
+    path = Path(run_dir)
+    return path.with_name(f".{path.name}.lock")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike, *, rank: int | None = None) -> Iterator[None]:
+    """Hold the lock of ``run_dir`` while a run uses it: one training process group per run
+    folder. A second ``train`` with the same run name, or a second ``--resume`` of it,
+    raises :class:`RunDirError` naming the holder's pid. The lock is an ``flock`` that the
+    kernel releases when the holder dies, so a lock left by a killed process is taken over
+    (with a warning naming its pid). Only global rank 0 (``rank``, default ``$RANK``) locks:
+    the other ranks belong to the same run."""
+    import fcntl
+    import logging
+
+    if (int(os.environ.get("RANK", 0)) if rank is None else rank) != 0:
+        yield
+        return
+    path = lock_path(run_dir)
+    _check_writable(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise RunDirError(f"cannot create the run lock {path} ({exc.strerror})") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise RunDirError(
+                f"run folder {run_dir} is in use by another training process (pid {holder}, "
+                f"lock {path}); wait for it to finish or stop it, or choose another run.name"
+            ) from None
+        previous = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        if previous.isdigit() and int(previous) != os.getpid() and not _pid_alive(
+                int(previous)):
+            logging.getLogger(__name__).warning(
+                "taking over the lock of run folder %s from pid %s, which is no longer "
+                "running (it was killed or crashed)", run_dir, previous)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the flock

@@ -168,15 +168,34 @@ def config_record_from_yaml(text: str) -> dict[str, Any]:
         return config_record(data)
 
 
-def read_export_info(path: Any) -> dict[str, Any]:
-    """``export.json`` of an export folder as a dict (``{}`` when absent or unreadable)."""
+def read_export_info(path: Any, required: bool = False) -> dict[str, Any]:
+    """``export.json`` of an export folder as a dict (``{}`` when absent or unreadable). With
+    ``required``, an absent, unreadable or garbled file is :class:`WeightsMismatchError`
+    naming it: without its config record the config-edit check cannot run, and a model
+    would run with whatever its ``config.yaml`` now says (another sample rate)."""
     from pathlib import Path
 
     file = Path(path)
     try:
         info = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except FileNotFoundError as exc:
+        if required:
+            raise WeightsMismatchError(
+                f"{file} is missing: {file.parent} is not a complete export (it records the "
+                f"config the weights were trained with). Export the run again with "
+                f"`audio-core export RUN_DIR {file.parent}`") from exc
         return {}
+    except (OSError, ValueError) as exc:
+        if required:
+            raise WeightsMismatchError(f"{file} cannot be read as JSON ({exc}); the export "
+                                       f"is damaged: export the run again") from exc
+        return {}
+    if required and (not isinstance(info, dict) or not isinstance(
+            info.get("config_fingerprint", ""), str) or not isinstance(
+            info.get("model_config", {}), dict)):
+        raise WeightsMismatchError(f"{file} is not an export record (expected a JSON object "
+                                   f"with config_fingerprint and model_config); the export "
+                                   f"is damaged: export the run again")
     return info if isinstance(info, dict) else {}
 
 

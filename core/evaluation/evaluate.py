@@ -38,6 +38,33 @@ def audio_files(data: str | Path, limit: int | None = None) -> list[Path]:
     return files[:limit] if limit else files
 
 
+#: What ``eval`` writes into its output folder.
+OUTPUT_FILES = ("results.json", "files.csv", "metrics_vs_bitrate.png", "worst_files.png")
+
+
+def _earlier_eval(path: Path) -> bool:
+    """True when ``path`` is in a folder an earlier ``eval`` wrote (its results.json)."""
+    try:
+        results = json.loads((path.parent / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(results, dict) and "model" in results and (
+        "systems" in results or "generated" in results)
+
+
+def claim_eval_folder(out: str | Path, inputs: dict[str, str], *,
+                      overwrite: bool = False) -> None:
+    """Check ``eval``'s output folder before any work (:func:`claim_outputs`): its files may
+    replace an earlier evaluation's, never a user's files or anything inside an export."""
+    from audio_core.inference.paths import OutputPathError, claim_outputs
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"--out '{out}' is a file; give a folder")
+    claim_outputs({f"--out's {name}": out / name for name in OUTPUT_FILES}, inputs,
+                  overwrite=overwrite, owned=_earlier_eval)
+
+
 def speech_rule(data: str | Path, mode: str):
     """``mode`` ``yes``/``no``/``auto`` -> ``is_speech(file)``; auto: a folder named
     ``speech`` in the file's path (or DATA's)."""
@@ -131,11 +158,17 @@ def evaluate_generator(model: nn.Module, reference: str | Path, out: Path, *, em
     import torch
 
     from audio_core.audio.io import load_audio, save_audio
+    from audio_core.files import write_text
     from audio_core.metrics.frechet import fad, fad_inf
 
     if num_samples < 2:
         raise EvalError(f"FAD needs at least 2 generated samples, got --num-samples "
                         f"{num_samples}")
+    from audio_core.inference.limits import check_generation
+
+    check_generation(num_samples=num_samples, steps=steps, guidance=guidance,
+                     seconds=seconds if seconds is not None else getattr(model, "seconds", None),
+                     sample_rate=model.sample_rate, channels=model.channels)
     files = audio_files(reference, limit)
     audio = model.generate(conditioning, num_samples=num_samples, steps=steps,
                            guidance=guidance, seed=seed, seconds=seconds)
@@ -162,5 +195,5 @@ def evaluate_generator(model: nn.Module, reference: str | Path, out: Path, *, em
                    "sizes": extrapolated.sizes, "scores": extrapolated.scores,
                    "slope": extrapolated.slope},
                "notes": notes}
-    (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    write_text(out / "results.json", json.dumps(payload, indent=2) + "\n")
     return payload

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from audio_core.evaluation.runner import LOWER_IS_BETTER, EvalResult
+from audio_core.files import atomic_path, write_text
 
 #: Columns of the console table, in order, when present, with their headers.
 TABLE_COLUMNS = {"kbps": "kbps", "real_kbps": "real kbps", "mel_distance": "mel",
@@ -69,7 +70,7 @@ def _clean(value: Any) -> Any:
 def write_json(result: EvalResult, path: Path, info: dict[str, Any]) -> Path:
     payload = {**info, "systems": result.systems, "fad": result.fad, "notes": result.notes,
                "files": result.rows}
-    path.write_text(json.dumps(_clean(payload), indent=2) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(_clean(payload), indent=2) + "\n")
     return path
 
 
@@ -77,7 +78,7 @@ def write_csv(result: EvalResult, path: Path) -> Path:
     keys: list[str] = []
     for row in result.rows:
         keys += [k for k in row if k not in keys]
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         for row in result.rows:
@@ -111,7 +112,8 @@ def plot_vs_bitrate(result: EvalResult, path: Path) -> Path | None:
         ax.set(title=f"{metric} ({better} is better)", xlabel="kbps")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.savefig(path, dpi=90)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
     return path
 
@@ -140,6 +142,7 @@ def plot_worst(worst: list[tuple[str, str, float, torch.Tensor, torch.Tensor]],
                          + (f" (mel {distance:.2f})" if title == "difference" else ""),
                          fontsize=8)
             ax.set_xticks([])
-    fig.savefig(path, dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
     return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,48 +99,104 @@ def mean(values: Sequence[float]) -> float:
     return sum(finite) / len(finite) if finite else float("nan")
 
 
+#: Files longer than this are read, run and scored in blocks of this length (seconds), so
+#: memory stays bounded whatever a file's length; a file's scores are the duration-weighted
+#: means over its blocks, and ``keep`` sees its first block only.
+BLOCK_SECONDS = 120.0
+
+
+def iter_blocks(path: Path, sample_rate: int, channels: int,
+                block_seconds: float | None = None) -> Iterator[Tensor]:
+    """``path`` at ``sample_rate``/``channels`` as ``(channels, time)`` blocks of at most
+    ``block_seconds`` (default :data:`BLOCK_SECONDS`), read one at a time (a whole file
+    when shorter)."""
+    import soundfile as sf
+
+    from audio_core.audio.io import AudioFileError, load_audio
+
+    try:
+        info = sf.info(str(path))
+    except Exception:  # not readable as audio: load_audio raises the right message
+        yield load_audio(path, sample_rate=sample_rate, channels=channels)[0]
+        return
+    step = max(1, int((block_seconds or BLOCK_SECONDS) * info.samplerate))
+    if info.frames <= step:
+        yield load_audio(path, sample_rate=sample_rate, channels=channels)[0]
+        return
+    for offset in range(0, info.frames, step):
+        try:
+            yield load_audio(path, sample_rate=sample_rate, channels=channels, offset=offset,
+                             frames=step)[0]
+        except AudioFileError:
+            if offset == 0:
+                raise
+            return  # a header that promises more frames than the file holds
+
+
+def _score_block(audio: Tensor, system: System, *, sample_rate: int,
+                 speech: SpeechScorer | None) -> tuple[dict[str, Any], Coded, float]:
+    start = time.perf_counter()
+    coded: Coded = system.run(audio)
+    elapsed = time.perf_counter() - start
+    out = coded.audio.float().cpu()
+    scores = waveform_metrics(out, audio, sample_rate)
+    if speech is not None:
+        scores.update(speech(out, audio, sample_rate))
+    return scores, Coded(out, coded.codes, coded.kbps), elapsed
+
+
 def evaluate_files(files: Sequence[Path], systems: Sequence[System], *, sample_rate: int,
                    channels: int, is_speech: Callable[[Path], bool],
                    embedding=None, dnsmos: bool = True,
                    on_result: Callable[[str], None] | None = None,
                    keep: Callable[[Path, str, Tensor, Tensor], None] | None = None
                    ) -> EvalResult:
-    """Run every system on every file (loaded at ``sample_rate``/``channels``) and score it.
+    """Run every system on every file (loaded at ``sample_rate``/``channels``, long files in
+    blocks of :data:`BLOCK_SECONDS`) and score it.
 
     ``keep(file, system, original, coded)`` sees every output (for plots and audio files).
     With an ``embedding``, the FAD of each system's outputs against the originals is added
     (:mod:`audio_core.metrics.frechet`), with the embedding's name and layer.
     """
-    from audio_core.audio.io import load_audio
-
     result = EvalResult()
     speech = SpeechScorer(result.notes, dnsmos=dnsmos)
     codes: dict[str, list[Tensor]] = {s.name: [] for s in systems}
     embeddings: dict[str, list[Tensor]] = {"original": [], **{s.name: [] for s in systems}}
     for path in files:
-        audio, _ = load_audio(path, sample_rate=sample_rate, channels=channels)
-        seconds = audio.shape[-1] / sample_rate
-        if embedding is not None:
-            embeddings["original"].append(embedding.embed(audio, sample_rate))
+        sums: dict[str, dict[str, float]] = {s.name: {} for s in systems}
+        elapsed = {s.name: 0.0 for s in systems}
+        kbps: dict[str, Any] = {}
+        seconds = 0.0
+        for n, audio in enumerate(iter_blocks(path, sample_rate, channels)):
+            block = audio.shape[-1] / sample_rate
+            seconds += block
+            if embedding is not None:
+                embeddings["original"].append(embedding.embed(audio, sample_rate))
+            for system in systems:
+                scores, coded, took = _score_block(
+                    audio, system, sample_rate=sample_rate,
+                    speech=speech if is_speech(path) else None)
+                elapsed[system.name] += took
+                if coded.kbps is not None:  # duration-weighted like the scores
+                    kbps[system.name] = kbps.get(system.name, 0.0) + coded.kbps * block
+                for key, value in scores.items():
+                    if isinstance(value, int | float):
+                        sums[system.name][key] = sums[system.name].get(key, 0.0) + value * block
+                if coded.codes is not None:
+                    small = torch.int16 if (system.codebook_size or 0) <= 2**15 else torch.int32
+                    codes[system.name].append(coded.codes.to(small))
+                if embedding is not None:
+                    embeddings[system.name].append(embedding.embed(coded.audio, sample_rate))
+                if keep is not None and n == 0:
+                    keep(path, system.name, audio, coded.audio)
         for system in systems:
-            start = time.perf_counter()
-            coded: Coded = system.run(audio)
-            elapsed = time.perf_counter() - start
-            out = coded.audio.float().cpu()
             row: dict[str, Any] = {"file": str(path), "system": system.name,
                                    "kind": system.kind, "seconds": seconds,
-                                   "kbps": system.kbps, "real_kbps": coded.kbps,
-                                   "rtf": elapsed / seconds}
-            row.update(waveform_metrics(out, audio, sample_rate))
-            if is_speech(path):
-                row.update(speech(out, audio, sample_rate))
+                                   "kbps": system.kbps, "real_kbps": kbps[system.name] / seconds
+                                   if system.name in kbps else None,
+                                   "rtf": elapsed[system.name] / seconds}
+            row.update({k: v / seconds for k, v in sums[system.name].items()})
             result.rows.append(row)
-            if coded.codes is not None:
-                codes[system.name].append(coded.codes)
-            if embedding is not None:
-                embeddings[system.name].append(embedding.embed(out, sample_rate))
-            if keep is not None:
-                keep(path, system.name, audio, out)
             if on_result is not None:
                 on_result(f"{path.name} {system.name}: mel {row['mel_distance']:.3f}")
     for system in systems:

@@ -7,15 +7,18 @@
 - :func:`check_export_target` refuses to export into a run folder, a checkpoint, or a
   folder holding a model or config that is not an earlier export.
 
-Replacing an earlier output of the same kind (an audio file by ``reconstruct``/``decode``,
-a token file by ``encode``, an export by ``export``) is allowed: re-running a command
-updates its results.
+- :func:`claim_outputs`, used by every command that writes files, refuses an output that
+  is an input, lies inside an export, run or latents folder, is a folder, or sits under a
+  path that is not a writable folder, and refuses to replace an existing file unless it is
+  an earlier output of the same command (``owned``) or ``--overwrite`` is given, which
+  moves the old file aside (``NAME.old-<time>``) rather than deleting it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from audio_core.errors import AudioCoreError
@@ -63,6 +66,11 @@ def report_paths(target: str | os.PathLike, report: bool = True) -> dict[str, Pa
     return paths
 
 
+def is_token_file(path: Path) -> bool:
+    """True when ``path`` starts like a token file (an earlier output of ``encode``)."""
+    return _is_token_file(path)
+
+
 def _is_token_file(path: Path) -> bool:
     try:
         with path.open("rb") as f:
@@ -71,7 +79,7 @@ def _is_token_file(path: Path) -> bool:
         return False
 
 
-def check_token_output(path: str | os.PathLike) -> None:
+def check_token_output(path: str | os.PathLike, overwrite: bool = False) -> None:
     """:class:`OutputPathError` unless ``path`` may receive a token file: not under an audio
     extension, and either absent or already a token file."""
     from audio_core.audio.io import FORMATS
@@ -80,15 +88,18 @@ def check_token_output(path: str | os.PathLike) -> None:
     if path.suffix.lower() in FORMATS:
         raise OutputPathError(f"OUT '{path}' has an audio extension, but encode writes a "
                               f"token file; name it e.g. '{path.with_suffix('.tokens')}'")
-    if path.is_file() and not _is_token_file(path):
+    if path.is_file() and not _is_token_file(path) and not overwrite:
         raise OutputPathError(f"OUT '{path}' exists and is not a token file; refusing to "
-                              f"replace it. Choose another output path or remove it first.")
+                              f"replace it. Choose another output path, or pass --overwrite "
+                              f"(the old file is moved aside to NAME.old-<time>).")
 
 
 def check_export_target(run_dir: str | os.PathLike, out: str | os.PathLike,
-                        checkpoint: str | os.PathLike | None = None) -> None:
+                        checkpoint: str | os.PathLike | None = None, *,
+                        overwrite: bool = False) -> None:
     """:class:`OutputPathError` when exporting ``run_dir`` into ``out`` would overwrite the
-    run folder, a checkpoint or a model/config that is not an earlier export."""
+    run folder, a checkpoint, or a model/config that is not an earlier export (with
+    ``overwrite``, such a folder is moved aside instead)."""
     out, run_dir = Path(out), Path(run_dir)
     for label, path in (("the run folder", run_dir), ("the checkpoint", checkpoint)):
         if path is not None and same_file(out, path):
@@ -100,9 +111,111 @@ def check_export_target(run_dir: str | os.PathLike, out: str | os.PathLike,
                               f"export into a new folder")
     if out.exists() and not out.is_dir():
         raise OutputPathError(f"OUT '{out}' exists and is not a folder")
+    owner = protected_folder(out)
+    if owner is not None:
+        raise OutputPathError(f"OUT '{out}' is inside {owner}; export into a new folder")
+    check_writable_parent(out / "export.json")
     if out.is_dir() and not (out / "export.json").is_file():
         clash = [name for name in EXPORT_FILES if (out / name).exists()]
-        if clash:
+        if clash and overwrite:
+            move_aside(out)
+        elif clash:
             raise OutputPathError(
                 f"OUT '{out}' already holds {', '.join(clash)} that an export did not write; "
-                f"refusing to overwrite them. Export into a new or empty folder.")
+                f"refusing to overwrite them. Export into a new or empty folder, or pass "
+                f"--overwrite (the folder is moved aside to NAME.old-<time>, not deleted).")
+
+
+#: What a run or latents folder owns (relative paths, first part): never written by others.
+RUN_OWNED = ("checkpoints", "config.yaml", "trainer_state.json", "bad_files.json")
+LATENTS_OWNED = ("index.json", "latents.json", "progress", "progress.jsonl")
+
+
+def folder_kind(folder: Path) -> str | None:
+    """``"export"``, ``"run"`` or ``"latents"`` when ``folder`` is one (by its files)."""
+    if (folder / "export.json").is_file() or all((folder / n).is_file()
+                                                 for n in EXPORT_FILES[:2]):
+        return "export"
+    if (folder / "checkpoints").is_dir() and (folder / "config.yaml").is_file():
+        return "run"
+    if (folder / "latents.json").is_file() or ((folder / "index.json").is_file() and (
+            (folder / "progress").is_dir() or any(folder.glob("rank0*")))):
+        return "latents"
+    return None
+
+
+def protected_folder(path: str | os.PathLike) -> str | None:
+    """``"the export folder X"`` (or run, latents folder) when writing ``path`` would put a
+    file into what that folder owns: anything in an export; a run's checkpoints and
+    config; a latents folder's index, key, progress and shards. New files beside them
+    (``RUN/export``, ``LATENTS/stats.safetensors``) are fine."""
+    target = Path(os.path.realpath(path))
+    for parent in target.parents:
+        kind = folder_kind(parent)
+        if kind is None:
+            continue
+        first = target.relative_to(parent).parts[0]
+        if kind == "export" or (kind == "run" and first in RUN_OWNED) or (
+                kind == "latents" and (first in LATENTS_OWNED or first.startswith("rank0")
+                                       or first.endswith(".tar"))):
+            return f"the {kind} folder '{parent}'"
+    return None
+
+
+def check_writable_parent(path: str | os.PathLike, label: str = "OUT") -> None:
+    """:class:`OutputPathError` unless ``path``'s nearest existing ancestor is a folder this
+    process may write into (checked before any work, instead of a traceback after it)."""
+    path = Path(path)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputPathError(f"{label} '{path}': '{parent}' is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{label} '{path}': cannot write into '{parent}' "
+                              f"(permission denied)")
+
+
+def move_aside(path: Path) -> Path:
+    """Rename ``path`` to a free sibling ``NAME.old-<time>[-N]``; returns the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside, n = path.with_name(f"{path.name}.old-{stamp}"), 1
+    while aside.exists() or aside.is_symlink():
+        n += 1
+        aside = path.with_name(f"{path.name}.old-{stamp}-{n}")
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        raise OutputPathError(f"--overwrite: could not move '{path}' aside to '{aside}' "
+                              f"({exc.strerror})") from exc
+    return aside
+
+
+def claim_outputs(outputs: Mapping[str, str | os.PathLike],
+                  inputs: Mapping[str, str | os.PathLike] | None = None, *,
+                  overwrite: bool = False,
+                  owned: Callable[[Path], bool] | None = None) -> list[Path]:
+    """Check the files a command will write (``{label: path}``) before any work.
+
+    Refused always: an output that is an input (:func:`check_outputs`), a folder, a path
+    under a file or an unwritable folder, a file that an export, run or latents folder owns
+    (:func:`protected_folder`). An existing file is
+    replaced only when ``owned(path)`` says it is an earlier output of the same command;
+    otherwise it is refused, or with ``overwrite`` moved aside. Returns the moved files."""
+    check_outputs(outputs, inputs or {})
+    existing = []
+    for label, out in outputs.items():
+        out = Path(out)
+        owner = protected_folder(out)
+        if owner is not None:
+            raise OutputPathError(f"{label} '{out}' is inside {owner}; refusing to write "
+                                  f"there. Choose a path outside it.")
+        check_writable_parent(out, label)
+        if (out.exists() or out.is_symlink()) and not (owned is not None and owned(out)):
+            existing.append((label, out))
+    if existing and not overwrite:
+        shown = ", ".join(f"{label} '{out}'" for label, out in existing)
+        raise OutputPathError(f"{shown} already exist(s); refusing to replace. Choose another "
+                              f"path, or pass --overwrite (the old file is moved aside to "
+                              f"NAME.old-<time>, not deleted)")
+    return [move_aside(out) for _, out in existing]

@@ -10,6 +10,7 @@ into exactly ``ceil(time / hop_length)`` frames (as token encoding does,
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -86,6 +87,31 @@ def model_header(model: Autoencoder, source: str) -> dict[str, Any]:
                       "frame_rate": model.frame_rate}}
 
 
+def _digest(value: Any) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()
+                          ).hexdigest()[:16]
+
+
+def dataset_fingerprint(dataset: Any) -> str:
+    """A digest of what ``dataset`` holds: its files (paths, sizes, times) when it lists
+    them, its size, classes and captions; another folder or caption file gives another."""
+    files = [str(getattr(f, "path", f)) for f in getattr(dataset, "files", None) or []]
+    stamps = []
+    for f in files:
+        try:
+            st = os.stat(f)
+            stamps.append((f, st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamps.append((f, None, None))
+    return _digest({"size": len(dataset), "files": stamps,
+                    "classes": list(getattr(dataset, "classes", []) or []),
+                    "texts": sorted(dict(getattr(dataset, "texts", None) or {}).items()),
+                    "type": type(dataset).__name__})
+
+
 def pre_encode(model: Any, dataset: Any, out: str | Path, *, source: str = "",
                rank: int = 0, world_size: int = 1, chunk_seconds: float = 30.0,
                context_seconds: float = 1.0, shard_mb: float = 256.0,
@@ -98,10 +124,22 @@ def pre_encode(model: Any, dataset: Any, out: str | Path, *, source: str = "",
 
     ``tar_shards``: the ``core.shards`` layout (:mod:`audio_core.latents.tar_shards`),
     readable from object storage, instead of ``core.latents``' safetensors shards."""
+    from audio_core.inference.tokens import model_fingerprint
+    from audio_core.latents.store import check_latents_key
     from audio_core.latents.tar_shards import TarLatentWriter, write_tar_index
 
     model = check_autoencoder(model)
     out = Path(out)
+    settings = {"chunk_seconds": chunk_seconds, "context_seconds": context_seconds,
+                "dtype": str(dtype), "tar_shards": bool(tar_shards), "world_size": world_size}
+    key = {"model": model_fingerprint(model), "data": dataset_fingerprint(dataset),
+           "settings": _digest(settings)}
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        check_latents_key(out, key, write=True)
+    barrier()
+    if rank != 0:
+        check_latents_key(out, key, write=False)
     layout = TarLatentWriter if tar_shards else ShardWriter
     writer = layout(out, rank, int(shard_mb * (1 << 20)))
     mine = [i for i in range(rank, len(dataset), world_size) if i not in writer.done]

@@ -32,20 +32,24 @@ class LatentFileError(AudioCoreError, ValueError):
 
 def write_latent_file(path: str | os.PathLike, latent: Tensor, header: dict[str, Any]) -> Path:
     """Write ``latent`` ``(latent_dim, frames)`` and ``header`` (:data:`HEADER_KEYS`)."""
-    from safetensors.torch import save_file
+    from audio_core.files import save_safetensors
 
     missing = [k for k in HEADER_KEYS if k not in header]
     if missing or latent.ndim != 2:
         raise LatentFileError(f"a latent file needs a (latent_dim, frames) tensor and header "
                               f"keys {', '.join(HEADER_KEYS)}; got shape "
                               f"{tuple(latent.shape)}, missing {missing}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": LATENT_FORMAT, **{k: json.dumps(header[k]) for k in HEADER_KEYS}}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({"latent": latent.detach().float().cpu().contiguous()}, str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
+    return save_safetensors({"latent": latent.float()}, path, metadata=meta)
+
+
+def is_latent_file(path: Path) -> bool:
+    """True when ``path`` is a latent file (an earlier output of ``encode --latent``)."""
+    try:
+        read_latent_file(path)
+    except LatentFileError:
+        return False
+    return True
 
 
 def read_latent_file(path: str | os.PathLike) -> tuple[Tensor, dict[str, Any]]:

@@ -89,15 +89,26 @@ class RunningMoments:
 
 def save_stats(path: str | Path, stats: dict[str, Tensor], **metadata: Any) -> Path:
     """Write ``mean``/``std``/``count`` ``(dim,)`` and JSON-able ``metadata``."""
-    from safetensors.torch import save_file
+    from audio_core.files import save_safetensors
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": STATS_FORMAT, **{k: json.dumps(v) for k, v in metadata.items()}}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.contiguous() for k, v in stats.items()}, str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
+    return save_safetensors(stats, path, metadata=meta)
+
+
+def is_stats_output(path: Path) -> bool:
+    """True for an earlier output of ``audio-core stats``: a statistics file, or the
+    ``.json`` summary beside one (which ``stats`` may replace without ``--overwrite``)."""
+    if path.suffix == ".json":
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(summary, dict) and {"fingerprint", "latents", "out"} <= summary.keys()
+    try:
+        load_stats(path)
+    except StatsError:
+        return False
+    return True
 
 
 def load_stats(path: str | Path, dim: int | None = None) -> tuple[dict[str, Tensor],

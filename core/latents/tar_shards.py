@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ import numpy as np
 from torch import Tensor
 
 from audio_core.data.shards.format import FORMAT, INDEX_FILE, VERSION, ShardTarWriter
-from audio_core.latents.store import LatentsError
+from audio_core.files import write_text
+from audio_core.latents.store import LatentsError, append_progress, progress_entries
 
 __all__ = ["TarLatentWriter", "is_tar_latents", "iter_tar_latents", "write_tar_index"]
 
@@ -34,17 +34,13 @@ def _progress_file(root: Path, rank: int) -> Path:
 
 def _read_progress(root: Path, rank: int) -> list[dict[str, Any]]:
     """Finished shards of ``rank`` whose tar is on disk (a torn last line is ignored)."""
-    path = _progress_file(root, rank)
-    done = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            if (root / entry["record"]["name"]).is_file():
-                done.append(entry)
-    return done
+    entries = progress_entries(_progress_file(root, rank), _is_tar_entry)
+    return [e for e in entries if (root / e["record"]["name"]).is_file()]
+
+
+def _is_tar_entry(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("record"), dict) and isinstance(
+        entry["record"].get("name"), str) and isinstance(entry.get("items"), list)
 
 
 class TarLatentWriter:
@@ -57,7 +53,8 @@ class TarLatentWriter:
         self.shard_bytes = max(1, int(shard_bytes))
         finished = _read_progress(self.root, self.rank)
         self.done = {int(i) for entry in finished for i in entry["items"]}
-        self.shard = len(finished)
+        self.shard = max((int(Path(e["record"]["name"]).stem.rsplit("-", 1)[-1])
+                          for e in finished), default=-1) + 1
         self._writer: ShardTarWriter | None = None
         self._items: list[int] = []
 
@@ -86,10 +83,8 @@ class TarLatentWriter:
         if self._writer is None:
             return
         record = self._writer.close()
-        with _progress_file(self.root, self.rank).open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"record": record.to_dict(), "items": self._items}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_progress(_progress_file(self.root, self.rank),
+                        {"record": record.to_dict(), "items": self._items})
         self.done.update(self._items)
         self.shard += 1
         self._writer, self._items = None, []
@@ -110,10 +105,7 @@ def write_tar_index(root: str | Path, world_size: int, header: dict[str, Any]) -
              "classes": list(header.get("dataset", {}).get("classes", [])),
              "sample_rate": None, "model": header["model"], "world_size": world_size,
              "shards": shards}
-    tmp = root / f".{INDEX_FILE}.tmp"
-    tmp.write_text(json.dumps(index, indent=1), encoding="utf-8")
-    os.replace(tmp, root / INDEX_FILE)
-    return root / INDEX_FILE
+    return write_text(root / INDEX_FILE, json.dumps(index, indent=1))
 
 
 def is_tar_latents(root: str | Path) -> dict[str, Any] | None:

@@ -132,6 +132,10 @@ class Models:
             conditioning = text or ""
         elif "label" in keys and label:
             conditioning = int(label) if label.lstrip("-").isdigit() else label
+        from audio_core.inference.limits import check_generation
+
+        check_generation(steps=steps or None, guidance=guidance, seconds=seconds or None,
+                         sample_rate=model.sample_rate, channels=model.channels)
         audio = model.generate(conditioning, num_samples=1, steps=steps or None,
                                guidance=guidance, seed=int(seed), seconds=seconds or None)
         return int(model.sample_rate), audio[0].float().clamp(-1, 1).cpu()

@@ -20,9 +20,7 @@ from audio_core.cli import main
 from audio_core.components.conv import ConvDecoder
 from audio_core.components.rvq import ResidualVQ
 from audio_core.config import load_config
-from audio_core.config.loader import to_yaml
-from audio_core.engine.checkpoint import save_safetensors
-from audio_core.engine.export import load
+from audio_core.engine.export import load, save_export
 from audio_core.inference.codec import (
     CodecError,
     codec_info,
@@ -208,8 +206,7 @@ def export(root: Path, name: str, *, seed: int = 0, rate: int = RATE,
     module = build_model(cfg, get_registry())
     out = root / name
     out.mkdir()
-    save_safetensors(module.state_dict(), out / "model.safetensors")
-    (out / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
+    save_export(module, cfg, out)
     return out
 
 

@@ -15,9 +15,7 @@ import torch
 from audio_core import get_registry
 from audio_core.cli import main
 from audio_core.config import load_config
-from audio_core.config.loader import to_yaml
-from audio_core.engine.checkpoint import save_safetensors
-from audio_core.engine.export import load
+from audio_core.engine.export import load, save_export
 from audio_core.inference.tokens import model_fingerprint
 from audio_core.latents.files import LatentFileError, read_latent_file, write_latent_file
 from audio_core.models.build import build_model
@@ -37,8 +35,7 @@ def export(root: Path, name: str, seed: int = 0) -> Path:
     module = build_model(cfg, get_registry())
     out = root / name
     out.mkdir()
-    save_safetensors(module.state_dict(), out / "model.safetensors")
-    (out / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
+    save_export(module, cfg, out)
     return out
 
 

@@ -19,21 +19,17 @@ def speech_clip():
 def make_export(folder: Path, preset: str = "tiny_autoencoder",
                 overrides: tuple[str, ...] = ()) -> Path:
     """An export folder of ``preset``'s model, freshly initialised (seeded): config.yaml and
-    model.safetensors, as `audio-core export` writes them (no config fingerprint)."""
+    model.safetensors and export.json, as `audio-core export` writes them."""
     import torch
-    from safetensors.torch import save_file
 
     from audio_core import get_registry
-    from audio_core.config import load_config, to_yaml
+    from audio_core.config import load_config
+    from audio_core.engine.export import save_export
     from audio_core.models.build import build_model
 
     cfg = load_config(preset, list(overrides))
     torch.manual_seed(0)
-    model = build_model(cfg, get_registry())
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-              str(folder / "model.safetensors"))
+    save_export(build_model(cfg, get_registry()), cfg, folder)
     return folder
 
 

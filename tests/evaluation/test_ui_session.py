@@ -49,3 +49,24 @@ def test_reconstruct_at_fewer_codebooks_with_metrics_and_files(ui_export, speech
     assert models.reconstruct(str(ui_export), speech_file, 99).metrics["kbps"] == 8
     with pytest.raises(ValueError, match="not a generative model"):
         models.generate(str(ui_export))
+
+
+@pytest.mark.parametrize("steps, guidance, seconds, flag", [
+    (10, float("nan"), 1.0, "guidance"), (10, float("inf"), 1.0, "guidance"),
+    (10, -1.0, 1.0, "guidance"), (10**9, 3.0, 1.0, "--steps"),
+    (10, 3.0, float("nan"), "--seconds"), (10, 3.0, 1e9, "--seconds")])
+def test_generate_checks_its_numbers_like_the_cli(steps, guidance, seconds, flag):
+    from audio_core.inference.limits import GenerationLimitError
+    from audio_core.models.contracts import Generator
+
+    class Silent(torch.nn.Module):
+        sample_rate, channels, condition_keys = 8000, 1, ()
+
+        def generate(self, *args, **kwargs):  # an all-zero clip is no success
+            raise AssertionError("generate must not run with out-of-range numbers")
+
+    Generator.register(Silent)
+    models = Models([])
+    models._loaded["silent"] = Silent()
+    with pytest.raises(GenerationLimitError, match=flag):
+        models.generate("silent", steps=steps, guidance=guidance, seconds=seconds)

@@ -15,8 +15,7 @@ RATE = 8000
 def write_export(root: Path, name: str = "model", *, seed: int = 0) -> Path:
     from audio_core import get_registry
     from audio_core.config import load_config
-    from audio_core.config.loader import to_yaml
-    from audio_core.engine.checkpoint import save_safetensors
+    from audio_core.engine.export import save_export
     from audio_core.models.build import build_model
 
     conv = {"dim": 3, "width": 2, "ratios": [2, 4]}
@@ -29,8 +28,7 @@ def write_export(root: Path, name: str = "model", *, seed: int = 0) -> Path:
     model = build_model(cfg, get_registry())
     out = root / name
     out.mkdir(parents=True)
-    save_safetensors(model.state_dict(), out / "model.safetensors")
-    (out / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
+    save_export(model, cfg, out)
     return out
 
 

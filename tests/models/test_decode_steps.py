@@ -92,8 +92,10 @@ def test_the_generate_command_forwards_decode_steps(tmp_path, monkeypatch, capsy
     assert first.calls == [5] and settings["decode_steps"] == 5 and out.exists()
     assert main(["generate", "m", "-o", str(out), "--overwrite"]) == 0
     assert json.loads(capsys.readouterr().out)["decode_steps"] == 7  # the stage-1 default
-    assert main(["generate", "m", "--decode-steps", "0", "-o", str(out), "--overwrite"]) == 1
-    assert "--decode-steps must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # refused when the arguments are parsed
+        main(["generate", "m", "--decode-steps", "0", "-o", str(out), "--overwrite"])
+    assert info.value.code == 2
+    assert "--decode-steps: must be a finite number > 0" in capsys.readouterr().err
 
 
 def test_the_generate_command_refuses_decode_steps_for_a_one_pass_stage1(tmp_path, monkeypatch,

@@ -318,8 +318,7 @@ def write_stage1(folder: Path) -> Path:
     """An (untrained, seeded) continuous conv autoencoder export: a stage-1 model."""
     from audio_core import get_registry
     from audio_core.config import load_config
-    from audio_core.config.loader import to_yaml
-    from audio_core.engine.checkpoint import save_safetensors
+    from audio_core.engine.export import save_export
     from audio_core.models.build import build_model
 
     cfg = load_config({"data": {"sample_rate": 8000, "channels": 1},
@@ -328,8 +327,7 @@ def write_stage1(folder: Path) -> Path:
     torch.manual_seed(0)
     model = build_model(cfg, get_registry())
     folder.mkdir(exist_ok=True)
-    save_safetensors(model.state_dict(), folder / "model.safetensors")
-    (folder / "config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
+    save_export(model, cfg, folder)
     return folder
 
 

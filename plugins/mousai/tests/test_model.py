@@ -12,8 +12,8 @@ from audio_plugin_mousai.task import DiffusionAutoencoderTask, pad_to_multiple
 from conftest import PLUGIN, TINY_AE
 
 import audio_core
-from audio_core.config import load_config, to_yaml
-from audio_core.engine.checkpoint import save_safetensors
+from audio_core.config import load_config
+from audio_core.engine.export import save_export
 from audio_core.errors import ConfigError
 from audio_core.models.build import build_model
 
@@ -156,8 +156,7 @@ def test_load_builds_the_model_and_never_the_task(tmp_path, registry, monkeypatc
     cfg = load_config("mousai.tiny_dae", TINY_AE, registry=registry, check_params=True)
     torch.manual_seed(1)
     model = build_model(cfg, registry).eval()
-    save_safetensors(model.state_dict(), tmp_path / "model.safetensors")
-    (tmp_path / "config.yaml").write_text(to_yaml(cfg))
+    save_export(model, cfg, tmp_path, registry=registry)
 
     def refuse(self, **kwargs):
         raise AssertionError("loading a model must not construct its training task")

@@ -11,8 +11,8 @@ from conftest import noise
 
 import audio_core
 from audio_core.cli import main
-from audio_core.config import load_config, to_yaml
-from audio_core.engine.checkpoint import save_safetensors
+from audio_core.config import load_config
+from audio_core.engine.export import save_export
 from audio_core.models.build import build_model
 
 PRESET = "rae.wav2vec2_tiny"
@@ -85,8 +85,7 @@ def test_statistics_are_stored_with_the_weights(stats, registry, tmp_path):
     copy = tmp_path / "stats.safetensors"
     copy.write_bytes(out.read_bytes())
     model = untrained(registry, f"model.params.latent_stats={copy}")
-    save_safetensors(model.state_dict(), tmp_path / "model.safetensors")
-    (tmp_path / "config.yaml").write_text(to_yaml(model.config))
+    save_export(model, model.config, tmp_path, registry=registry)
     copy.unlink()  # the export does not need the file any more
     loaded = audio_core.load(tmp_path, registry=registry)
     assert torch.equal(loaded.normalizer.mean, model.normalizer.mean)
