@@ -44,12 +44,20 @@ def read_captions(path: Path, path_column: str = "path",
     else:
         raise DatasetError(f"caption file '{path}' must be .csv, .tsv or .jsonl")
     out = []
+    first_entry: dict[str, int] = {}
     for n, row in enumerate(rows, 1):
         missing = [c for c in (path_column, text_column) if not row.get(c)]
         if missing:
             raise DatasetError(f"{path}: entry {n} has no '{missing[0]}' (columns: "
                                f"{sorted(row)})")
-        out.append((str(row[path_column]), str(row[text_column])))
+        audio = str(row[path_column])
+        key = os.path.normpath(os.path.join(path.parent, audio))  # how the dataset finds it
+        if key in first_entry:  # one caption per file: which one to keep is a guess
+            raise DatasetError(f"{path}: entries {first_entry[key]} and {n} both caption "
+                               f"'{audio}'; give each file one row (join the captions, or "
+                               "copy the file)")
+        first_entry[key] = n
+        out.append((audio, str(row[text_column])))
     if not out:
         raise DatasetError(f"caption file '{path}' lists no entries")
     return out

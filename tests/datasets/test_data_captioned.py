@@ -64,3 +64,13 @@ def test_bad_caption_lists_are_named(tmp_path):
     (tmp_path / "custom.csv").write_text("file,desc\naudio/0.wav,hello\n")
     ds = CaptionedDataset(tmp_path / "custom.csv", path_column="file", text_column="desc", **ctx)
     assert ds[0]["text"] == "hello"
+
+
+def test_two_captions_for_one_file_are_an_error_naming_both_entries(tmp_path):
+    _clips(tmp_path, 2)
+    ctx = {"sample_rate": 8000, "channels": 1, "segment_seconds": 0.1}
+    (tmp_path / "dup.csv").write_text("path,text\naudio/0.wav,a dog\naudio/1.wav,rain\n"
+                                      "./audio/0.wav,a cat\n")
+    with pytest.raises(DatasetError, match=r"dup\.csv: entries 1 and 3 both caption "
+                                           r"'\./audio/0\.wav'"):
+        CaptionedDataset(tmp_path / "dup.csv", **ctx)
