@@ -17,11 +17,12 @@ import torch
 from torch import nn
 
 from audio_core.engine.trainer import TrainingStopped
+from audio_core.models.components import Loss
 
 pytestmark = pytest.mark.integration
 
 
-class NaNOnCalls(nn.Module):
+class NaNOnCalls(nn.Module, Loss):
     name = "nan_l1"
 
     def __init__(self, calls: list[int] | None = None, ranks: list[int] | None = None) -> None:

@@ -29,8 +29,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from audio_core.models.components import Loss
 
-class NaNOnCalls(nn.Module):
+
+class NaNOnCalls(nn.Module, Loss):
     """Waveform L1 that returns NaN on the given calls (1-based) of the given ranks."""
 
     name = "nan_l1"
