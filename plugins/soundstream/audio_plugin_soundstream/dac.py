@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audio_core.models.components import Decoder, Encoder
+
 
 class Snake(nn.Module):
     """``x + sin(alpha x)^2 / (alpha + 1e-9)`` with a learned ``alpha`` per channel:
@@ -58,7 +60,7 @@ def _units(width: int) -> list[nn.Module]:
     return [SnakeResidualUnit(width, d) for d in (1, 3, 9)]
 
 
-class DacEncoder(nn.Module):
+class DacEncoder(nn.Module, Encoder):
     """DAC encoder (module docstring); ``dim`` is ``width * 2 ** len(ratios)``."""
 
     def __init__(self, channels: int = 1, width: int = 64,
@@ -83,7 +85,7 @@ class DacEncoder(nn.Module):
         return self.net(F.pad(waveform, (0, -waveform.shape[-1] % self.hop_length)))
 
 
-class DacDecoder(nn.Module):
+class DacDecoder(nn.Module, Decoder):
     """DAC decoder (module docstring): ``width`` channels after the first conv."""
 
     def __init__(self, channels: int = 1, dim: int = 1024, width: int = 1536,

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from audio_core.models.components import Decoder, Encoder
 from audio_plugin_soundstream.causal import CausalLSTM
 from audio_plugin_soundstream.encodec_layers import (
     EncodecResidualUnit,
@@ -35,7 +36,7 @@ def _units(width: int, layers: int, dilation_base: int, kernel_size: int, compre
                                 conv_shortcut, **conv) for j in range(layers)]
 
 
-class EncodecEncoder(nn.Module):
+class EncodecEncoder(nn.Module, Encoder):
     """EnCodec SEANet encoder: ``(batch, channels, time)`` -> ``(batch, dim, frames)``.
 
     ``causal``/``pad_mode``/``norm`` as :class:`~audio_plugin_soundstream.encodec_layers.
@@ -72,7 +73,7 @@ class EncodecEncoder(nn.Module):
         return self.net(waveform)
 
 
-class EncodecDecoder(nn.Module):
+class EncodecDecoder(nn.Module, Decoder):
     """EnCodec SEANet decoder: ``(batch, dim, frames)`` -> ``(batch, channels, frames *
     hop_length)``; params as :class:`EncodecEncoder` plus ``trim_right_ratio`` (causal
     transposed convs: the share of their ``kernel - stride`` trim taken on the right)."""
