@@ -31,6 +31,7 @@ from audio_core.data.loader import make_dataloader
 from audio_core.data.report import ERRORS_FILE, ReportsToFile, report_run_datasets
 from audio_core.engine import distributed
 from audio_core.engine.checkpoint import CheckpointManager, rng_state, set_rng_state
+from audio_core.engine.device import pin_memory
 from audio_core.engine.ema import EMA
 from audio_core.engine.engine import Engine
 from audio_core.engine.weights_check import check_resume_config
@@ -94,7 +95,7 @@ class Trainer:
         self.loader = make_dataloader(
             self.train_set, batch_size=cfg.data.batch_size, seed=cfg.run.seed, rank=self.rank,
             world_size=self.world, num_workers=cfg.data.num_workers, shuffle=True,
-            drop_last=True)
+            drop_last=True, pin_memory=pin_memory())
         self.val_loader = None
         if cfg.data.val is not None and cfg.train.val_every > 0:
             val_set = build_dataset(cfg, "val", registry=self.registry)
