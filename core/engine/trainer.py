@@ -224,6 +224,8 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + float(value)
         out = {k: v / good for k, v in totals.items()}
         out.update({f"lr/{role}": e.lr for role, e in self.engines.items()})
+        out.update({f"loss_scale/{role}": e.loss_scale for role, e in self.engines.items()
+                    if e.loss_scale is not None})  # fp16 only
         return out
 
     def _log_examples(self, batch: dict[str, Any]) -> None:
