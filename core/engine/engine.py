@@ -111,7 +111,7 @@ class Engine:
         device = accelerator_device()
         if compile_backend is not None:
             module.compile(backend=compile_backend)  # in place: state_dict keys unchanged
-        fused = fused_optimizer and device.type == "cuda"
+        fused = fused_optimizer and device.type == "cuda" and "optimizer" not in ds_config
         if fused:  # torch's fused AdamW needs the parameters on the GPU when it is built
             module.to(device)
         params = [p for p in module.parameters() if p.requires_grad]

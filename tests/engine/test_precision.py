@@ -115,3 +115,35 @@ def test_configure_backends_applies_the_train_switches_on_cuda_only():
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, \
             torch.backends.cudnn.benchmark = saved[:3]
         torch.set_float32_matmul_precision(saved[3])
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("device", "flag", "fused"), [
+    ("cuda", True, True), ("cuda", False, None), ("cpu", True, None)])
+def test_fused_adamw_is_asked_for_on_cuda_only(monkeypatch, device, flag, fused):
+    """The wiring of ``train.fused_optimizer`` (the GPU itself is not needed: the optimizer
+    is intercepted before DeepSpeed starts)."""
+    import audio_core.engine.engine as engine_module
+
+    seen = {}
+
+    class Recorder(torch.nn.Linear):
+        def to(self, *args, **kwargs):
+            seen["moved_to"] = args
+            return self
+
+    def fake_adamw(params, **kwargs):
+        seen.update(kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(engine_module.distributed, "init_distributed", lambda: None)
+    monkeypatch.setattr(engine_module, "check_precision", lambda *a: None)
+    monkeypatch.setattr(engine_module, "accelerator_device", lambda: torch.device(device))
+    monkeypatch.setattr(engine_module.torch.optim, "AdamW", fake_adamw)
+    with pytest.raises(_Stop):
+        engine_module.Engine("generator", Recorder(2, 2), {}, fused_optimizer=flag)
+    assert seen["fused"] is fused
+    assert ("moved_to" in seen) == bool(fused)
