@@ -77,8 +77,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
 }
 COMMON = ["deepspeed.zero_stage=2", "train.trackers=[jsonl]", "train.val_every=0",
           "train.checkpoint_every=0", "train.ema_decay=0.0", "train.grad_accum=1",
-          "run.seed=0", "data.val=null", "data.train.name=core.synthetic",
-          "data.train.params={num_items: 4096}"]
+          "run.seed=0", "data.val=null"]
 TINY = ["data.batch_size=2", "data.num_workers=0"]
 FLOP_COUNT = ("torch.utils.flop_counter.FlopCounterMode over step 0 (one whole training step: "
               "forward and backward of every engine); matmul/conv/attention only, 2 FLOPs "
@@ -102,6 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="device peak (TFLOP/s) for MFU, overriding the built-in table")
     p.add_argument("--infer-seconds", type=float, default=None, help="audio for RTF (10; tiny 0.5)")
     p.add_argument("--chunk-ms", type=float, default=20.0, help="streaming chunk length")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every run, after the family's (repeatable), "
+                        "e.g. data.batch_size=16")
     args = p.parse_args(argv)
     tiny = args.tiny
     args.steps = args.steps or (4 if tiny else 200)
@@ -176,14 +178,17 @@ def loss_agreement(bf16: list[float], fp32: list[float], window: int,
 
 def family_config(family: str, precision: str, args: argparse.Namespace) -> Any:
     from audio_core.config import load_config
+    from audio_core.config.schema import ComponentConfig
 
     spec = FAMILIES[family]
     preset = spec["tiny"] if args.tiny else spec["preset"]
     overrides = [*COMMON, *(TINY if args.tiny else []),
                  *(spec["tiny_overrides"] if args.tiny else spec["overrides"]),
                  f"train.precision={precision}", f"train.max_steps={args.steps}",
-                 f"run.name=accelerator_check_{family}_{precision}"]
+                 f"run.name=accelerator_check_{family}_{precision}", *args.override]
     cfg = load_config(preset, overrides)
+    # synthetic audio whatever the preset reads (a full preset names a folder of files)
+    cfg.data.train = ComponentConfig(name="core.synthetic", params={"num_items": 4096})
     if cfg.task is not None and cfg.task.name == "core.adversarial":
         # the presets' adversarial warm-up outlasts a short check: start D a quarter in
         cfg.task.params["warmup_steps"] = args.steps // 4
