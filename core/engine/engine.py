@@ -30,7 +30,7 @@ What works on CPU (gloo, torch 2.13 CPU wheel, DeepSpeed 0.19.8; evidence in tes
 * bf16 under ZeRO 0/2/3: runs (the module is cast to bf16; cast inputs to ``engine.dtype``).
 * fp16: DeepSpeed refuses it unless oneDNN reports fp16 support (not on common x86 CPUs);
   :func:`check_precision` turns that into a ``ConfigError`` naming ``train.precision``.
-  With the accelerator's check bypassed (tests/engine/test_precision.py), ZeRO-2 fp16
+  With the accelerator's check bypassed (tests/tasks/test_task_precision.py), ZeRO-2 fp16
   runs on CPU: an overflow on one rank skips the step on both, halves the loss scale,
   and the scale is restored on resume.
 * Every forward through the engine runs under ``torch.autocast`` of the engine's dtype
