@@ -8,7 +8,7 @@
         info = plugin.load().plugins["bsq"]
         assert info.status == "loaded", info.reason
 
-This module imports neither torch nor pytest.
+This module imports neither torch nor pytest (building components does, on use).
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ import importlib.metadata as md
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from audio_core.plugins import ENTRY_POINT_GROUP, PluginManager
+
+#: What :meth:`PluginUnderTest.check_components` passes to factories that name them.
+CHECK_CONTEXT: dict[str, Any] = {"sample_rate": 16000, "channels": 1, "dim": 8,
+                                 "cond_dim": 0, "seed": 0, "segment_seconds": 1.0}
 
 
 class PluginUnderTest:
@@ -58,9 +64,11 @@ class PluginUnderTest:
         """The standard checks every plugin distribution should pass:
 
         its entry point names the hooks module, the module imports without torch, a
-        plugin manager loads it with every component inside its namespace, and no preset of
+        plugin manager loads it with every component inside its namespace, no preset of
         it shares its short name with a built-in (``core.``) preset (that would make the short
-        name the docs use, e.g. ``tiny_autoencoder``, ambiguous once the plugin is installed).
+        name the docs use, e.g. ``tiny_autoencoder``, ambiguous once the plugin is installed),
+        and every component meets its kind's contract (:meth:`check_components` with default
+        params; call it with ``params`` to build the ones that need some).
         """
         ep = self.entry_point()
         if (ep.name, ep.value) != (self.name, self.hooks):
@@ -84,6 +92,59 @@ class PluginUnderTest:
         if heavy:
             raise AssertionError(f"importing {self.hooks} imports {heavy}; register "
                                  f"components as 'module:Class' strings so listing stays light")
+        self.check_components()
+
+    def check_components(self, params: Mapping[str, Mapping[str, Any]] | None = None, *,
+                         context: Mapping[str, Any] | None = None) -> dict[tuple[str, str], str]:
+        """Check every component this plugin registers against its kind's contract
+        (:mod:`audio_core.models.components`; models against
+        :class:`~audio_core.models.contracts.AudioModel`, on their class).
+
+        Each component is built through the registry with ``params[name]`` (default none)
+        and a small context (:data:`CHECK_CONTEXT`, updated by ``context``), as
+        ``registry.build`` checks it. One that needs more params than given is checked on
+        its class: its methods (attributes set in ``__init__`` show only on a built
+        instance). Returns ``{(kind, name): "built" | "class" | "factory"}``
+        (``"factory"``: a function that could not be built, not checked); raises
+        ``AssertionError`` naming every component that breaks its contract."""
+        from audio_core.errors import ComponentBuildError, ConfigError
+        from audio_core.models.components import (
+            ContractError,
+            contract_of,
+            missing_members,
+        )
+
+        registry = self.load().registry
+        ctx = {**CHECK_CONTEXT, **(context or {})}
+        checked: dict[tuple[str, str], str] = {}
+        broken: list[str] = []
+        for spec in registry.specs():
+            contract = contract_of(spec.kind)
+            if contract is None or not spec.name.startswith(f"{self.name}."):
+                continue
+            if spec.kind != "model":
+                try:
+                    registry.build(spec.kind, spec.name, (params or {}).get(spec.name, {}),
+                                   context=ctx)
+                    checked[spec.kind, spec.name] = "built"
+                    continue
+                except ContractError as exc:
+                    broken.append(str(exc))
+                    continue
+                except (ConfigError, ComponentBuildError):
+                    pass  # needs params the test did not give: check the class
+            target = spec.resolve()
+            if not isinstance(target, type):
+                checked[spec.kind, spec.name] = "factory"
+                continue
+            missing = [m for m in missing_members(target, contract) if m.endswith("()")]
+            if missing:
+                broken.append(f"{spec.kind} '{spec.name}' ({target.__name__}) breaks the "
+                              f"{spec.kind} contract: missing {', '.join(missing)}")
+            checked[spec.kind, spec.name] = "class"
+        if broken:
+            raise AssertionError("\n".join(broken))
+        return checked
 
     def check_model(self, config: str, overrides: tuple[str, ...] = (), *,
                     seconds: float = 0.3, batch: int = 2) -> list[str]:

@@ -75,14 +75,14 @@ def run_eval(args: argparse.Namespace) -> int:
     from audio_core.evaluation import report
     from audio_core.evaluation.evaluate import evaluate_generator, evaluate_reconstruction
     from audio_core.metrics.embeddings import build_embedding
-    from audio_core.models.contracts import Generator, is_codec
+    from audio_core.models.contracts import Generator, Reconstructor, is_codec
 
     console = Console(stderr=True)
     out = Path(args.out)
     model = load(args.model, ema=args.ema)
     embedding = None if args.no_fad else build_embedding(args.embedding,
                                                          dict(args.embedding_param))
-    if isinstance(model, Generator) and not callable(getattr(model, "reconstruct", None)) \
+    if isinstance(model, Generator) and not isinstance(model, Reconstructor) \
             and not is_codec(model):
         if embedding is None:
             from audio_core.errors import AudioCoreError
@@ -102,7 +102,7 @@ def run_eval(args: argparse.Namespace) -> int:
         model, args.data, out, bandwidths=args.bandwidth, baseline=args.baseline,
         speech=args.speech, embedding=embedding, dnsmos=not args.no_dnsmos, limit=args.limit,
         chunk_seconds=args.chunk_seconds, model_name=args.model,
-        progress=lambda line: console.log(line))
+        progress=lambda line: console.log(line, markup=False, highlight=False))
     report.print_table(result, Console(width=max(Console().width, 150)))
     for what, path in written.items():
         print(f"{what}: {path}")

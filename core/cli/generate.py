@@ -79,7 +79,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if not isinstance(model, Generator):
         raise AudioCoreError(f"{args.model} holds a {type(model).__name__} (contracts: "
                              f"{', '.join(capabilities(model)) or 'none'}), not a generator")
-    keys = tuple(getattr(model, "condition_keys", ()))
+    keys = tuple(model.condition_keys)
     for flag, value, key in (("--text", args.text, "text"), ("--class", args.label, "label")):
         if value is not None and keys != (key,):
             reads = f"reads {keys[0]!r}" if keys else "takes no conditioning"
@@ -89,16 +89,12 @@ def run_generate(args: argparse.Namespace) -> int:
         conditioning = int(args.label)
     options = {}
     if args.decode_steps is not None:
-        check = getattr(model, "check_decode_steps", None)
-        if check is None:
-            raise AudioCoreError(f"--decode-steps does not apply: {type(model).__name__} has no "
-                                 f"stage-1 decoder")
         try:
-            check(args.decode_steps)
+            model.check_decode_steps(args.decode_steps)
         except ValueError as exc:
             raise AudioCoreError(f"--decode-steps: {exc}") from exc
         options["decode_steps"] = args.decode_steps
-    steps = args.steps or getattr(model, "steps", None)
+    steps = args.steps or model.steps
     with logging_redirect_tqdm(), \
             tqdm(total=steps, desc="generate", unit="step", disable=steps is None) as bar:
         audio = model.generate(conditioning, num_samples=args.num_samples, steps=args.steps,
@@ -107,9 +103,8 @@ def run_generate(args: argparse.Namespace) -> int:
     for path, clip in zip(paths, audio, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         save_audio(path, clip.clamp(-1, 1).cpu(), model.sample_rate)
-    guidance = args.guidance if args.guidance is not None else getattr(model, "guidance", None)
-    decode_steps = args.decode_steps if args.decode_steps is not None else \
-        getattr(getattr(model, "stage1", None), "decode_steps", None)
+    guidance = args.guidance if args.guidance is not None else model.guidance
+    decode_steps = args.decode_steps if args.decode_steps is not None else model.decode_steps
     settings = {"model": args.model, "text": args.text, "class": args.label, "steps": steps,
                 "decode_steps": decode_steps, "guidance": guidance, "seed": args.seed,
                 "seconds": audio.shape[-1] / model.sample_rate,

@@ -1,4 +1,5 @@
-"""Console output shared by commands: rich tables, JSON."""
+"""Console output shared by commands: rich tables on a terminal, tab-separated values
+otherwise (pipes, files: every cell whole, one row a line, for ``grep``/``cut``), JSON."""
 
 from __future__ import annotations
 
@@ -13,7 +14,19 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def _cell(value: Any) -> str:
+    """One TSV cell: tabs and line breaks inside a value become spaces."""
+    return "" if value is None else " ".join(str(value).split())
+
+
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A rich table (``title`` above it) when stdout is a terminal; else ``# title``, a
+    header line of ``columns`` and one tab-separated line per row, nothing truncated."""
+    if not sys.stdout.isatty():
+        sys.stdout.write(f"# {_cell(title)}\n")
+        for row in (columns, *rows):
+            sys.stdout.write("\t".join(_cell(v) for v in row) + "\n")
+        return
     from rich.console import Console
     from rich.table import Table
 

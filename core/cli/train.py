@@ -121,10 +121,17 @@ def _train(args: argparse.Namespace):
     if moved is not None:
         flag = "--resume auto (no complete checkpoint)" if auto else "--overwrite"
         print(f"audio-core: {flag}: moved the previous run to {moved}", file=sys.stderr)
+    main = int(os.environ.get("RANK", 0)) == 0
+    if main:
+        print(f"audio-core: run folder {target}", file=sys.stderr, flush=True)
     trainer = Trainer(cfg, run_dir=run_dir, resume=resume)
     with setting_up(target, fresh=not resume):  # a clear error; no half-made run left
         trainer.setup()
     trainer.fit()
+    if main:
+        state = "stopped" if trainer.stopped_by_signal else "finished"
+        print(f"audio-core: {state} at step {trainer.step}; run folder {target} (export it: "
+              f"audio-core export {target} {target / 'export'})", file=sys.stderr, flush=True)
     return trainer
 
 

@@ -19,17 +19,16 @@ import torch
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
+from audio_core.models import components as contracts
 from audio_core.models.records import Conditioning
 
 
-class Conditioner(nn.Module):
+class Conditioner(nn.Module, contracts.Conditioner):
     """Base: ``forward(values) -> Conditioning`` with embeddings ``(batch, tokens, dim)``.
 
     ``input_key`` is the batch key the values come from (``"label"``, ``"text"``, or
     ``None``); ``null_embedding`` ``(1, dim)`` is learned.
     """
-
-    input_key: str | None = None
 
     def __init__(self, dim: int) -> None:
         super().__init__()

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audio_core.models.components import Decoder, Encoder
+
 # Moved to denoisers.py; kept importable here for the old decoder-kind registration.
 
 __all__ = ["ConvDecoder", "ConvEncoder"]
@@ -19,7 +21,7 @@ def _check(ratios: Sequence[int], channels: int, dim: int) -> None:
                          f"ratios={list(ratios)}, channels={channels}, dim={dim}")
 
 
-class ConvEncoder(nn.Module):
+class ConvEncoder(nn.Module, Encoder):
     """Waveform ``(batch, channels, time)`` -> latent ``(batch, dim, ceil(time / hop))``.
 
     One strided convolution per entry of ``ratios`` (``hop_length`` is their product), each
@@ -45,7 +47,7 @@ class ConvEncoder(nn.Module):
         return out[..., : (waveform.shape[-1] + pad) // self.hop_length]
 
 
-class ConvDecoder(nn.Module):
+class ConvDecoder(nn.Module, Decoder):
     """Latent ``(batch, dim, frames)`` -> waveform ``(batch, channels, frames * hop)``.
 
     Mirrors :class:`ConvEncoder` with transposed convolutions; output in ``[-1, 1]`` (tanh).

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from audio_core.models.components import Denoiser
 from audio_core.models.records import Conditioning
 
 
@@ -95,7 +96,7 @@ class ResidualBlock(nn.Module):
         return h
 
 
-class ConvDenoiser(nn.Module):
+class ConvDenoiser(nn.Module, Denoiser):
     """A small residual 1-D conv denoiser: ``forward(x, t, cond=None)`` with ``x`` ``(batch,
     dim, frames)``, ``t`` ``(batch,)``, returns ``(batch, dim, frames)``.
 
@@ -105,8 +106,6 @@ class ConvDenoiser(nn.Module):
     cross-attention layer per block over ``cond.embeddings`` (masked). ``cond_dim = 0`` (or
     ``cond=None``) is unconditional. The output layer starts at zero.
     """
-
-    length_multiple = 1
 
     def __init__(self, dim: int = 32, hidden: int = 128, blocks: int = 4, kernel_size: int = 3,
                  dilation_growth: int = 2, cond_dim: int = 0, cross_attention: bool = False,
@@ -160,13 +159,12 @@ class ConvDenoiser(nn.Module):
         return self.out(F.silu(self.out_norm(h)))
 
 
-class FrameDenoiser(nn.Module):
+class FrameDenoiser(nn.Module, Denoiser):
     """A tiny denoiser for latents ``(batch, dim, frames)``: ``forward(x, t, cond=None)``
     (``cond`` ignored) returns a prediction shaped like ``x``; ``t`` enters through a
     sinusoidal embedding (smooth: frequencies up to 10) and an MLP added after the input
     conv."""
 
-    length_multiple = 1
 
     def __init__(self, dim: int = 32, hidden: int = 64, layers: int = 3) -> None:
         super().__init__()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from audio_core.models.components import Loss
 from audio_core.models.records import LossOutput
 
 
@@ -15,7 +16,7 @@ def masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:
     return (x * m).sum() / m.sum().clamp_min(1.0)
 
 
-class WaveformL1(nn.Module):
+class WaveformL1(nn.Module, Loss):
     """Mean absolute error between waveforms ``(batch, channels, time)``, padding masked."""
 
     name = "l1"
@@ -25,7 +26,7 @@ class WaveformL1(nn.Module):
         return LossOutput(masked_mean((estimate.float() - reference.float()).abs(), mask))
 
 
-class WaveformMSE(nn.Module):
+class WaveformMSE(nn.Module, Loss):
     """Mean squared error between waveforms ``(batch, channels, time)``, padding masked."""
 
     name = "mse"

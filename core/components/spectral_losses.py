@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from audio_core.audio.dsp import MelSpectrogram, stft
+from audio_core.models.components import Loss
 from audio_core.models.records import LossOutput
 from audio_core.precision import float32_region
 
@@ -18,7 +19,7 @@ def _masked(x: Tensor, mask: Tensor | None) -> Tensor:
     return x if mask is None else x * mask[:, None, :].to(x.dtype)
 
 
-class MultiResolutionSTFTLoss(nn.Module):
+class MultiResolutionSTFTLoss(nn.Module, Loss):
     """Spectral convergence + L1 of log magnitudes, averaged over STFT resolutions.
 
     Inputs are waveforms ``(batch, channels, time)``; each resolution ``n_fft`` uses hop
@@ -49,7 +50,7 @@ class MultiResolutionSTFTLoss(nn.Module):
         return LossOutput(sc + mag, {"sc": sc.detach(), "log_mag": mag.detach()})
 
 
-class MultiResolutionMelLoss(nn.Module):
+class MultiResolutionMelLoss(nn.Module, Loss):
     """L1 between log-mel spectrograms ``log10(max(mel, eps))`` over several resolutions.
 
     Waveforms ``(batch, channels, time)`` at ``sample_rate``; ``n_mels[i]`` bands for

@@ -7,7 +7,10 @@ shared-memory comm op when a process group starts, ``cpu_adam`` for optimizer of
 (``DeepSpeedCPUAdam``), ``fused_adam`` for an ``optimizer`` block without offload. Each
 build takes one to several minutes on a small machine and is cached under
 ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``). Building them once up
-front (tox does, before the tests) keeps compiler runs out of any timed step.
+front (tox does, before the tests) keeps compiler runs out of any timed step. A JIT build
+serves one environment only; :mod:`audio_core.engine.ops_wheel` compiles them once per
+machine into a DeepSpeed wheel that every environment installs (tox does that first), and
+this command then only loads them.
 """
 
 from __future__ import annotations

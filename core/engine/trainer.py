@@ -81,27 +81,17 @@ class Trainer:
         if self._ready:
             return
         cfg = self.cfg
-        distributed.init_distributed()
+        # rank and world size from the launcher's environment (a plain run: 0 of 1): the data
+        # is built before the process group starts, so a bad data path fails in seconds,
+        # not after DeepSpeed has compiled its comm op and the model is built
         self.rank, self.world = distributed.rank(), distributed.world_size()
         seed_everything(cfg.run.seed + self.rank)
+        self._build_data()
+        distributed.init_distributed()
         if distributed.is_main_process():
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.yaml")
         distributed.barrier()
-
-        self.train_set = build_dataset(cfg, "train", registry=self.registry)
-        if isinstance(self.train_set, ReportsToFile):  # unreadable samples, from any worker
-            self.train_set.set_report_file(self.run_dir / ERRORS_FILE)
-        self.loader = make_dataloader(
-            self.train_set, batch_size=cfg.data.batch_size, seed=cfg.run.seed, rank=self.rank,
-            world_size=self.world, num_workers=cfg.data.num_workers, shuffle=True,
-            drop_last=True, pin_memory=pin_memory())
-        self.val_loader = None
-        if cfg.data.val is not None and cfg.train.val_every > 0:
-            val_set = build_dataset(cfg, "val", registry=self.registry)
-            self.val_loader = make_dataloader(
-                val_set, batch_size=cfg.data.batch_size, seed=cfg.run.seed, rank=self.rank,
-                world_size=self.world, num_workers=0, shuffle=False, drop_last=False)
         report_run_datasets(self)  # RUN_DIR/bad_files.json
 
         self.task = build_task(cfg, self.registry)
@@ -123,6 +113,23 @@ class Trainer:
         if restored is not None:  # whatever tracker set-up drew, training continues exactly
             set_rng_state(restored)
         self._ready = True
+
+    def _build_data(self) -> None:
+        """The training (and validation) datasets and their loaders."""
+        cfg = self.cfg
+        self.train_set = build_dataset(cfg, "train", registry=self.registry)
+        if isinstance(self.train_set, ReportsToFile):  # unreadable samples, from any worker
+            self.train_set.set_report_file(self.run_dir / ERRORS_FILE)
+        self.loader = make_dataloader(
+            self.train_set, batch_size=cfg.data.batch_size, seed=cfg.run.seed, rank=self.rank,
+            world_size=self.world, num_workers=cfg.data.num_workers, shuffle=True,
+            drop_last=True, pin_memory=pin_memory())
+        self.val_loader = None
+        if cfg.data.val is not None and cfg.train.val_every > 0:
+            val_set = build_dataset(cfg, "val", registry=self.registry)
+            self.val_loader = make_dataloader(
+                val_set, batch_size=cfg.data.batch_size, seed=cfg.run.seed, rank=self.rank,
+                world_size=self.world, num_workers=0, shuffle=False, drop_last=False)
 
     def _restore(self) -> None:
         path = self.checkpoints.latest()
@@ -269,6 +276,7 @@ class Trainer:
         metrics = {f"val/{k}": v for k, v in acc.compute().items()}
         metrics.update({f"val/{k}": v for k, v in self.task.validation_logs().items()})
         self.tracker.log_metrics(metrics, self.step)
+        self.progress.message(f"step {self.step} " + format_metrics(metrics))
         return metrics
 
     # -- checkpoints ----------------------------------------------------------------------
@@ -318,10 +326,16 @@ class Trainer:
         return flag.item() > 0
 
 
+def format_metrics(metrics: dict[str, float]) -> str:
+    """``val/mel_distance 1.23 | val/si_sdr -4.5``: a console line of metrics."""
+    return " | ".join(f"{name} {float(value):.4g}" for name, value in metrics.items())
+
+
 def throughput_unit(dataset: Any) -> tuple[str, float]:
-    """``(unit, amount per item)`` a dataset declares (``units_per_item``), e.g.
-    ``("audio_s", 1.0)`` for one-second crops; ``("items", 1.0)`` when it declares none."""
-    declared = getattr(dataset, "units_per_item", None)
+    """``(unit, amount per item)`` a dataset declares (``units_per_item`` of the
+    :class:`~audio_core.models.components.Dataset` contract), e.g. ``("audio_s", 1.0)`` for
+    one-second crops; ``("items", 1.0)`` when it declares none."""
+    declared = dataset.units_per_item
     if declared is None:
         return "items", 1.0
     unit, amount = declared

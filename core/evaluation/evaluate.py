@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ from typing import Any
 from torch import nn
 
 from audio_core.errors import AudioCoreError
-from audio_core.evaluation.runner import EvalResult, evaluate_files
+from audio_core.evaluation.runner import EvalResult, evaluate_files, fad_sample_note
+
+log = logging.getLogger("audio_core")
 
 
 class EvalError(AudioCoreError, ValueError):
@@ -145,6 +148,10 @@ def evaluate_generator(model: nn.Module, reference: str | Path, out: Path, *, em
     references = [embedding.embed(load_audio(f)[0], load_audio(f)[1]) for f in files]
     ref, gen = torch.cat(references).numpy(), torch.cat(generated).numpy()
     extrapolated = fad_inf(ref, gen) if len(gen) >= 8 else None
+    notes = [n for n in (fad_sample_note(num_samples, "generated clips"),
+                         fad_sample_note(len(files), "reference files")) if n]
+    for note in notes:
+        log.warning("%s", note)
     payload = {"model": model_name, "reference": str(reference),
                "generated": str(folder), "num_samples": num_samples, "seed": seed,
                "steps": steps, "guidance": guidance, "embedding": embedding.describe(),
@@ -153,6 +160,7 @@ def evaluate_generator(model: nn.Module, reference: str | Path, out: Path, *, em
                "fad_inf": None if extrapolated is None else extrapolated.value,
                "fad_inf_fit": None if extrapolated is None else {
                    "sizes": extrapolated.sizes, "scores": extrapolated.scores,
-                   "slope": extrapolated.slope}}
+                   "slope": extrapolated.slope},
+               "notes": notes}
     (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return payload

@@ -46,9 +46,9 @@ def print_table(result: EvalResult, console=None) -> None:
     if result.fad:
         emb = result.fad["embedding"]
         console.print(f"FAD embedding: {emb['name']} (layer {emb['layer']}, "
-                      f"{emb['sample_rate']} Hz)")
-    for note in result.notes:
-        console.print(f"note: {note}")
+                      f"{emb['sample_rate']} Hz)", markup=False)
+    for note in result.notes:  # plain text: `pip install 'audio-core[eval]'` is no markup
+        console.print(f"note: {note}", markup=False, highlight=False)
 
 
 def _missing(value: Any) -> bool:

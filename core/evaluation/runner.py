@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -19,9 +20,21 @@ from audio_core.metrics.spectral import (
 )
 from audio_core.metrics.waveform import si_sdr
 
+log = logging.getLogger("audio_core")
+
 #: Metrics where lower is better (everything else: higher is better).
 LOWER_IS_BETTER = {"mel_distance", "stft_distance", "rtf", "fad", "fad_inf"}
 SPEECH_METRICS = ("pesq", "stoi", "dnsmos")
+#: Below this many files (clips) a Fréchet distance is dominated by its small-sample bias.
+FAD_MIN_FILES = 50
+
+
+def fad_sample_note(count: int, what: str = "files") -> str | None:
+    """A warning when FAD is computed over fewer than :data:`FAD_MIN_FILES` clips."""
+    if count >= FAD_MIN_FILES:
+        return None
+    return (f"FAD over only {count} {what} (fewer than {FAD_MIN_FILES}): its small-sample "
+            f"bias dominates; compare it only between systems scored on the same files")
 
 
 @dataclass
@@ -60,6 +73,7 @@ class SpeechScorer:
         except MissingPackageError as err:
             self.enabled[name] = False
             self.notes.append(f"{name} skipped: {err}")
+            log.warning("%s skipped: %s", name, err)
             return None
 
     def __call__(self, estimate: Tensor, reference: Tensor, sample_rate: int
@@ -142,6 +156,9 @@ def evaluate_files(files: Sequence[Path], systems: Sequence[System], *, sample_r
         result.systems[system.name] = summary
     if embedding is not None and len(files) > 0:
         result.fad = fad_scores(embeddings, embedding)
+        note = fad_sample_note(len(files))
+        if note is not None:
+            result.notes.append(note)
         for name, score in result.fad.get("scores", {}).items():
             result.systems[name]["fad"] = score
     return result

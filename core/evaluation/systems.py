@@ -49,7 +49,7 @@ def model_systems(model: nn.Module, bandwidths: list[float] | None, *,
         select_quantizers,
     )
     from audio_core.inference.reconstruct import NotAReconstructor, reconstruct
-    from audio_core.models.contracts import capabilities, is_codec
+    from audio_core.models.contracts import Reconstructor, capabilities, is_codec
 
     if is_codec(model):
         info = codec_info(model)
@@ -72,7 +72,7 @@ def model_systems(model: nn.Module, bandwidths: list[float] | None, *,
         raise CodecError(f"--bandwidth needs a discrete codec; this model "
                          f"({type(model).__name__}, contracts: "
                          f"{', '.join(capabilities(model)) or 'none'}) has none")
-    if not callable(getattr(model, "reconstruct", None)):
+    if not isinstance(model, Reconstructor):
         raise NotAReconstructor(f"this model ({type(model).__name__}; contracts: "
                                 f"{', '.join(capabilities(model)) or 'none'}) has neither a "
                                 f"codec nor a reconstruct path to evaluate")

@@ -39,10 +39,9 @@ def check_autoencoder(model: Any) -> Autoencoder:
 
 
 def raw_latent(model: Autoencoder, audio: Tensor) -> Tensor:
-    """What statistics describe: a frozen encoder's raw features (``model.features``, before
-    the normalisation they define), else ``model.encode``."""
-    features = getattr(model, "features", None)
-    return features(audio) if callable(features) else model.encode(audio)
+    """What statistics describe: ``model.features`` (e.g. a frozen encoder's raw features,
+    before the normalisation they define; by default ``model.encode``)."""
+    return model.features(audio)
 
 
 @torch.no_grad()

@@ -28,14 +28,16 @@ from torch import Tensor
 from audio_core.audio.dsp import MelSpectrogram
 from audio_core.audio.resample import resample
 from audio_core.errors import AudioCoreError
+from audio_core.models.components import Embedding
 
 
 class EmbeddingError(AudioCoreError, ValueError):
     """An embedding model is missing or returned something that is not ``(frames, dim)``."""
 
 
-class AudioEmbedding:
-    """Base class: ``embed(audio (channels, time), sample_rate) -> (frames, dim)`` float64.
+class AudioEmbedding(Embedding):
+    """Base class: ``embed(audio (channels, time), sample_rate) -> (frames, dim)`` float64
+    (the :class:`~audio_core.models.components.Embedding` contract).
 
     Subclasses set ``name``, ``layer``, ``sample_rate`` and implement :meth:`frames` on
     mono audio ``(time,)`` already at ``sample_rate``.
@@ -60,10 +62,6 @@ class AudioEmbedding:
             raise EmbeddingError(f"embedding '{self.name}' returned shape {tuple(out.shape)}; "
                                  f"expected (frames, dim)")
         return out.double().cpu()
-
-    def describe(self) -> dict[str, object]:
-        """What a score was computed with: name, layer, sample rate."""
-        return {"name": self.name, "layer": self.layer, "sample_rate": self.sample_rate}
 
 
 class LogMelEmbedding(AudioEmbedding):
@@ -132,9 +130,10 @@ class CodecLatentEmbedding(AudioEmbedding):
 
     def __init__(self, path: str, ema: bool | None = None) -> None:
         from audio_core.engine.export import load
+        from audio_core.models.contracts import Autoencoder
 
         self.model = load(str(_local_file(path, "codec embedding model")), ema=ema)
-        if not callable(getattr(self.model, "encode", None)):
+        if not isinstance(self.model, Autoencoder):
             raise EmbeddingError(f"the model at '{path}' ({type(self.model).__name__}) has no "
                                  f"encode(waveform); use an autoencoder or codec export")
         self.sample_rate, self.channels = int(self.model.sample_rate), int(self.model.channels)
@@ -143,7 +142,6 @@ class CodecLatentEmbedding(AudioEmbedding):
     def frames(self, mono: Tensor) -> Tensor:
         audio = mono[None, None].expand(1, self.channels, -1)
         latent = self.model.encode(audio)
-        latent = getattr(latent, "latent", latent)
         return rearrange(latent[0], "d f -> f d")
 
 
@@ -153,8 +151,4 @@ def build_embedding(name: str = "core.logmel", params: dict | None = None,
     from audio_core import get_registry
 
     registry = registry or get_registry()
-    embedding = registry.build("embedding", name, params or {}, path="--embedding")
-    if not callable(getattr(embedding, "embed", None)):
-        raise EmbeddingError(f"embedding '{name}' built a {type(embedding).__name__} without "
-                             f"embed(audio, sample_rate)")
-    return embedding
+    return registry.build("embedding", name, params or {}, path="--embedding")

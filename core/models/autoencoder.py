@@ -6,10 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from audio_core.audio.transforms import fit_length
-from audio_core.models.contracts import Autoencoder, Codec, CodecSpec, DiscreteQuantizer
+from audio_core.models.components import Decoder, Encoder
+from audio_core.models.contracts import (
+    Autoencoder,
+    Codec,
+    CodecSpec,
+    DiscreteQuantizer,
+    Quantizer,
+)
 from audio_core.models.records import QuantizedResult
 
 
@@ -43,11 +50,9 @@ class AudioAutoencoder(Autoencoder, Codec):
 
     slots: ClassVar[dict[str, bool]] = {"encoder": True, "decoder": True, "quantizer": False}
 
-    def __init__(self, encoder: nn.Module | None, decoder: nn.Module,
-                 quantizer: nn.Module | None = None, *, sample_rate: int,
-                 channels: int | None = None) -> None:
-        if channels is None:
-            channels = int(getattr(encoder, "channels", getattr(decoder, "channels", 1)))
+    def __init__(self, encoder: Encoder | None, decoder: Decoder,
+                 quantizer: Quantizer | None = None, *, sample_rate: int,
+                 channels: int = 1) -> None:
         super().__init__(sample_rate=sample_rate, channels=channels)
         if encoder is not None:  # subclasses may hold it frozen instead
             self.encoder = encoder
@@ -71,10 +76,10 @@ class AudioAutoencoder(Autoencoder, Codec):
     @property
     def latent_dim(self) -> int:
         """Channels the decoder takes (after the bottleneck)."""
-        dim = getattr(self.decoder, "dim", None)
+        dim = self.decoder.dim
         return int(dim if dim is not None else self.encoder_module().dim)
 
-    def encoder_module(self) -> nn.Module:
+    def encoder_module(self) -> Encoder:
         return self.encoder
 
     # -- the autoencoder contract -------------------------------------------------------
@@ -101,10 +106,10 @@ class AudioAutoencoder(Autoencoder, Codec):
         return fit_length(self.decoder(latent), length)
 
     def forward(self, waveform: Tensor) -> AutoencoderOutput:
-        """Waveform -> :class:`AutoencoderOutput` (the training forward). A component with
-        an ``intermediates()`` method (returning a dict, emptied by the call) contributes
-        what its forward kept to ``output.intermediates`` under ``"<role>.<key>"``: losses
-        that declare ``wants_output = True`` receive the output and read them there."""
+        """Waveform -> :class:`AutoencoderOutput` (the training forward). What each
+        component's ``intermediates()`` returns (a dict, emptied by the call) is in
+        ``output.intermediates`` under ``"<role>.<key>"``: losses that declare
+        ``wants_output = True`` receive the output and read them there."""
         latent = self.encode_latent(waveform)
         augmented = self.augment(latent)
         quantized = self.bottleneck(augmented)
@@ -118,10 +123,11 @@ class AudioAutoencoder(Autoencoder, Codec):
 
     def _intermediates(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for role in ("encoder", "quantizer", "decoder"):
-            take = getattr(getattr(self, role, None), "intermediates", None)
-            if callable(take):
-                out.update({f"{role}.{key}": value for key, value in take().items()})
+        parts = {"encoder": self.encoder_module(), "quantizer": self.quantizer,
+                 "decoder": self.decoder}
+        for role, part in parts.items():
+            if part is not None:
+                out.update({f"{role}.{k}": v for k, v in part.intermediates().items()})
         return out
 
     # -- the codec contract -------------------------------------------------------------
@@ -142,7 +148,7 @@ class AudioAutoencoder(Autoencoder, Codec):
     def codec_spec(self) -> CodecSpec:
         q = self._codec()
         return CodecSpec(self.hop_length, int(q.num_codebooks), int(q.codebook_bits),
-                         bool(getattr(q, "scalable", True)))
+                         bool(q.scalable))
 
     @torch.no_grad()
     def encode_codes(self, waveform: Tensor, n_quantizers: int | None = None) -> Tensor:

@@ -27,6 +27,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from audio_core.models.components import Exposes
+
 ProgressFn = Callable[[int, int], None]
 
 
@@ -105,6 +107,10 @@ class Autoencoder(Reconstructor):
     """Waveform <-> continuous latent ``(batch, latent_dim, frames)``, one frame per
     ``hop_length`` samples (``frames = ceil(time / hop_length)``)."""
 
+    #: Sampler steps :meth:`decode` takes by default when it samples (``decode(latent,
+    #: length, steps=...)``, e.g. a diffusion decoder); ``None`` (default): one pass.
+    decode_steps: int | None = None
+
     @property
     @abstractmethod
     def hop_length(self) -> int:
@@ -133,6 +139,12 @@ class Autoencoder(Reconstructor):
     def decode(self, latent: Tensor, length: int | None = None) -> Tensor:
         """Latent ``(batch, latent_dim, frames)`` -> waveform ``(batch, channels, length)``
         (default ``frames * hop_length``)."""
+
+    def features(self, waveform: Tensor) -> Tensor:
+        """Raw latent ``(batch, latent_dim, frames)``, before a normalisation the model
+        defines from its statistics (what ``audio-core stats`` measures). Default:
+        :meth:`encode`."""
+        return self.encode(waveform)
 
     @torch.no_grad()
     def reconstruct(self, waveform: Tensor) -> Tensor:
@@ -186,6 +198,21 @@ class Generator(AudioModel):
 
     #: batch keys the conditioner reads (``("label",)``, ``("text",)``; empty: none).
     condition_keys: tuple[str, ...] = ()
+    #: Default sampler steps and guidance scale of :meth:`generate` (``None``: it has none).
+    steps: int | None = None
+    guidance: float | None = None
+
+    @property
+    def decode_steps(self) -> int | None:
+        """Default steps of a stage-1 decoder that samples (``None``: none)."""
+        return None
+
+    def check_decode_steps(self, decode_steps: int | None) -> None:
+        """``ValueError`` unless ``decode_steps`` (``generate(..., decode_steps=)``) applies
+        to this model; by default only ``None`` does."""
+        if decode_steps is not None:
+            raise ValueError(f"decode_steps={decode_steps} does not apply: "
+                             f"{type(self).__name__} has no stage-1 decoder that samples")
 
     @abstractmethod
     def generate(self, conditioning: Any = None, num_samples: int = 1, steps: int | None = None,
@@ -200,9 +227,11 @@ class Generator(AudioModel):
         """
 
 
-class Quantizer(nn.Module, ABC):
-    """A bottleneck: latent ``(batch, dim, frames)`` -> :class:`~audio_core.models.records.
-    QuantizedResult` (quantized latent, codes or ``None``, auxiliary loss, metrics)."""
+class Quantizer(nn.Module, Exposes, ABC):
+    """The quantizer contract, a bottleneck: latent ``(batch, dim, frames)`` ->
+    :class:`~audio_core.models.records.QuantizedResult` (quantized latent, codes or ``None``,
+    auxiliary loss, metrics); ``intermediates()`` defaults to none (see
+    :class:`~audio_core.models.components.Exposes`)."""
 
     @abstractmethod
     def forward(self, latent: Tensor) -> Any:

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from audio_core.errors import AudioCoreError, ConfigError
+from audio_core.models.components import Conditioner, Denoiser, Objective, Sampler
 from audio_core.models.contracts import Autoencoder, Generator, ProgressFn
 from audio_core.models.normalizer import LatentNormalizer
 from audio_core.models.records import Conditioning
@@ -80,8 +81,8 @@ class LatentDiffusion(Generator):
     slots: ClassVar[dict[str, bool]] = {"denoiser": True, "conditioner": False,
                                         "objective": False, "sampler": False}
 
-    def __init__(self, denoiser: nn.Module, objective: Any, sampler: Any,
-                 conditioner: nn.Module | None = None, *, sample_rate: int, channels: int,
+    def __init__(self, denoiser: Denoiser, objective: Objective, sampler: Sampler,
+                 conditioner: Conditioner | None = None, *, sample_rate: int, channels: int,
                  latent_dim: int, hop_length: int = 1, steps: int = 50,
                  guidance: float = 1.0, seconds: float = 1.0,
                  stage1: Autoencoder | None = None,
@@ -122,7 +123,7 @@ class LatentDiffusion(Generator):
             rate, channels = cfg.data.sample_rate, cfg.data.channels
             dim, hop = cfg.data.channels, 1
         conditioner = build_slot(cfg, registry, "conditioner")
-        cond_dim = int(getattr(conditioner, "dim", 0)) if conditioner is not None else 0
+        cond_dim = int(conditioner.dim) if conditioner is not None else 0
         denoiser = build_slot(cfg, registry, "denoiser", dim=dim, cond_dim=cond_dim)
         objective = build_slot(cfg, registry, "objective") or registry.build(
             "objective", DEFAULT_OBJECTIVE, {}, path="model.objective")
@@ -139,7 +140,7 @@ class LatentDiffusion(Generator):
     # -- conditioning -------------------------------------------------------------------
     @property
     def condition_keys(self) -> tuple[str, ...]:  # type: ignore[override]
-        key = getattr(self.conditioner, "input_key", None)
+        key = self.conditioner.input_key if self.conditioner is not None else None
         return (key,) if key else ()
 
     def condition(self, inputs: Any, batch: int, drop: Tensor | None = None
@@ -177,9 +178,8 @@ class LatentDiffusion(Generator):
             raise GenerationError(f"got {len(values)} conditioning values for {num_samples} "
                                   f"samples")
         if self.condition_keys == ("label",):
-            index = getattr(self.conditioner, "index", None)
             try:
-                labels = [index(v) if callable(index) else int(v) for v in values]
+                labels = [self.conditioner.index(v) for v in values]
             except (KeyError, ValueError, IndexError, TypeError) as exc:
                 raise GenerationError(f"bad class for this model: {exc}") from exc
             return torch.tensor(labels, dtype=torch.long)
@@ -190,7 +190,7 @@ class LatentDiffusion(Generator):
         return math.ceil(seconds * self.sample_rate / self.hop_length)
 
     def frame_multiple(self) -> int:
-        return int(getattr(self.denoiser, "length_multiple", 1))
+        return int(self.denoiser.length_multiple)
 
     @torch.no_grad()
     def to_latent(self, audio: Tensor) -> Tensor:
@@ -201,6 +201,10 @@ class LatentDiffusion(Generator):
         stage1 = self.frozen_on("stage1", audio.device)
         return self.normalizer.normalize(stage1.encode(audio.float()).float())
 
+    @property
+    def decode_steps(self) -> int | None:
+        return None if self.stage1 is None else self.stage1.decode_steps
+
     def check_decode_steps(self, decode_steps: int | None) -> None:
         """:class:`GenerationError` unless ``decode_steps`` is ``None`` or an int >= 1 for a
         stage-1 model whose ``decode`` takes ``steps`` (one that samples when decoding)."""
@@ -208,8 +212,7 @@ class LatentDiffusion(Generator):
             return
         if int(decode_steps) < 1:
             raise GenerationError(f"decode_steps must be >= 1, got {decode_steps}")
-        decode = getattr(self.stage1, "decode", None)
-        if decode is None or "steps" not in inspect.signature(decode).parameters:
+        if self.stage1 is None or "steps" not in inspect.signature(self.stage1.decode).parameters:
             what = "no stage-1 model" if self.stage1 is None else \
                 f"a stage-1 {type(self.stage1).__name__}, which decodes in one pass"
             raise GenerationError(f"decode_steps={decode_steps} does not apply: this model has "
@@ -269,7 +272,7 @@ class LatentDiffusion(Generator):
         declares ``extrapolates_length = False``."""
         trained = self.trained_seconds
         if trained is None or seconds <= trained * 1.001 or \
-                getattr(self.denoiser, "extrapolates_length", True):
+                self.denoiser.extrapolates_length:
             return
         log.warning("generating %.3g s with a model trained on %.3g s crops whose denoiser "
                     "(%s) does not carry past its training length: expect the audio to fade "

@@ -180,7 +180,9 @@ class Registry:
         passed only if the factory names it as a parameter (``**kwargs`` does not count:
         ``nn.Module`` subclasses without ``__init__`` take ``**kwargs``) and ``params`` does
         not set it. Unknown
-        ``params`` keys raise a :class:`ConfigError` naming ``path.params.key``.
+        ``params`` keys raise a :class:`ConfigError` naming ``path.params.key``. The built
+        component is checked against its kind's contract
+        (:mod:`audio_core.models.components`): a :class:`ContractError` names what it lacks.
         """
         spec = self.get(kind, name, path=path)
         factory = spec.resolve()
@@ -200,7 +202,7 @@ class Registry:
                 f"missing required parameter{'s' if len(missing) > 1 else ''} "
                 f"{format_choices(missing)} for {what} at {at}", at)
         try:
-            return factory(**kwargs)
+            built = factory(**kwargs)
         except AudioCoreError:
             raise
         except Exception as exc:  # a bad param value the factory rejects (or trips over)
@@ -208,6 +210,10 @@ class Registry:
             raise ComponentBuildError(
                 f"could not build {what}{where} from {spec.origin} with params "
                 f"{_short(params)}: {type(exc).__name__}: {exc}", path) from exc
+        from audio_core.models.components import check_component
+
+        check_component(built, kind, name, spec.origin, path)
+        return built
 
 
 class KindRegistry:

@@ -18,6 +18,7 @@ it builds (:attr:`Task.slots`: losses, discriminators). The trainer then:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 from audio_core.config.build import build_component
 from audio_core.config.schema import ComponentConfig, OptimizerConfig, RunConfig
 from audio_core.engine.distributed import all_finite
+from audio_core.models.components import Scheduled
 from audio_core.schedules import Schedule, as_schedule
 
 
@@ -38,6 +40,9 @@ class Task:
     model_type: ClassVar[str | None] = None
     #: ``model.<slot>`` training parts this task builds (True: required).
     slots: ClassVar[dict[str, bool]] = {}
+    #: Losses and their weights (autoencoder tasks set them from :meth:`build_losses`);
+    #: outside the engines, so :meth:`set_step` reaches them here.
+    losses: Sequence[tuple[nn.Module, Schedule]] = ()
 
     def __init__(self, *, cfg: RunConfig, registry: Any) -> None:
         self.cfg, self.registry = cfg, registry
@@ -96,12 +101,11 @@ class Task:
         weights (``set_step``), in every engine and among the losses."""
         self.step = int(step)
         modules = [e.module for e in self.engines.values()]
-        modules += [loss for loss, _ in getattr(self, "losses", ())]
+        modules += [loss for loss, _ in self.losses]
         for root in modules:
             for module in root.modules():
-                setter = getattr(module, "set_step", None)
-                if callable(setter):
-                    setter(self.step)
+                if isinstance(module, Scheduled):
+                    module.set_step(self.step)
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, Tensor]:
         """One micro-batch. Returns scalars to log; ``"skipped"`` > 0 if a loss was non-finite."""
@@ -146,7 +150,8 @@ def weighted_losses(losses: list[tuple[nn.Module, Schedule | float]], estimate: 
                     reference: Tensor, mask: Tensor | None, output: Any = None, *,
                     step: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
     """Sum of ``weight(step) * loss(estimate, reference, mask)`` and each part, for logging
-    (scheduled weights are logged as ``weight/<name>``).
+    (scheduled weights are logged as ``weight/<name>``). Each loss follows the
+    :class:`~audio_core.models.components.Loss` contract.
 
     Spectral losses compute in fp32: inputs are cast before the call. A loss with
     ``wants_output = True`` is also given the model's whole ``output`` record (keyword
@@ -156,9 +161,9 @@ def weighted_losses(losses: list[tuple[nn.Module, Schedule | float]], estimate: 
     logs: dict[str, Tensor] = {}
     for loss, given in losses:
         weight = as_schedule(given)
-        extra = {"output": output} if getattr(loss, "wants_output", False) else {}
+        extra = {"output": output} if loss.wants_output else {}
         out = loss(estimate.float(), reference.float(), mask, **extra)
-        name = getattr(loss, "name", type(loss).__name__.lower())
+        name = loss.name
         value = weight(step)
         total = total + value * out.value
         logs[f"loss/{name}"] = out.value.detach()

@@ -113,6 +113,15 @@ class ProgressBar:
               or self.step >= self.total):
             self._print(now)
 
+    def message(self, text: str) -> None:
+        """Print one line (e.g. validation metrics) above the bar, or between plain lines."""
+        if self.disable:
+            return
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=self._stream, flush=True)
+
     def _print(self, now: float) -> None:
         print(self.line(), file=self._stream, flush=True)
         self._last_print, self._printed_step = now, self.step

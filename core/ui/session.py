@@ -126,7 +126,7 @@ class Models:
         model = self.get(name)
         if not isinstance(model, Generator):
             raise ValueError(f"{name} is not a generative model")
-        keys = tuple(getattr(model, "condition_keys", ()))
+        keys = tuple(model.condition_keys)
         conditioning: Any = None
         if "text" in keys:
             conditioning = text or ""

@@ -118,3 +118,16 @@ def test_help_on_every_command(command, capsys):
         main([*command, "--help"])
     assert info.value.code == 0
     assert "usage: audio-core" in capsys.readouterr().out
+
+
+def test_tables_are_tab_separated_and_whole_when_piped():
+    proc = run_cli("components")  # stdout is a pipe, not a terminal
+    assert proc.returncode == 0, proc.stderr
+    title, header, *rows = proc.stdout.splitlines()
+    assert title == "# audio-core components"
+    assert header.split("\t") == ["kind", "name", "plugin", "description"]
+    cells = [row.split("\t") for row in rows]
+    assert all(len(c) == 4 for c in cells)
+    encoder = next(c for c in cells if c[1] == "example.frame_encoder")
+    assert encoder[0] == "encoder" and encoder[2] == "example"
+    assert max(len(c[3]) for c in cells) > 80  # descriptions are not cut to a terminal width

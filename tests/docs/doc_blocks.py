@@ -24,6 +24,9 @@ tested")::
 
 A mode without prefixes applies to every command of the block; with prefixes, to the
 commands that start with one of them (environment assignments such as ``A=1`` ignored).
+A Python block (```` ```python ````) takes ``run`` (the snippet is executed as a script in
+the scratch folder, after the shell blocks above it) or ``skip (REASON)``; unmarked, it is
+shown only (in a plugin's docs every Python block must be marked).
 Anything else in a marker is an error that names the file and line. This module imports
 nothing heavy.
 """
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "console", "zsh"})
+PYTHON_LANGUAGES = frozenset({"python", "py"})
 MODES = ("run", "parse", "skip")
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)")
@@ -83,6 +87,15 @@ class Block:
     @property
     def is_shell(self) -> bool:
         return self.language in SHELL_LANGUAGES
+
+    @property
+    def is_python(self) -> bool:
+        return self.language in PYTHON_LANGUAGES
+
+    def python_mode(self) -> Rule | None:
+        """A Python block's rule: ``run`` (executed), ``skip`` (with its reason) or None
+        (not marked: shown only)."""
+        return self.rules[0] if self.rules else None
 
     def text(self) -> str:
         """The body with the ``replace`` directives applied."""
@@ -244,9 +257,14 @@ def read_blocks(path: Path, root: Path | None = None) -> list[Block]:
             raise MarkerError(f"{shown}:{items[0]}: doctest marker not followed by a "
                               f"fenced block (only blank lines may come between)")
     for block in blocks:
-        if block.rules and not block.is_shell:
-            raise MarkerError(f"{block.where}: run/parse/skip only apply to shell blocks "
-                              f"({', '.join(sorted(SHELL_LANGUAGES))}), not {block.language!r}")
+        if block.is_python and (len(block.rules) > 1 or any(
+                r.mode == "parse" or r.prefixes for r in block.rules)):
+            raise MarkerError(f"{block.where}: a Python block takes one 'run' or "
+                              f"'skip (REASON)', without prefixes")
+        if block.rules and not (block.is_shell or block.is_python):
+            raise MarkerError(f"{block.where}: run/parse/skip only apply to shell and Python "
+                              f"blocks ({', '.join(sorted(SHELL_LANGUAGES | PYTHON_LANGUAGES))})"
+                              f", not {block.language!r}")
     return blocks
 
 

@@ -155,7 +155,8 @@ class Checker:
         extra = [str(self.root / p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         saved_argv, saved_path = sys.argv, list(sys.path)
         argparse.ArgumentParser.parse_args = parse_then_stop
-        sys.argv, sys.path[:0] = [str(path), *args], extra
+        # as `python SCRIPT` does, the script's folder comes first on sys.path
+        sys.argv, sys.path[:0] = [str(path), *args], [str(path.parent), *extra]
         try:
             with _quiet() as err:
                 try:

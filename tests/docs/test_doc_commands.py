@@ -24,6 +24,12 @@ from doc_checks import Checker
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: Each plugin's README.md and docs/*.md: tested where that plugin is installed (its tox env
+#: runs this test for its own docs), skipped elsewhere.
+PLUGIN_DOCS = [doc for folder in sorted((ROOT / "plugins").iterdir())
+               if folder.is_dir() and not folder.name.startswith("_")
+               for doc in (folder / "README.md", *sorted((folder / "docs").glob("*.md")))
+               if doc.is_file()]
 COMMAND_TIMEOUT = 300  # seconds per command line, on a loaded 2-core machine
 LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
               "MASTER_PORT", "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_RUN_ID")
@@ -95,6 +101,8 @@ def execute(blocks: list[Block], scratch: Path) -> list[str]:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(block.text() + "\n", encoding="utf-8")
     for block in blocks:
+        if block.is_python:
+            _run_python(block, scratch, done)
         if not block.is_shell:
             continue
         for setup in block.setup:
@@ -111,6 +119,17 @@ def execute(blocks: list[Block], scratch: Path) -> list[str]:
                     pytest.fail(f"{where}: `{command.text}`: {problem}", pytrace=False)
             done.append(f"{where} {mode} {command.text}")
     return done
+
+
+def _run_python(block: Block, scratch: Path, done: list[str]) -> None:
+    """Execute a Python block marked ``run`` as a script in ``scratch``."""
+    rule = block.python_mode()
+    if rule is None or rule.mode != "run":
+        return
+    script = scratch / f"_doc_snippet_{block.line}.py"
+    script.write_text(block.text() + "\n", encoding="utf-8")
+    _run(f"python {script.name}", block.where, scratch)
+    done.append(f"{block.where} run python")
 
 
 def _run(text: str, where: str, scratch: Path) -> None:
@@ -196,6 +215,28 @@ def _doc_id(path: Path) -> str:
 @pytest.mark.parametrize("doc", DOCS, ids=_doc_id)
 def test_documented_commands_run(doc, tmp_path, deepspeed_ops):
     blocks = read_blocks(doc, ROOT)
+    execute(blocks, make_scratch(tmp_path / "scratch"))
+
+
+def plugin_installed(doc: Path) -> bool:
+    """Whether the plugin whose docs ``doc`` is (``plugins/NAME/...``) can be imported."""
+    import importlib.util
+
+    name = doc.relative_to(ROOT / "plugins").parts[0]
+    return importlib.util.find_spec(f"audio_plugin_{name}") is not None
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("doc", PLUGIN_DOCS, ids=_doc_id)
+def test_plugin_documented_commands_run(doc, tmp_path, deepspeed_ops):
+    """A plugin's README.md and docs/*.md, run as the core docs are (in the plugin's tox
+    env: ``tox -e NAME``); every Python block in them is marked ``run`` or ``skip``."""
+    blocks = read_blocks(doc, ROOT)
+    unmarked = [b.where for b in blocks if b.is_python and b.python_mode() is None]
+    assert not unmarked, f"Python blocks without a doctest marker: {unmarked} {HOW_TO_MARK}"
+    if not plugin_installed(doc):
+        pytest.skip(f"{doc.relative_to(ROOT).parts[1]} is not installed here (tox -e "
+                    f"{doc.relative_to(ROOT).parts[1]} runs it)")
     execute(blocks, make_scratch(tmp_path / "scratch"))
 
 
@@ -292,7 +333,8 @@ def test_a_marker_shown_inside_a_block_is_an_example(tmp_path):
     ("<!-- doctest skip pip -->\n```bash\nls\n```\n", "doc.md:1: 'skip' needs a reason"),
     ("<!-- doctest parse -->\n\ntext\n```bash\nls\n```\n",
      "doc.md:1: doctest marker not followed by a fenced block"),
-    ("<!-- doctest parse -->\n```yaml\na: 1\n```\n", "only apply to shell blocks"),
+    ("<!-- doctest parse -->\n```yaml\na: 1\n```\n", "only apply to shell and Python blocks"),
+    ("<!-- doctest parse -->\n```python\na = 1\n```\n", "a Python block takes one 'run'"),
 ])
 def test_bad_markers_name_their_file_and_line(tmp_path, text, message):
     with pytest.raises(MarkerError, match=message):
@@ -312,3 +354,17 @@ def test_a_failing_command_names_its_file_and_line(tmp_path):
         execute(read_blocks(doc, tmp_path), make_scratch(tmp_path / "scratch"))
     assert str(failure.value).startswith("doc.md:4: `audio-core config show no_such_preset` "
                                          "exited 1")
+
+
+def test_a_python_block_marked_run_is_executed_after_the_shell_blocks_above(tmp_path):
+    doc = write_doc(tmp_path, "\n".join([
+        "```bash", "echo 3 > n.txt", "```", "",
+        "<!-- doctest run -->", "```python",
+        "from pathlib import Path",
+        "Path('twice.txt').write_text(str(2 * int(Path('n.txt').read_text())))",
+        "```", "",
+        "```python", "raise SystemExit('shown only: not run')", "```"]))
+    scratch = make_scratch(tmp_path / "scratch")
+    done = execute(read_blocks(doc, tmp_path), scratch)
+    assert (scratch / "twice.txt").read_text() == "6"
+    assert done[-1] == "doc.md:6 run python"  # the fence's line

@@ -9,6 +9,7 @@ import torch
 
 from audio_core.config import load_config
 from audio_core.errors import ConfigError
+from audio_core.models.components import Loss
 from audio_core.schedules import Schedule, as_schedule
 from audio_core.tasks.base import weighted_losses
 
@@ -51,7 +52,7 @@ def test_a_bad_loss_weight_fails_config_loading():
 
 
 def test_weighted_losses_use_the_weight_at_the_step():
-    class Unit(torch.nn.Module):
+    class Unit(torch.nn.Module, Loss):
         name = "unit"
 
         def forward(self, estimate, reference, mask):

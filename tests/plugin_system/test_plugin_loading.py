@@ -8,6 +8,7 @@ import json
 import pytest
 
 from audio_core.errors import ComponentConflictError, PluginLoadError
+from audio_core.models.components import ContractError
 from audio_core.plugins import KINDS, PluginManager
 from audio_core.plugins.hookspecs import KIND_HOOKS
 
@@ -39,7 +40,9 @@ def test_plugin_registers_namespaced_components_with_their_origin(make_plugin, m
                                                               "2.3.4")
     assert spec.description == "an encoder"
     assert spec.origin == "plugin 'alpha' (audio-plugin-alpha 2.3.4)"
-    assert pm.registry.build("encoder", "alpha.enc", {"x": 1}) == {"x": 1}
+    with pytest.raises(ContractError, match=r"encoder 'alpha.enc' \(dict from plugin 'alpha' "
+                                            r"\(audio-plugin-alpha 2.3.4\)\)"):
+        pm.registry.build("encoder", "alpha.enc", {"x": 1})
 
 
 def test_core_builtins_are_plugin_core_from_audio_core(manager):
@@ -309,15 +312,15 @@ def test_in_memory_hook_module(monkeypatch, manager):
     module = types.ModuleType("_acp_in_memory_hooks")
 
     @hookimpl
-    def audio_core_register_losses(registry):
+    def audio_core_register_tasks(registry):
         registry.register("l1", lambda weight=1.0: ("l1", weight))
 
-    module.audio_core_register_losses = audio_core_register_losses
+    module.audio_core_register_tasks = audio_core_register_tasks
     monkeypatch.setitem(__import__("sys").modules, module.__name__, module)
     ep = md.EntryPoint(name="mem", value=module.__name__, group="audio_core")
     pm = manager(ep)
     assert pm.plugins["mem"].distribution is None
-    assert pm.registry.build("loss", "mem.l1", {"weight": 0.5}) == ("l1", 0.5)
+    assert pm.registry.build("task", "mem.l1", {"weight": 0.5}) == ("l1", 0.5)
 
 
 def test_entry_points_of_other_groups_are_ignored(make_plugin, manager):

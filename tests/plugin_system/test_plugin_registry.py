@@ -13,11 +13,12 @@ from audio_core.errors import (
     PluginLoadError,
     UnknownComponentError,
 )
+from audio_core.models import components as contracts
 from audio_core.plugins import ComponentSpec, KindRegistry, Registry
 from audio_core.plugins.registry import BrokenPlugin
 
 
-class Encoder:
+class Encoder(contracts.Encoder):
     """A stand-in encoder.
 
     More text.
@@ -26,10 +27,19 @@ class Encoder:
     def __init__(self, dim: int = 16, hop_length: int = 160, *, sample_rate: int = 16000):
         self.dim, self.hop_length, self.sample_rate = dim, hop_length, sample_rate
 
+    def forward(self, waveform):
+        return waveform
 
-class NeedsRoot:
+
+class NeedsRoot(contracts.Dataset):
     def __init__(self, root: str, sample_rate: int = 16000):
         self.root, self.sample_rate = root, sample_rate
+
+    def __len__(self):
+        return 0
+
+    def __getitem__(self, index):
+        raise IndexError(index)
 
 
 @pytest.fixture
@@ -110,10 +120,10 @@ def test_build_passes_params_and_accepted_context(registry):
 
 def test_factories_taking_kwargs_accept_any_param_but_only_named_context():
     reg = Registry()
-    reg.view("loss", "p", None, None).register("any", lambda **kw: kw)
-    assert reg.build("loss", "p.any", {"a": 1}, context={"b": 2}) == {"a": 1}
-    reg.view("loss", "p", None, None).register("named", lambda b=0, **kw: {"b": b, **kw})
-    assert reg.build("loss", "p.named", {"a": 1}, context={"b": 2}) == {"a": 1, "b": 2}
+    reg.view("task", "p", None, None).register("any", lambda **kw: kw)
+    assert reg.build("task", "p.any", {"a": 1}, context={"b": 2}) == {"a": 1}
+    reg.view("task", "p", None, None).register("named", lambda b=0, **kw: {"b": b, **kw})
+    assert reg.build("task", "p.named", {"a": 1}, context={"b": 2}) == {"a": 1, "b": 2}
 
 
 def test_lazy_target_is_imported_on_first_use_only(tmp_path, monkeypatch):
@@ -121,12 +131,12 @@ def test_lazy_target_is_imported_on_first_use_only(tmp_path, monkeypatch):
     (tmp_path / "_acp_lazy_target.py").write_text(
         "class Thing:\n    def __init__(self, size=1):\n        self.size = size\n")
     reg = Registry()
-    reg.view("encoder", "lazy", "audio-plugin-lazy", "1.0").register(
+    reg.view("task", "lazy", "audio-plugin-lazy", "1.0").register(
         "thing", "_acp_lazy_target:Thing")
     assert "_acp_lazy_target" not in sys.modules
-    assert [s.name for s in reg.specs("encoder")] == ["lazy.thing"]
+    assert [s.name for s in reg.specs("task")] == ["lazy.thing"]
     try:
-        assert reg.build("encoder", "lazy.thing", {"size": 3}).size == 3
+        assert reg.build("task", "lazy.thing", {"size": 3}).size == 3
         assert "_acp_lazy_target" in sys.modules
     finally:
         sys.modules.pop("_acp_lazy_target", None)

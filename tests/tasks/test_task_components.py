@@ -152,13 +152,16 @@ def test_losses_that_want_the_model_output_get_it_and_others_do_not():
     from audio_core.components.conv import ConvDecoder, ConvEncoder
     from audio_core.models import LossOutput
     from audio_core.models.autoencoder import AudioAutoencoder
+    from audio_core.models.components import Loss
     from audio_core.tasks.base import reconstruction_objective
 
-    class Plain(torch.nn.Module):
+    class Plain(torch.nn.Module, Loss):
+        name = "plain"
+
         def forward(self, estimate, reference, mask):
             return LossOutput((estimate - reference).abs().mean())
 
-    class Curious(torch.nn.Module):
+    class Curious(torch.nn.Module, Loss):
         wants_output = True
         name = "curious"
 

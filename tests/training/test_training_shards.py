@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
@@ -68,7 +69,15 @@ def test_two_ranks_resume_exactly_with_other_worker_count(helpers, tmp_path):
 
 
 def test_sigkill_and_resume_gives_the_same_examples(helpers, tmp_path):
-    config = shard_config(helpers, tmp_path, max_steps=40, every=5)
+    """... also with a corrupt member in the data: it is reported in the run folder and
+    replaced the same way in both runs."""
+    config = shard_config(helpers, tmp_path, max_steps=24, every=5)
+    tar = tmp_path / "shards" / "shard-000001.tar"
+    with tarfile.open(tar) as t:
+        member = next(m for m in t.getmembers() if m.name.endswith(".flac"))
+    data = bytearray(tar.read_bytes())
+    data[member.offset_data:member.offset_data + member.size] = b"\0" * member.size
+    tar.write_bytes(bytes(data))
     cli = [str(helpers.BIN / "audio-core"), "train", str(config), f"run.output_dir={tmp_path}"]
     helpers.run_process([*cli, "run.name=full"], tmp_path)
     log = (tmp_path / "killed.log").open("w")
@@ -86,6 +95,10 @@ def test_sigkill_and_resume_gives_the_same_examples(helpers, tmp_path):
     helpers.run_process([str(helpers.BIN / "audio-core"), "train", "--resume",
                          str(tmp_path / "killed")], tmp_path)
     assert examples(tmp_path / "killed") == examples(tmp_path / "full")
+    for run in ("full", "killed"):
+        errors = [json.loads(x) for x in
+                  (tmp_path / run / "data_errors.jsonl").read_text().splitlines()]
+        assert {(e["shard"], e["member"]) for e in errors} == {(str(tar), member.name)}
 
 
 def test_two_ranks_stream_from_local_s3_and_http_servers(helpers, tmp_path, monkeypatch):

@@ -6,8 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audio_core.models.components import Encoder
 
-class ConvEncoder(nn.Module):
+
+class ConvEncoder(nn.Module, Encoder):
     """Waveform ``(batch, channels, time)`` -> latent ``(batch, dim, frames)``.
 
     ``frames = ceil(time / hop_length)``; the waveform is zero-padded on the right.

@@ -5,11 +5,12 @@ from __future__ import annotations
 from einops import rearrange
 from torch import Tensor, nn
 
+from audio_core.models.components import Decoder
 from audio_plugin_bsq.patching import PatchUnembed, PositionEmbedding, check_grid
 from audio_plugin_bsq.transformer import Transformer
 
 
-class SpectrogramDecoder(nn.Module):
+class SpectrogramDecoder(nn.Module, Decoder):
     """Latent ``(batch, width, tokens)`` -> log-mel ``(batch, n_mels, frames)`` in the
     encoder's [-1, 1] scale, ``frames = tokens / freq_patches * patch_time``.
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from einops import rearrange
 from torch import Tensor, nn
 
+from audio_core.models.components import Encoder
 from audio_plugin_bsq.patching import PatchEmbed, PositionEmbedding, check_grid
 from audio_plugin_bsq.transformer import Transformer
 
 
-class SpectrogramEncoder(nn.Module):
+class SpectrogramEncoder(nn.Module, Encoder):
     """Log-mel ``(batch, n_mels, frames)`` scaled to about [-1, 1] -> latent
     ``(batch, width, tokens)``, ``tokens = frames / patch_time * n_mels / patch_freq``.
 

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audio_core.models.components import Encoder
 from audio_plugin_mousai.blocks import ResnetBlock, downsample, norm
 from audio_plugin_mousai.stft import MagnitudeSpectrogram
 
 
-class MagnitudeEncoder(nn.Module):
+class MagnitudeEncoder(nn.Module, Encoder):
     """See the module docstring. ``widths`` has one entry per level plus one: ``widths[0]`` is
     the input conv's width, ``widths[i + 1]`` the width after downsampling ``i``."""
 
@@ -49,6 +50,11 @@ class MagnitudeEncoder(nn.Module):
         self.body = nn.Sequential(*layers)
         self.out_norm = norm(widths[-1], groups)
         self.out = nn.Conv1d(widths[-1], latent_dim, 1)
+
+    @property
+    def dim(self) -> int:
+        """Latent channels (``latent_dim``), as the encoder contract names them."""
+        return self.latent_dim
 
     @property
     def compression(self) -> float:

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from audio_core.components.denoisers import SinusoidalTimeEmbedding
+from audio_core.models.components import Denoiser
 from audio_core.models.records import Conditioning
 from audio_plugin_mousai.blocks import (
     InjectLatent,
@@ -103,7 +104,7 @@ def _flags(values: Sequence[int | bool] | None, levels: int, name: str) -> list[
     return [bool(v) for v in values]
 
 
-class UNet1d(nn.Module):
+class UNet1d(nn.Module, Denoiser):
     """See the module docstring. ``forward(x, t, cond=None, latent=None)``: ``x`` ``(batch,
     dim, length)``, ``t`` ``(batch,)`` (the objective's network time), ``cond`` a
     :class:`Conditioning` (tokens ``(batch, n, cond_dim)`` + mask) or ``None``, ``latent``

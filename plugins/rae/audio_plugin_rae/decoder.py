@@ -33,6 +33,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.audio.dsp import MelSpectrogram, istft
+from audio_core.models.components import Decoder
 from audio_plugin_rae.transformer import Block, sincos_positions
 
 OUTPUTS = ("waveform", "stft", "spectrogram")
@@ -44,7 +45,7 @@ def default_mel_hop(step: int, n_fft: int) -> int:
     return max(d for d in range(1, max(1, n_fft // 4) + 1) if step % d == 0)
 
 
-class ViTDecoder(nn.Module):
+class ViTDecoder(nn.Module, Decoder):
     """See the module docstring. Shapes: latent ``(batch, dim, frames)`` -> waveform
     ``(batch, channels, frames * hop_length)`` or log-mel ``(batch, n_mels, mel_frames)``."""
 

@@ -23,7 +23,7 @@ from einops import rearrange, repeat
 from torch import Tensor
 
 from audio_core.audio.dsp import MelSpectrogram
-from audio_plugin_rae.frozen import EncoderGeometryError, FrozenEncoder
+from audio_core.models.frozen_encoder import EncoderGeometryError, FrozenEncoder
 from audio_plugin_rae.pretrained import load_backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

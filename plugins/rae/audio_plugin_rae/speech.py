@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch.nn.functional as F
 from torch import Tensor
 
-from audio_plugin_rae.frozen import FrozenEncoder
+from audio_core.models.frozen_encoder import FrozenEncoder
 from audio_plugin_rae.pretrained import load_backbone
 
 

@@ -139,9 +139,21 @@ def test_pretrained_weights_load_from_a_local_folder(tmp_path, cls):
 
 def test_a_missing_pretrained_folder_is_named_with_how_to_get_it(tmp_path):
     missing = tmp_path / "wav2vec2-base"
-    with pytest.raises(PretrainedLoadError, match=re.escape(f"from '{missing}'")) as info:
+    with pytest.raises(PretrainedLoadError,
+                       match=re.escape(f"the pretrained folder '{missing}' does not exist")
+                       ) as info:
         Wav2Vec2Encoder(pretrained=str(missing))
-    assert "huggingface-cli download" in str(info.value)
+    assert "hf download facebook/wav2vec2-base --local-dir DIR" in str(info.value)
+    assert "Repo id" not in str(info.value)
+
+
+def test_a_hub_id_is_never_downloaded(monkeypatch, tmp_path):
+    """The base presets name a hub id: it loads from the local cache only, else a clear
+    error (no network access is attempted)."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_cache"))
+    with pytest.raises(PretrainedLoadError) as info:
+        Wav2Vec2Encoder(pretrained="facebook/no-such-model-here")
+    assert "hf download facebook/no-such-model-here --local-dir DIR" in str(info.value)
 
 
 # ---------------------------------------------------------------- spectrogram (DINOv2)

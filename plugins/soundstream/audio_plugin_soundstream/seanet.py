@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audio_core.models.components import Encoder
 from audio_plugin_soundstream.causal import (
     CausalConv1d,
     CausalConvTranspose1d,
@@ -61,7 +62,7 @@ def _check(ratios: Sequence[int], width: int, dim: int, channels: int) -> None:
                          f"channels={channels}")
 
 
-class SEANetEncoder(nn.Module):
+class SEANetEncoder(nn.Module, Encoder):
     """Causal SEANet encoder: waveform ``(batch, channels, time)`` -> ``(batch, dim, frames)``.
 
     Per ratio ``r``: ``residual_layers`` dilated residual units, then a strided conv

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from audio_core.audio.dsp import istft, stft
+from audio_core.models.components import Decoder, Encoder
 
 
 def _positive(**values: int) -> None:
@@ -79,7 +80,7 @@ class _Trunk(nn.Module):
         return self.out(self.norm(h)).transpose(1, 2)
 
 
-class SpectralEncoder(nn.Module):
+class SpectralEncoder(nn.Module, Encoder):
     """Log-magnitude STFT -> ConvNeXt blocks -> latent ``(batch, dim, ceil(time / hop))``.
 
     ``hop_length`` sets the frame rate (the codec's latent rate); ``n_fft`` defaults to
@@ -107,7 +108,7 @@ class SpectralEncoder(nn.Module):
         return self.trunk(features.to(waveform.dtype))
 
 
-class SpectralDecoder(nn.Module):
+class SpectralDecoder(nn.Module, Decoder):
     """Latent ``(batch, dim, frames)`` -> ConvNeXt blocks -> log magnitude + phase per STFT
     frame -> inverse STFT -> waveform ``(batch, channels, frames * hop_length)``.
 

@@ -22,6 +22,7 @@ from typing import Any
 from einops import rearrange
 from torch import Tensor, nn
 
+from audio_core.models.components import Loss
 from audio_core.models.records import LossOutput
 
 
@@ -43,7 +44,7 @@ def build_inner(name: str, params: dict[str, Any], sample_rate: int) -> nn.Modul
                                 context={"sample_rate": sample_rate})
 
 
-class DualChannelLoss(nn.Module):
+class DualChannelLoss(nn.Module, Loss):
     """See the module docstring. Returns the weighted sum with parts ``lr``, ``mid`` and
     ``side`` (the unweighted inner losses)."""
 

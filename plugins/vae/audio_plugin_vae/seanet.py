@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from audio_core.components.discriminators import normalized
+from audio_core.models.components import Decoder, Encoder
 from audio_plugin_vae.activations import activation as make_activation
 
 
@@ -117,7 +118,7 @@ def _residual_stack(width: int, blocks: int, dilation_base: int, kernel_size: in
             for j in range(blocks)]
 
 
-class VAEEncoder(nn.Module):
+class VAEEncoder(nn.Module, Encoder):
     """SEANet-style encoder: ``(batch, channels, time)`` -> ``(batch, dim, frames)``.
 
     Params: ``channels`` (1 mono, 2 stereo), ``latent_dim``, ``width``, ``strides``,
@@ -154,7 +155,7 @@ class VAEEncoder(nn.Module):
         return self.net(F.pad(waveform, (0, -waveform.shape[-1] % self.hop_length)))
 
 
-class VAEDecoder(nn.Module):
+class VAEDecoder(nn.Module, Decoder):
     """SEANet-style decoder: ``(batch, latent_dim, frames)`` -> ``(batch, channels,
     frames * hop_length)``; mirrors :class:`VAEEncoder` (same params; ``tanh`` bounds the
     output to ``[-1, 1]``)."""

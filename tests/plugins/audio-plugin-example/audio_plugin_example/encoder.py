@@ -6,15 +6,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audio_core.models.components import Encoder
 
-class FrameEncoder(nn.Module):
+
+class FrameEncoder(nn.Module, Encoder):
     """Waveform ``(batch, channels, time)`` -> latent ``(batch, dim, frames)``.
 
     Each frame is a learned projection of ``hop_length`` consecutive samples;
     ``frames = ceil(time / hop_length)`` (the waveform is zero-padded on the right).
 
-    Attributes read by the framework: ``hop_length`` (samples per latent frame) and
-    ``dim`` (latent channels).
+    The encoder contract (:class:`audio_core.models.components.Encoder`): ``hop_length``
+    (samples per latent frame) and ``dim`` (latent channels); deriving from it gives the
+    defaults of ``num_frames``, ``frame_mask`` and ``intermediates``.
     """
 
     def __init__(self, dim: int = 16, hop_length: int = 160, channels: int = 1) -> None:
@@ -24,10 +27,6 @@ class FrameEncoder(nn.Module):
                              f"{dim=}, {hop_length=}, {channels=}")
         self.dim, self.hop_length, self.channels = dim, hop_length, channels
         self.proj = nn.Conv1d(channels, dim, kernel_size=hop_length, stride=hop_length)
-
-    def num_frames(self, num_samples: int) -> int:
-        """Latent frames produced for ``num_samples`` input samples."""
-        return -(-num_samples // self.hop_length)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         if waveform.ndim != 3 or waveform.shape[1] != self.channels:

@@ -1,6 +1,6 @@
 """A custom frozen encoder for RAE decoders: the part a third party writes.
 
-Subclass :class:`audio_plugin_rae.frozen.FrozenEncoder`, pass it the ``hidden_size``
+Subclass :class:`audio_core.models.frozen_encoder.FrozenEncoder`, pass it the ``hidden_size``
 (feature width) and ``patch_size`` (input samples per token at ``input_rate``) of your
 model, and implement ``features(windows)``. The base class does the RAE waveform
 preprocessing (mono, resampling to 16 kHz, peak normalisation, ``max_duration`` windows)
@@ -12,11 +12,11 @@ builds it under ``run.seed``, identically on every rank and at every load.
 
 from __future__ import annotations
 
-from audio_plugin_rae.frozen import FrozenEncoder
 from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.audio.dsp import MelSpectrogram
+from audio_core.models.frozen_encoder import FrozenEncoder
 
 
 class MelProjectionEncoder(FrozenEncoder):
