@@ -1,4 +1,5 @@
-"""Multi-resolution spectral reconstruction losses. Always computed in float32."""
+"""Multi-resolution spectral reconstruction losses. Always computed in float32: each
+``forward`` is a :func:`~audio_core.precision.float32_region` (autocast off, inputs cast)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from torch import Tensor, nn
 from audio_core.audio.dsp import MelSpectrogram, stft
 from audio_core.models.components import Loss
 from audio_core.models.records import LossOutput
+from audio_core.precision import float32_region
 
 
 def _masked(x: Tensor, mask: Tensor | None) -> Tensor:
@@ -30,6 +32,7 @@ class MultiResolutionSTFTLoss(nn.Module, Loss):
         super().__init__()
         self.n_ffts, self.eps = tuple(n_ffts), eps
 
+    @float32_region
     def forward(self, estimate: Tensor, reference: Tensor,
                 mask: Tensor | None = None) -> LossOutput:
         est, ref = _masked(estimate.float(), mask), _masked(reference.float(), mask)
@@ -67,6 +70,7 @@ class MultiResolutionMelLoss(nn.Module, Loss):
             MelSpectrogram(sample_rate, n_fft=f, hop_length=f // 4, n_mels=m, power=1.0)
             for f, m in zip(n_ffts, n_mels, strict=True))
 
+    @float32_region
     def forward(self, estimate: Tensor, reference: Tensor,
                 mask: Tensor | None = None) -> LossOutput:
         est, ref = _masked(estimate.float(), mask), _masked(reference.float(), mask)

@@ -131,7 +131,18 @@ class TrainConfig:
     """The training loop: length, precision, optimisation and bookkeeping cadence."""
 
     max_steps: int = at_least(1000, 0)
+    #: parameters and autocast dtype; fp16 uses dynamic loss scaling (audio_core.precision)
     precision: str = choice("fp32", "bf16", "fp16")
+    #: torch.compile each engine's module forward (ZeRO stage 0-2)
+    compile: bool = False
+    #: the torch.compile backend (``inductor``; ``aot_eager``/``eager`` to debug)
+    compile_backend: str = "inductor"
+    #: torch's fused AdamW on CUDA (ignored on CPU and with a DeepSpeed optimizer block)
+    fused_optimizer: bool = True
+    #: CUDA: TF32 tensor cores for float32 matmuls and convolutions
+    tf32: bool = True
+    #: CUDA: cuDNN autotuning of convolution algorithms
+    cudnn_benchmark: bool = True
     grad_accum: int = at_least(1, 1)
     grad_clip: float = at_least(0.0, 0.0)
     optimizer: OptimizerConfig = attrs.field(factory=OptimizerConfig)

@@ -21,7 +21,8 @@ DeepSpeed key                          run-config source
 ``gradient_accumulation_steps``        ``train.grad_accum``
 ``train_batch_size``                   ``data.batch_size * train.grad_accum * world_size``
 ``gradient_clipping``                  ``train.grad_clip`` (0 disables)
-``bf16.enabled`` / ``fp16.enabled``    ``train.precision``
+``bf16.enabled`` / ``fp16.enabled``    ``train.precision`` (fp16: absent loss-scaling keys
+                                       from :data:`audio_core.precision.FP16_DEFAULTS`)
 ``optimizer.params.*`` (if present)    ``train.optimizer.{lr,betas,eps,weight_decay}``
 ``scheduler.params.*`` (if present)    ``train.optimizer.{lr,warmup_steps}``, ``max_steps``
 =====================================  ==================================================
@@ -250,6 +251,11 @@ def build_ds_config(cfg: RunConfig, world_size: int, role: str = "model",
         ds.setdefault("zero_allow_untested_optimizer", True)
     r.raise_conflicts(role)
 
+    if ds.get("fp16", {}).get("enabled"):
+        from audio_core.precision import FP16_DEFAULTS
+
+        for key, value in FP16_DEFAULTS.items():  # dynamic loss scaling (precision.py)
+            ds["fp16"].setdefault(key, value)
     if ds.get("bf16", {}).get("enabled") and ds.get("fp16", {}).get("enabled"):
         raise ConfigError(f"engine '{role}': bf16 and fp16 are both enabled", "deepspeed")
     if ds["train_batch_size"] != (ds["train_micro_batch_size_per_gpu"]

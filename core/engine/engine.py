@@ -30,6 +30,14 @@ What works on CPU (gloo, torch 2.13 CPU wheel, DeepSpeed 0.19.8; evidence in tes
 * bf16 under ZeRO 0/2/3: runs (the module is cast to bf16; cast inputs to ``engine.dtype``).
 * fp16: DeepSpeed refuses it unless oneDNN reports fp16 support (not on common x86 CPUs);
   :func:`check_precision` turns that into a ``ConfigError`` naming ``train.precision``.
+  With the accelerator's check bypassed (tests/tasks/test_task_precision.py), ZeRO-2 fp16
+  runs on CPU: an overflow on one rank skips the step on both, halves the loss scale,
+  and the scale is restored on resume.
+* Every forward through the engine runs under ``torch.autocast`` of the engine's dtype
+  (:mod:`audio_core.precision`); spectral maths opts out and runs in float32.
+* On CUDA: NCCL (:mod:`~audio_core.engine.distributed`), torch's fused AdamW
+  (``train.fused_optimizer``), TF32/cuDNN settings (:mod:`~audio_core.engine.device`).
+  Not run in this repository's CI, which has no GPU.
 * DeepSpeed-built optimizers (an ``optimizer`` block): ``AdamW`` becomes ``FusedAdam`` and,
   with optimizer offload, ``DeepSpeedCPUAdam``; both JIT-compile a C++ op on first use
   (about 60 s each, cached in ``TORCH_EXTENSIONS_DIR``) and match torch AdamW (~6e-8).
@@ -52,10 +60,12 @@ from torch import nn
 
 from audio_core.config.schema import OptimizerConfig, RunConfig
 from audio_core.engine import distributed
+from audio_core.engine.device import accelerator_device, configure_backends
 from audio_core.engine.ds_config import build_ds_config, lr_lambda
 from audio_core.engine.safe_load import check_not_universal, make_checkpoint_loading_safe
 from audio_core.engine.zero3 import expose_record_outputs
 from audio_core.errors import ConfigError
+from audio_core.precision import autocast
 
 CLIENT_KEY = "audio_core"  # our client_state lives under this key in DeepSpeed checkpoints
 
@@ -76,13 +86,21 @@ class Engine:
     """A module, its optimizer and LR schedule under one DeepSpeed engine.
 
     ``ds_config`` is a complete DeepSpeed dict (see :func:`build_ds_config`); ``optimizer``
-    and ``max_steps`` define the client AdamW and LR schedule when the dict has none.
+    and ``max_steps`` define the client AdamW and LR schedule when the dict has none
+    (torch's fused AdamW on CUDA with ``fused_optimizer``). ``compile_backend``: compile
+    the module's forward in place with ``torch.compile`` (e.g. ``"inductor"``).
     """
 
     def __init__(self, role: str, module: nn.Module, ds_config: dict[str, Any],
-                 optimizer: OptimizerConfig | None = None, max_steps: int = 0):
+                 optimizer: OptimizerConfig | None = None, max_steps: int = 0, *,
+                 compile_backend: str | None = None, fused_optimizer: bool = True):
         import deepspeed
 
+        if compile_backend is not None and \
+                int(ds_config.get("zero_optimization", {}).get("stage", 0)) == 3:
+            raise ConfigError(f"engine '{role}': train.compile needs ZeRO stage 0-2 (ZeRO-3 "
+                              f"gathers parameters in hooks torch.compile does not trace)",
+                              "train.compile")
         distributed.init_distributed()
         check_precision(ds_config, role)
         self.role = role
@@ -90,11 +108,18 @@ class Engine:
         #: whether the latest :meth:`step` applied the optimizer (False after fp16 overflow)
         self.last_step_applied = False
         opt = optimizer or OptimizerConfig()
+        device = accelerator_device()
+        if compile_backend is not None:
+            module.compile(backend=compile_backend)  # in place: state_dict keys unchanged
+        fused = fused_optimizer and device.type == "cuda" and "optimizer" not in ds_config
+        if fused:  # torch's fused AdamW needs the parameters on the GPU when it is built
+            module.to(device)
         params = [p for p in module.parameters() if p.requires_grad]
         client_opt = None
         if "optimizer" not in ds_config:
             client_opt = torch.optim.AdamW(params, lr=opt.lr, betas=tuple(opt.betas),
-                                           eps=opt.eps, weight_decay=opt.weight_decay)
+                                           eps=opt.eps, weight_decay=opt.weight_decay,
+                                           fused=fused or None)
         schedule = None
         if "scheduler" not in ds_config:
             factor = lr_lambda(opt, max_steps)
@@ -122,13 +147,18 @@ class Engine:
                     optimizer: OptimizerConfig | None = None) -> Engine:
         """An engine for ``role`` configured from a run config (``train.*`` + ``deepspeed``)."""
         distributed.init_distributed()
+        configure_backends(cfg.train)
         opt = optimizer or cfg.train.optimizer
         ds_config = build_ds_config(cfg, distributed.world_size(), role, opt)
-        return cls(role, module, ds_config, opt, cfg.train.max_steps)
+        return cls(role, module, ds_config, opt, cfg.train.max_steps,
+                   compile_backend=cfg.train.compile_backend if cfg.train.compile else None,
+                   fused_optimizer=cfg.train.fused_optimizer)
 
     # ------------------------------------------------------------------ training calls
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.ds(*args, **kwargs)
+        """The module's forward through DeepSpeed, under :meth:`autocast`."""
+        with self.autocast():
+            return self.ds(*args, **kwargs)
 
     forward = __call__
 
@@ -184,6 +214,23 @@ class Engine:
         if self.ds.bfloat16_enabled():
             return torch.bfloat16
         return torch.float16 if self.ds.fp16_enabled() else torch.float32
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """``torch.autocast`` to :attr:`dtype` on this engine's device (nothing in fp32);
+        use it around a call of the raw :attr:`module`."""
+        return autocast(self.dtype, self.device)
+
+    @property
+    def loss_scale(self) -> float | None:
+        """The current fp16 dynamic loss scale (``None`` unless fp16)."""
+        if not self.ds.fp16_enabled():
+            return None
+        return float(self.ds.optimizer.loss_scale)
+
+    @property
+    def skipped_steps(self) -> int:
+        """Optimizer steps skipped so far because of an fp16 gradient overflow."""
+        return int(self.ds.skipped_steps)
 
     @property
     def device(self) -> torch.device:

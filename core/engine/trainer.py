@@ -31,6 +31,7 @@ from audio_core.data.loader import make_dataloader
 from audio_core.data.report import ERRORS_FILE, ReportsToFile, report_run_datasets
 from audio_core.engine import distributed
 from audio_core.engine.checkpoint import CheckpointManager, rng_state, set_rng_state
+from audio_core.engine.device import pin_memory
 from audio_core.engine.ema import EMA
 from audio_core.engine.engine import Engine
 from audio_core.engine.weights_check import check_resume_config
@@ -122,7 +123,7 @@ class Trainer:
         self.loader = make_dataloader(
             self.train_set, batch_size=cfg.data.batch_size, seed=cfg.run.seed, rank=self.rank,
             world_size=self.world, num_workers=cfg.data.num_workers, shuffle=True,
-            drop_last=True)
+            drop_last=True, pin_memory=pin_memory())
         self.val_loader = None
         if cfg.data.val is not None and cfg.train.val_every > 0:
             val_set = build_dataset(cfg, "val", registry=self.registry)
@@ -230,6 +231,8 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + float(value)
         out = {k: v / good for k, v in totals.items()}
         out.update({f"lr/{role}": e.lr for role, e in self.engines.items()})
+        out.update({f"loss_scale/{role}": e.loss_scale for role, e in self.engines.items()
+                    if e.loss_scale is not None})  # fp16 only
         return out
 
     def _log_examples(self, batch: dict[str, Any]) -> None:

@@ -195,8 +195,9 @@ class AdversarialCodecTask(AutoencoderTask):
         # D's raw module, not its engine: DeepSpeed hooks an engine's outputs so that a
         # backward through them runs that engine's backward prologue (and divides by its
         # accumulation steps), which must not happen inside G's backward.
-        _, fake_logits, real_feats, fake_feats = split_halves(
-            d.module(torch.cat([audio, fake]).to(d.dtype), index=index))
+        with d.autocast():
+            outputs = d.module(torch.cat([audio, fake]).to(d.dtype), index=index)
+        _, fake_logits, real_feats, fake_feats = split_halves(outputs)
         adv = self.objective.generator(fake_logits)
         fm = feature_matching_loss(real_feats, fake_feats) if fake_feats else adv.new_zeros(())
         adv_w, fm_w = self.adversarial_weight(step), self.feature_matching_weight(step)

@@ -124,12 +124,13 @@ class Task:
 
     # -- helpers ------------------------------------------------------------------------
     def input_audio(self, batch: dict[str, Any], role: str | None = None) -> Tensor:
-        """``batch["audio"]`` on the engine's device and dtype."""
+        """``batch["audio"]`` on the engine's device and dtype (an asynchronous copy from
+        pinned memory on CUDA)."""
         if "audio" not in batch:
             raise KeyError(f"the {type(self).__name__} task trains on audio, but the dataset "
                            f"yields {sorted(batch)}")
         engine = self.engines[role or self.roles[0]]
-        return batch["audio"].to(device=engine.device, dtype=engine.dtype)
+        return batch["audio"].to(device=engine.device, dtype=engine.dtype, non_blocking=True)
 
     def optimize(self, role: str, loss: Tensor) -> bool:
         """Backward and step ``role``'s engine unless ``loss`` is non-finite on any rank.

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from audio_core.precision import float32_region
+
 
 class MagnitudeSpectrogram(nn.Module):
     """Waveform ``(batch, channels, time)`` -> magnitude ``(batch, channels * bins,
@@ -31,6 +33,7 @@ class MagnitudeSpectrogram(nn.Module):
     def bins(self) -> int:
         return self.n_fft // 2 + 1
 
+    @float32_region  # autocast off: the STFT of a bf16/fp16 model still runs in float32
     def forward(self, waveform: Tensor) -> Tensor:
         batch, _, time = waveform.shape
         frames = math.ceil(time / self.hop_length)
