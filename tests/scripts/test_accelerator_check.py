@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -15,6 +15,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "accelerator_check.py"
 RUN_FIELDS = {"steps_per_s", "audio_seconds_per_s", "peak_memory_bytes", "flops_per_step",
               "mfu", "losses", "skipped_steps", "peak_flops_source"}
+
+
+def _installed(distribution: str) -> bool:
+    """Installed in this environment (what the script's own process sees; other tests may
+    have put plugin checkouts on this process's ``sys.path``)."""
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def test_tiny_check_writes_json_and_table(tmp_path, deepspeed_ops):
@@ -30,7 +40,7 @@ def test_tiny_check_writes_json_and_table(tmp_path, deepspeed_ops):
     assert set(families) == {"soundstream", "bsq", "vae", "rae", "mousai"}
     for name, entry in families.items():
         plugin = f"audio_plugin_{name}"
-        if importlib.util.find_spec(plugin) is None:
+        if not _installed(f"audio-plugin-{name}"):  # the core env: each plugin env runs it
             assert entry["status"] == "skipped" and plugin in entry["reason"]
             continue
         assert entry["status"] == "ok", entry.get("traceback", entry)
@@ -47,7 +57,7 @@ def test_tiny_check_writes_json_and_table(tmp_path, deepspeed_ops):
         inference = entry["inference"]
         assert inference["offline_rtf"] is None or inference["offline_rtf"] > 0
         assert "streaming_rtf" in inference
-    if families["soundstream"]["status"] == "ok":
+    if _installed("audio-plugin-soundstream"):
         assert families["soundstream"]["inference"]["streaming_rtf"] > 0
     table = (out / "accelerator_check.md").read_text()
     assert "| family | precision |" in table and "soundstream" in table
