@@ -174,13 +174,14 @@ def main() -> int:
     results: dict = {"load": os.getloadavg(), "files": args.files, "prepare_s": prep,
                      "startup": startup(args, work), "throughput": {}}
     with http_server(work) as (url, _):
-        datasets = {k: build(k, work, url) for k in ("folder", "manifest", "shards_flac",
-                                                     "shards_wav", "http_wav")}
         caches = {"folder": "folder", "manifest": "folder", "shards_flac": "shards_flac",
                   "shards_wav": "shards_wav", "http_wav": "shards_wav"}
         for workers in args.workers:
             for rnd in range(args.rounds):
-                for kind, ds in datasets.items():  # interleaved: drifting load hits all
+                for kind in caches:  # interleaved: drifting load hits all
+                    # a new dataset (no blocks cached in this process), files out of the
+                    # page cache (the folder's index stays cached: reading is timed)
+                    ds = build(kind, work, url)
                     drop_cache(work / caches[kind])
                     speed = throughput(ds, workers, args.batches)
                     results["throughput"].setdefault(f"{kind}/w{workers}", []).append(speed)

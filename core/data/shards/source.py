@@ -69,22 +69,29 @@ def _join(base: str, name: str) -> str:
 class ShardSource:
     """Reads whole small files and byte ranges of shards, local or remote (fsspec).
 
-    Open remote files are kept in a small LRU (one per recently used shard) with a
-    read-ahead cache, so consecutive members of one shard cost one request per block.
-    Failed remote reads are retried (:data:`_RETRIES`) before :class:`ShardIOError`.
-    Picklable: DataLoader workers reopen their own handles.
+    Byte ranges are served from a per-process LRU of aligned blocks (``block_size``, up to
+    ``cache_bytes`` in all): the shuffle buffer reads members in a window of nearby ones, so
+    one block read (one request remotely) serves the dozens of samples it holds, instead
+    of one random read per sample. ``block_size=0`` reads exactly each range. Failed remote
+    reads are retried (:data:`_RETRIES`) before :class:`ShardIOError`. Picklable:
+    DataLoader workers reopen their own handles and start with an empty cache.
     """
 
     def __init__(self, storage_options: Mapping[str, Any] | None = None,
-                 block_size: int = 8 << 20, open_files: int = 4) -> None:
+                 block_size: int = 1 << 20, cache_bytes: int = 64 << 20,
+                 open_files: int = 4) -> None:
         self.storage_options = dict(storage_options or {})
         self.block_size, self.max_open = int(block_size), int(open_files)
+        self.cache_bytes = int(cache_bytes)
         self._open: OrderedDict[Any, Any] = OrderedDict()
         self._filesystems: dict[str, Any] = {}
+        self._blocks: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._cached = 0
         self._pid = os.getpid()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_open": OrderedDict(), "_filesystems": {}, "_pid": -1}
+        return {**self.__dict__, "_open": OrderedDict(), "_filesystems": {},
+                "_blocks": OrderedDict(), "_cached": 0, "_pid": -1}
 
     def _fs(self, url: str):
         import fsspec
@@ -113,13 +120,45 @@ class ShardSource:
 
     def read_range(self, url: str, offset: int, size: int, member: str = "") -> bytes:
         """``size`` bytes of ``url`` from ``offset``; a short read is a truncated shard."""
+        bs = self.block_size
+        if bs <= 0 or size > self.cache_bytes // 4:
+            data = self._read_raw(url, offset, size, member)
+        else:
+            first, last = offset // bs, (offset + size - 1) // bs
+            blocks = [self._block(url, b, member) for b in range(first, last + 1)]
+            start = offset - first * bs
+            data = (blocks[0] if len(blocks) == 1 else b"".join(blocks))[start:start + size]
+        if len(data) != size:
+            raise ShardIOError(url, member, f"truncated shard: member bytes {offset}.."
+                                            f"{offset + size} but only {len(data)} read")
+        return data
+
+    def _block(self, url: str, number: int, member: str) -> bytes:
+        """Block ``number`` of ``url`` (shorter at the end of the file), from the LRU."""
+        self._check_pid()
+        key = (url, number)
+        data = self._blocks.get(key)
+        if data is not None:
+            self._blocks.move_to_end(key)
+            return data
+        data = self._read_raw(url, number * self.block_size, self.block_size, member,
+                              exact=False)
+        self._blocks[key] = data
+        self._cached += len(data)
+        while self._cached > self.cache_bytes and len(self._blocks) > 1:
+            self._cached -= len(self._blocks.popitem(last=False)[1])
+        return data
+
+    def _read_raw(self, url: str, offset: int, size: int, member: str,
+                  exact: bool = True) -> bytes:
+        """Up to ``size`` bytes from ``offset`` (``exact``: a short read is an error)."""
         def once() -> bytes:
-            if _is_url(url):  # one request for exactly these bytes (samples come shuffled)
+            if _is_url(url):
                 fs, path = self._remote(url)
                 data = fs.cat_file(path, start=offset, end=offset + size)
             else:  # a local file descriptor: no shared offset between workers
                 data = os.pread(self._handle(url), size, offset)
-            if len(data) != size:
+            if exact and len(data) != size:
                 raise ShardIOError(url, member, f"truncated shard: member bytes {offset}.."
                                                 f"{offset + size} but only {len(data)} read")
             return data
@@ -139,6 +178,7 @@ class ShardSource:
         connections it would share: it forgets them and opens its own."""
         if self._pid != os.getpid():
             self._open, self._filesystems, self._pid = OrderedDict(), {}, os.getpid()
+            self._blocks, self._cached = OrderedDict(), 0
 
     def _handle(self, url: str, local_fd: bool = True):
         """An open handle of ``url``: an fd for local files (``local_fd``), else a file."""
@@ -162,6 +202,8 @@ class ShardSource:
     def _drop(self, url: str) -> None:
         for key in [k for k in self._open if k[0] == url]:
             _close(self._open.pop(key))
+        for key in [k for k in self._blocks if k[0] == url]:
+            self._cached -= len(self._blocks.pop(key))
         if _is_url(url):  # a failed connection: a fresh filesystem (and session) next time
             self._filesystems.pop(url.split("://", 1)[0], None)
 
