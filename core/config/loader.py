@@ -78,9 +78,17 @@ def resolve_source(source: str | Path, registry: Any) -> Path:
                       f"(presets: {format_choices(presets)})")
 
 
+#: What a config file (or the file an ``extends:`` names) may be called.
+CONFIG_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
+
+
 def read_config_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The YAML mapping in ``path``, merged over whatever its ``extends:`` names."""
     path = path.resolve()
+    if path.suffix.lower() not in CONFIG_SUFFIXES:  # never parse (or quote) other files
+        raise ConfigError(f"'{path}' is not a config file: audio-core reads "
+                          f"{', '.join(sorted(CONFIG_SUFFIXES))} files or preset names "
+                          f"(in a config, `extends:` names one of those)")
     if path in _seen:
         chain = " -> ".join(str(p) for p in (*_seen, path))
         raise ConfigError(f"config files extend each other in a cycle: {chain}")

@@ -131,3 +131,13 @@ def test_the_replace_marker_drops_inherited_params(tmp_path):
     assert cfg.model.encoder.params == {"dim": 32}
     with pytest.raises(ConfigError, match=r"unknown config key 'run\._replac_'"):  # a typo
         load_config({"run": {"_replac_": True}})
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "/etc/hostname"])
+def test_extends_of_a_file_that_is_not_a_config_quotes_nothing_of_it(tmp_path, target):
+    """(issue 23) `extends: /etc/passwd` printed that file's lines as an unknown key."""
+    config = tmp_path / "evil.yaml"
+    config.write_text(f"extends: {target}\n")
+    with pytest.raises(ConfigError, match="is not a config file") as info:
+        load_config(config, [])
+    assert "root:" not in str(info.value) and target in str(info.value)
