@@ -108,18 +108,14 @@ class PluginUnderTest:
         (``"factory"``: a function that could not be built, not checked); raises
         ``AssertionError`` naming every component that breaks its contract."""
         from audio_core.errors import ComponentBuildError, ConfigError
-        from audio_core.models.components import (
-            ContractError,
-            contract_of,
-            missing_members,
-        )
+        from audio_core.models.components import ContractError, missing_members
 
         registry = self.load().registry
         ctx = {**CHECK_CONTEXT, **(context or {})}
         checked: dict[tuple[str, str], str] = {}
         broken: list[str] = []
         for spec in registry.specs():
-            contract = contract_of(spec.kind)
+            contract = registry.contract(spec.kind)
             if contract is None or not spec.name.startswith(f"{self.name}."):
                 continue
             if spec.kind != "model":

@@ -1,5 +1,8 @@
 """The ``audio-core`` command. Each sub-command lives in its own module with
 ``add_parser(subparsers)`` and ``run(args) -> int``; heavy imports happen inside ``run``.
+Plugins add sub-commands as components of the ``command`` kind
+(:mod:`audio_core.cli.commands`); plugins are only loaded when the command line names no
+built-in command.
 """
 
 from __future__ import annotations
@@ -30,7 +33,19 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_token(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (``None``: none, e.g. ``--help``)."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token in ("--local_rank", "--local-rank"):
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv`` naming no built-in command, plugin commands are added."""
     parser = argparse.ArgumentParser(
         prog="audio-core",
         description="Train and run neural audio autoencoders, tokenizers, codecs and "
@@ -43,12 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(subparsers)
+    wanted = _command_token(argv or ())
+    if argv is not None and wanted not in subparsers.choices:
+        from audio_core.cli.commands import add_plugin_commands
+        from audio_core.plugins import get_plugin_manager
+
+        add_plugin_commands(subparsers, get_plugin_manager().registry, wanted)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``audio-core`` and ``python -m audio_core``; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(argv)
+    except AudioCoreError as exc:  # a plugin command that cannot be built
+        print(f"audio-core: error: {exc}", file=sys.stderr)
+        return 1
+    args = parser.parse_args(argv)
     tune_cpu_allocator()
     try:
         return int(args.handler(args) or 0)

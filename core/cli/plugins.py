@@ -23,9 +23,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     c = subparsers.add_parser(
         "components", help="list registered components",
         description="List every registered component with its kind, plugin and description.")
-    c.add_argument("--kind", choices=KINDS, help="only components of this kind")
+    c.add_argument("--kind", help="only components of this kind (core's: "
+                   f"{', '.join(KINDS)}; plugins may add kinds)")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
     c.set_defaults(handler=run_components)
+
+    k = subparsers.add_parser(
+        "kinds", help="list component kinds (core's and those plugins add)",
+        description="List every component kind: the plugin that added it, the hook that "
+                    "registers its components and the contract they are checked against.")
+    k.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    k.set_defaults(handler=run_kinds)
 
 
 def run_plugins(args: argparse.Namespace) -> int:
@@ -55,4 +63,20 @@ def run_components(args: argparse.Namespace) -> int:
         return 0
     print_table("audio-core components", ("kind", "name", "plugin", "description"),
                 [(s.kind, s.name, s.plugin, s.description) for s in specs])
+    return 0
+
+
+def run_kinds(args: argparse.Namespace) -> int:
+    from audio_core.plugins import get_plugin_manager
+
+    rows = [{"kind": k.name, "plugin": k.plugin, "hook": k.hook,
+             "contract": k.contract if isinstance(k.contract, str) or k.contract is None
+             else f"{k.contract.__module__}:{k.contract.__qualname__}",
+             "description": k.description} for k in get_plugin_manager().kinds]
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table("audio-core kinds", ("kind", "plugin", "hook", "contract", "description"),
+                [(r["kind"], r["plugin"], r["hook"], r["contract"] or "-", r["description"])
+                 for r in rows])
     return 0

@@ -255,42 +255,29 @@ class Scheduled(Protocol):
     def set_step(self, step: int) -> None: ...
 
 
-def _quantizer() -> type:
-    from audio_core.models.contracts import Quantizer
-
-    return Quantizer
-
-
-def _model() -> type:
-    from audio_core.models.contracts import AudioModel
-
-    return AudioModel
-
-
-#: Kind -> its contract. The quantizer and model contracts are the ABCs of
-#: :mod:`audio_core.models.contracts`, which imports this module: looked up on use.
-CONTRACTS: dict[str, Any] = {
-    "encoder": Encoder, "decoder": Decoder, "quantizer": _quantizer, "vocoder": Vocoder,
-    "denoiser": Denoiser, "conditioner": Conditioner, "objective": Objective,
-    "sampler": Sampler, "loss": Loss, "discriminator": Discriminator,
-    "embedding": Embedding, "dataset": Dataset, "model": _model,
-}
-
+#: Modules whose classes are bases of contracts, not parts of them.
+_FOREIGN_BASES = {"builtins", "typing", "typing_extensions", "abc", "torch"}
 _DUNDERS = {"__call__", "__len__", "__getitem__"}
 
 
 def contract_of(kind: str) -> type | None:
-    """The contract of ``kind`` (``None``: no contract, e.g. tasks and presets)."""
-    contract = CONTRACTS.get(kind)
-    return contract() if contract is not None and not isinstance(contract, type) else contract
+    """The contract of core's kind ``kind`` (``None``: no contract, e.g. tasks and presets,
+    or not one of core's kinds; ``Registry.contract`` also knows the kinds plugins add)."""
+    from audio_core.plugins.kinds import BUILTIN_KINDS
+
+    for record in BUILTIN_KINDS:
+        if record.name == kind:
+            return record.resolve_contract()
+    return None
 
 
 def members(contract: type) -> dict[str, bool]:
     """Public members of ``contract`` -> whether each has a default (a value or method body
-    in the contract), from the contract and its bases defined in audio-core."""
+    in the contract), from the contract and its bases other than Python's and torch's own
+    (``Protocol``, ``ABC``, ``nn.Module``)."""
     found: dict[str, bool] = {}
     for base in contract.__mro__:  # the contract's own members first
-        if not base.__module__.startswith("audio_core."):
+        if base.__module__.split(".")[0] in _FOREIGN_BASES:
             continue
         for name in [*vars(base).get("__annotations__", {}), *vars(base)]:
             if name in found or (name.startswith("_") and name not in _DUNDERS):
@@ -338,10 +325,11 @@ def _declared(contract: type, name: str) -> Any:
 
 
 def check_component(obj: Any, kind: str, name: str, origin: str = "",
-                    path: str | None = None) -> None:
+                    path: str | None = None, *, contract: type | None = None) -> None:
     """Raise :class:`ContractError` naming ``name``, ``kind`` and every member ``obj``
-    lacks; nothing for kinds without a contract."""
-    contract = contract_of(kind)
+    lacks; nothing for kinds without a contract. ``contract`` defaults to core's contract
+    of ``kind`` (:func:`contract_of`)."""
+    contract = contract if contract is not None else contract_of(kind)
     if contract is None:
         return
     missing = missing_members(obj, contract)

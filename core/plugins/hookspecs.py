@@ -17,32 +17,26 @@ from __future__ import annotations
 
 import pluggy
 
+from audio_core.plugins.kinds import BUILTIN_KINDS
+
 PROJECT = "audio_core"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-#: Component kind -> the hook that registers it. Order is the display order.
-KIND_HOOKS: dict[str, str] = {
-    "model": "audio_core_register_models",
-    "encoder": "audio_core_register_encoders",
-    "quantizer": "audio_core_register_quantizers",
-    "decoder": "audio_core_register_decoders",
-    "vocoder": "audio_core_register_vocoders",
-    "denoiser": "audio_core_register_denoisers",
-    "conditioner": "audio_core_register_conditioners",
-    "objective": "audio_core_register_objectives",
-    "discriminator": "audio_core_register_discriminators",
-    "loss": "audio_core_register_losses",
-    "sampler": "audio_core_register_samplers",
-    "dataset": "audio_core_register_datasets",
-    "embedding": "audio_core_register_embeddings",
-    "task": "audio_core_register_tasks",
-    "importer": "audio_core_register_importers",
-    "exporter": "audio_core_register_exporters",
-    "preset": "audio_core_register_presets",
-}
+#: Core's component kind -> the hook that registers it (display order). Plugins add kinds
+#: through :func:`audio_core_register_kinds`; the plugin manager's ``kinds`` holds them all.
+KIND_HOOKS: dict[str, str] = {k.name: k.hook for k in BUILTIN_KINDS}
 KINDS: tuple[str, ...] = tuple(KIND_HOOKS)
+
+
+@hookspec
+def audio_core_register_kinds(kinds):
+    """Register new component kinds: ``kinds.register(name, contract="module:Protocol",
+    hook="audio_core_register_<name>s", description=...)`` (:mod:`audio_core.plugins.kinds`).
+    Called for every plugin before any component is registered, so a plugin may register
+    components of a kind another plugin adds."""
+
 
 
 @hookspec
@@ -137,6 +131,14 @@ def audio_core_register_exporters(registry):
     """Register model exporters for ``audio-core export --format FORMAT``: classes with a
     ``format`` attribute (e.g. ``"transformers"``), ``accepts(model) -> bool`` and
     ``export(model, out) -> Path``, see :mod:`audio_core.engine.imports`."""
+
+
+@hookspec
+def audio_core_register_commands(registry):
+    """Register ``audio-core`` sub-commands: classes with ``description``,
+    ``add_arguments(parser)`` and ``run(args) -> int``
+    (:class:`audio_core.cli.commands.Command`). ``registry.register("hello", ...)`` makes
+    ``audio-core hello`` (and ``audio-core PLUGIN.hello``)."""
 
 
 @hookspec

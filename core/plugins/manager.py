@@ -34,6 +34,7 @@ from packaging.version import Version
 from audio_core import __version__
 from audio_core.errors import ComponentConflictError, did_you_mean
 from audio_core.plugins import hookspecs
+from audio_core.plugins.kinds import Kind, KindRegistrar, KindTable
 from audio_core.plugins.registry import BrokenPlugin, Registry
 
 ENTRY_POINT_GROUP = "audio_core"
@@ -101,10 +102,25 @@ def _candidate(ep: md.EntryPoint) -> _Candidate:
                       requires=requires, load=ep.load, error=error)
 
 
+def _kind_hookspec(kind: Kind) -> ModuleType:
+    """A module holding the hookspec ``kind.hook(registry)``, for ``pm.add_hookspecs``."""
+
+    def spec(registry):
+        """Register components of a kind a plugin added."""
+
+    spec.__name__ = spec.__qualname__ = kind.hook
+    module = ModuleType(f"audio_core_kind_{kind.name}")
+    setattr(module, kind.hook, hookspecs.hookspec(spec))
+    return module
+
+
 def _undecorated_hooks(module: ModuleType) -> list[str]:
-    """Messages for ``audio_core_register_*`` functions that lack ``@hookimpl``."""
+    """Messages for ``audio_core_register_*`` functions that lack ``@hookimpl``.
+
+    A function named after the hook of a kind that no plugin has added yet is not flagged
+    here: the unknown-hook check runs after every plugin added its kinds."""
     marker = f"{hookspecs.PROJECT}_impl"
-    known = set(hookspecs.KIND_HOOKS.values())
+    known = {*hookspecs.KIND_HOOKS.values(), "audio_core_register_kinds"}
     return [f"function '{name}' is not decorated with @audio_core.plugins.hookimpl, "
             f"so it would be ignored{'' if name in known else did_you_mean(name, known)}"
             for name, obj in vars(module).items()
@@ -143,7 +159,8 @@ class PluginManager:
         self.core_version = core_version
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        self.registry = Registry()
+        self.kinds = KindTable()
+        self.registry = Registry(self.kinds)
         self.plugins: dict[str, PluginInfo] = {}
         self._loaded = False
 
@@ -223,8 +240,19 @@ class PluginManager:
         if self._loaded:
             return self
         candidates = self.discover()
+        imported = []
         for cand in candidates:
-            self.plugins[cand.name] = self._load_one(cand)
+            info = self._import_one(cand)
+            if info is None:
+                imported.append(cand)
+            else:
+                self.plugins[cand.name] = info
+        # Every plugin adds its kinds before any registers components, so components of a
+        # kind another plugin adds register whatever the load order.
+        imported = [cand for cand in imported if self._add_kinds(cand)]
+        for cand in imported:
+            self.plugins[cand.name] = self._register_components(cand)
+        self.plugins = {c.name: self.plugins[c.name] for c in candidates}  # discovery order
         self._loaded = True
         return self
 
@@ -240,7 +268,9 @@ class PluginManager:
             BrokenPlugin(cand.name, cand.distribution, reason, status))
         return self._info(cand, status, reason)
 
-    def _load_one(self, cand: _Candidate) -> PluginInfo:
+    def _import_one(self, cand: _Candidate) -> PluginInfo | None:
+        """Vet, import and register ``cand``'s hook module; ``None`` when it worked, else
+        the failure's record."""
         reason = self._blocked_reason(cand)
         if reason:
             return self._fail(cand, "blocked", reason)
@@ -268,20 +298,49 @@ class PluginManager:
             self.pm.register(module, name=cand.name)
         except Exception as exc:  # pluggy rejects hookimpls whose arguments do not match
             return self._fail(cand, "broken", f"could not register hooks: {exc}")
+        return None
+
+    def _own_impls(self, hook_name: str, plugin: str) -> list[pluggy.HookImpl]:
+        caller = getattr(self.pm.hook, hook_name, None)
+        return [i for i in caller.get_hookimpls() if i.plugin_name == plugin] if caller else []
+
+    def _add_kinds(self, cand: _Candidate) -> bool:
+        """Call ``cand``'s ``audio_core_register_kinds``; False (and the plugin marked
+        broken) when it fails."""
+        registrar = KindRegistrar(self.kinds, cand.name, cand.distribution)
+        try:
+            for impl in self._own_impls("audio_core_register_kinds", cand.name):
+                impl.function(*[{"kinds": registrar}[a] for a in impl.argnames])
+            for kind in registrar.added:
+                self.pm.add_hookspecs(_kind_hookspec(kind))
+                self.registry.add_kind(kind)
+        except BaseException as exc:  # a clash with another plugin's kind, a bad name, exit()
+            for kind in self.kinds.remove_plugin(cand.name):
+                self.registry.remove_kind(kind)
+            self.pm.unregister(name=cand.name)
+            self.plugins[cand.name] = self._fail(
+                cand, "broken", f"audio_core_register_kinds failed: {_describe(exc)}")
+            return False
+        return True
+
+    def _register_components(self, cand: _Candidate) -> PluginInfo:
+        """Call ``cand``'s component hooks, one per kind (core's and those plugins added)."""
         problems = self._unknown_hooks(cand.name) + self._wrapper_hooks(cand.name)
         if problems:
             self.pm.unregister(name=cand.name)
             return self._fail(cand, "broken", "; ".join(problems))
-        hooks: list[str] = []
+        hooks: list[str] = [h for h in ("audio_core_register_kinds",)
+                            if self._own_impls(h, cand.name)]
+        hook_name = ""
         try:
-            for kind, hook_name in hookspecs.KIND_HOOKS.items():
-                for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                    if impl.plugin_name == cand.name:
-                        hooks.append(hook_name)
-                        view = self.registry.view(kind, cand.name, cand.distribution,
-                                                  cand.version)
-                        # Pass only the arguments the hookimpl asks for, as pluggy does.
-                        impl.function(*[{"registry": view}[a] for a in impl.argnames])
+            for kind in self.kinds:
+                hook_name = kind.hook
+                for impl in self._own_impls(hook_name, cand.name):
+                    hooks.append(hook_name)
+                    view = self.registry.view(kind.name, cand.name, cand.distribution,
+                                              cand.version)
+                    # Pass only the arguments the hookimpl asks for, as pluggy does.
+                    impl.function(*[{"registry": view}[a] for a in impl.argnames])
         except BaseException as exc:  # incl. duplicate names and sys.exit():
             # the plugin's own bug, not a clash, and never the end of the process
             self.pm.unregister(name=cand.name)
@@ -291,7 +350,7 @@ class PluginManager:
 
     def _unknown_hooks(self, plugin_name: str) -> list[str]:
         """Messages for hook implementations of ``plugin_name`` that match no hookspec."""
-        known = set(hookspecs.KIND_HOOKS.values())
+        known = {*self.kinds.hooks().values(), "audio_core_register_kinds"}
         problems = []
         for name in dir(self.pm.hook):
             caller = getattr(self.pm.hook, name)
@@ -305,9 +364,9 @@ class PluginManager:
     def _wrapper_hooks(self, plugin_name: str) -> list[str]:
         """Registration hooks are plain calls; hook wrappers would silently do nothing."""
         problems = []
-        for hook_name in hookspecs.KIND_HOOKS.values():
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                if impl.plugin_name == plugin_name and (impl.hookwrapper or impl.wrapper):
+        for hook_name in [*self.kinds.hooks().values(), "audio_core_register_kinds"]:
+            for impl in self._own_impls(hook_name, plugin_name):
+                if impl.hookwrapper or impl.wrapper:
                     problems.append(f"hook '{hook_name}' must not be a wrapper")
         return problems
 

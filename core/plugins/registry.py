@@ -25,7 +25,7 @@ from audio_core.errors import (
     did_you_mean,
     format_choices,
 )
-from audio_core.plugins.hookspecs import KINDS
+from audio_core.plugins.kinds import Kind, KindTable
 
 Target = str | Path | Callable[..., Any]
 
@@ -97,15 +97,32 @@ class BrokenPlugin:
 class Registry:
     """All components by kind and name. Built by the plugin manager."""
 
-    def __init__(self) -> None:
-        self._specs: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KINDS}
+    def __init__(self, kinds: KindTable | None = None) -> None:
+        self.kinds = kinds if kinds is not None else KindTable()
+        self._specs: dict[str, dict[str, ComponentSpec]] = {k.name: {} for k in self.kinds}
         self._unavailable: dict[str, BrokenPlugin] = {}
+
+    def add_kind(self, kind: Kind) -> None:
+        """Make room for components of ``kind`` (already in :attr:`kinds`)."""
+        self._specs.setdefault(kind.name, {})
+
+    def remove_kind(self, kind: Kind) -> None:
+        self._specs.pop(kind.name, None)
+
+    def _unknown_kind(self, kind: str) -> ConfigError:
+        return ConfigError(f"unknown component kind '{kind}'{did_you_mean(kind, self._specs)}; "
+                          f"kinds are {format_choices(self.kinds.names())}")
+
+    def contract(self, kind: str) -> type | None:
+        """The contract of ``kind`` (``None``: the kind has none)."""
+        if kind not in self.kinds:
+            raise self._unknown_kind(kind)
+        return self.kinds[kind].resolve_contract()
 
     # -- writing -----------------------------------------------------------------
     def add(self, spec: ComponentSpec) -> None:
         if spec.kind not in self._specs:
-            raise ValueError(
-                f"unknown component kind '{spec.kind}'; kinds are {format_choices(KINDS)}")
+            raise self._unknown_kind(spec.kind)
         existing = self._specs[spec.kind].get(spec.name)
         if existing is not None:
             raise ComponentConflictError(
@@ -131,10 +148,14 @@ class Registry:
 
     # -- reading -----------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
+        if kind not in self._specs:
+            raise self._unknown_kind(kind)
         return sorted(self._specs[kind])
 
     def specs(self, kind: str | None = None) -> Iterator[ComponentSpec]:
-        kinds = [kind] if kind else list(KINDS)
+        if kind is not None and kind not in self._specs:
+            raise self._unknown_kind(kind)
+        kinds = [kind] if kind else list(self._specs)
         for k in kinds:
             yield from (self._specs[k][n] for n in sorted(self._specs[k]))
 
@@ -145,8 +166,7 @@ class Registry:
     def get(self, kind: str, name: str, *, path: str | None = None) -> ComponentSpec:
         """The spec of ``name``; the error names the config path and the valid choices."""
         if kind not in self._specs:
-            raise ValueError(
-                f"unknown component kind '{kind}'; kinds are {format_choices(KINDS)}")
+            raise self._unknown_kind(kind)
         spec = self._specs[kind].get(name)
         if spec is not None:
             return spec
@@ -212,7 +232,7 @@ class Registry:
                 f"{_short(params)}: {type(exc).__name__}: {exc}", path) from exc
         from audio_core.models.components import check_component
 
-        check_component(built, kind, name, spec.origin, path)
+        check_component(built, kind, name, spec.origin, path, contract=self.contract(kind))
         return built
 
 

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from audio_core.models import components as contracts
-from audio_core.models.components import CONTRACTS, ContractError, contract_of, members
+from audio_core.models.components import ContractError, contract_of, members
 from audio_core.plugins import Registry
+from audio_core.plugins.kinds import BUILTIN_KINDS
 from audio_core.testing import PluginUnderTest
 
 BROKEN = '''
@@ -63,8 +64,9 @@ def broken_plugin(make_plugin, tmp_path):
 
 def test_every_component_kind_has_a_contract():
     kinds = {"encoder", "decoder", "quantizer", "vocoder", "denoiser", "conditioner",
-             "objective", "sampler", "loss", "discriminator", "embedding", "dataset", "model"}
-    assert set(CONTRACTS) == kinds
+             "objective", "sampler", "loss", "discriminator", "embedding", "dataset", "model",
+             "command"}
+    assert {k.name for k in BUILTIN_KINDS if k.contract is not None} == kinds
     assert contract_of("task") is None and contract_of("preset") is None
     assert members(contracts.Encoder) == {"intermediates": True, "dim": False,
                                           "hop_length": False, "forward": False,
@@ -120,7 +122,9 @@ def test_deriving_the_contract_gives_the_documented_defaults():
 
 def test_plugin_under_test_checks_the_example_plugin():
     plugin = PluginUnderTest("example", "audio-plugin-example", "audio_plugin_example.hooks")
-    assert plugin.check_components() == {("encoder", "example.frame_encoder"): "built"}
+    assert plugin.check_components() == {("encoder", "example.frame_encoder"): "built",
+                                         ("command", "example.frames"): "built",
+                                         ("augmentation", "example.gain"): "built"}
 
 
 def test_plugin_under_test_names_every_broken_component(broken_plugin):

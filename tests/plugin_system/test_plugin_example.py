@@ -43,8 +43,9 @@ def test_example_plugin_is_discovered_by_a_default_manager(example):
     assert info.status == "loaded", info.reason
     assert (info.distribution, info.version) == (DIST, md.version(DIST))
     assert info.module == "audio_plugin_example.hooks"
-    assert info.hooks == ("audio_core_register_encoders",)
-    assert info.components == ("example.frame_encoder",)
+    assert info.hooks == ("audio_core_register_kinds", "audio_core_register_encoders",
+                          "audio_core_register_commands", "audio_core_register_augmentations")
+    assert info.components == ("example.frame_encoder", "example.frames", "example.gain")
     spec = example.registry.get("encoder", "example.frame_encoder")
     assert spec.target == "audio_plugin_example.encoder:FrameEncoder"
     assert spec.origin == f"plugin 'example' ({DIST} {md.version(DIST)})"

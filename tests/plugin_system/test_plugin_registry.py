@@ -84,7 +84,7 @@ def test_unnamespaced_name_suggests_the_namespaced_one(registry):
 
 
 def test_unknown_kind_is_a_value_error(registry):
-    with pytest.raises(ValueError, match="unknown component kind 'encoders'"):
+    with pytest.raises(ConfigError, match="unknown component kind 'encoders'"):
         registry.get("encoders", "example.frame_encoder")
 
 
