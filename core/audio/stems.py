@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -39,12 +40,12 @@ def _av(path: str | os.PathLike):
     return av
 
 
-def _open(path: str | os.PathLike, mode: str = "r"):
+def _open(path: str | os.PathLike, mode: str = "r") -> Any:
     av = _av(path)
     if mode == "r" and not Path(path).is_file():
         raise AudioFileError(path, "file not found")
     try:
-        return av.open(str(path), mode)
+        return av.open(str(path), mode)  # type: ignore[call-overload]
     except Exception as err:  # FFmpeg errors: corrupt or not a container
         raise AudioFileError(path, f"cannot open as a stem file: {err}") from err
 

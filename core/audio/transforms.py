@@ -162,7 +162,7 @@ def _loudness_2d(x: np.ndarray, sample_rate: int) -> float:
     if x.shape[-1] == 0:
         return -math.inf
     sos = k_weighting_coefficients(int(sample_rate)).copy()  # scipy needs a writable buffer
-    y = scipy.signal.sosfilt(sos, x, axis=-1)
+    y = np.asarray(scipy.signal.sosfilt(sos, x, axis=-1))
     z = _block_energies(y, sample_rate)  # (channels, blocks)
     power = z.sum(axis=0)  # all channel weights are 1.0 (mono/stereo/L-R-C layouts)
     with np.errstate(divide="ignore"):

@@ -89,6 +89,7 @@ class BandSplitSTFTDiscriminator(nn.Module):
         spec = self.spectrogram(audio).to(next(self.parameters()).dtype)
         features, outputs = [], []
         for (lo, hi), convs in zip(self.bins, self.bands, strict=True):
+            assert isinstance(convs, nn.ModuleList)
             x = spec[..., lo:hi]
             for conv in convs:
                 x = F.leaky_relu(conv(x), 0.1)

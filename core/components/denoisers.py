@@ -27,6 +27,8 @@ class SinusoidalTimeEmbedding(nn.Module):
     and cos at ``(features - 1) // 2`` frequencies spaced geometrically from 1 to
     ``max_frequency`` rad per unit of ``t``, zero-padded to ``features``."""
 
+    freqs: Tensor  # buffer (dim // 2,)
+
     def __init__(self, features: int = 64, max_frequency: float = 100.0) -> None:
         super().__init__()
         if features < 3:
@@ -134,7 +136,8 @@ class ConvDenoiser(nn.Module, Denoiser):
         self.out_norm = ChannelLayerNorm(hidden)
         self.out = nn.Conv1d(hidden, dim, kernel_size, padding=(kernel_size - 1) // 2)
         nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        if self.out.bias is not None:
+            nn.init.zeros_(self.out.bias)
 
     def embedding(self, t: Tensor, cond: Conditioning | None) -> Tensor:
         """Time (+ pooled condition) embedding ``(batch, 4 * hidden)``."""

@@ -49,7 +49,7 @@ def load_config(source: str | Path | Mapping[str, Any], overrides: Sequence[str]
     try:
         merged = OmegaConf.merge(OmegaConf.structured(RunConfig), user)
         OmegaConf.resolve(merged)
-        cfg = OmegaConf.to_object(merged)
+        cfg = typing.cast(RunConfig, OmegaConf.to_object(merged))
     except OmegaConfBaseException as exc:
         raise _config_error(exc) from exc
     check_values(cfg)
@@ -100,7 +100,7 @@ def read_config_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]
         raise ConfigError(f"config file '{path}' is not valid YAML: {exc}") from exc
     if not isinstance(node, DictConfig):
         raise ConfigError(f"config file '{path}' must hold a mapping at the top level")
-    data = OmegaConf.to_container(node, resolve=False)
+    data = typing.cast(dict[str, Any], OmegaConf.to_container(node, resolve=False))
     base = data.pop(EXTENDS_KEY, None)
     if base is None:
         return data
@@ -186,7 +186,7 @@ def check_values(cfg: RunConfig) -> None:
 def check_value(value: Any, rules: Mapping[str, Any], where: str) -> None:
     """One value against ``choices``/``minimum``/``maximum``/``below`` rules (a callable
     ``choices`` is called for the current list)."""
-    choices = rules.get("choices")
+    choices: Any = rules.get("choices")
     if callable(choices):
         choices = choices()
     if choices and value not in choices:

@@ -283,7 +283,7 @@ def _scan_many(todo: list[tuple[str, int, int]], verify: bool, progress: bool | 
                unit="file", leave=False, disable=disable)
     out = {}
     with bar, ThreadPoolExecutor(max_workers=threads) as pool:
-        for entry in pool.map(lambda t: _scan_one(*t, verify), todo):
+        for entry in pool.map(lambda t: _scan_one(t[0], t[1], t[2], verify), todo):
             out[entry.path] = entry
             bar.update()
     return out

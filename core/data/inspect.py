@@ -94,6 +94,6 @@ def inspect_path(path: str | os.PathLike, *, verify: bool = True,
         root=str(root),
         files=[e for e in entries if e.ok],
         bad_files=[BadFile(p.path, p.reason) for p in problems]
-        + [BadFile(e.path, e.error) for e in entries if not e.ok],
+        + [BadFile(e.path, e.error or "unreadable") for e in entries if not e.ok],
         verified=verify,
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+import typing
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from audio_core.data.sampler import OrdersItsSamples, ResumableSampler
 
@@ -81,15 +82,16 @@ class AudioDataLoader(DataLoader):
 
     def __iter__(self) -> Iterator[Any]:
         sampler, size = self.sampler, self.batch_size or 1
-        if hasattr(self.dataset, "set_epoch"):  # workers copy the dataset when iteration starts
-            self.dataset.set_epoch(sampler.epoch)
+        dataset: Any = self.dataset
+        if hasattr(dataset, "set_epoch"):  # workers copy the dataset when iteration starts
+            dataset.set_epoch(sampler.epoch)
         for batch in super().__iter__():
             sampler.advance(size)
             yield batch
         sampler.next_epoch()
 
 
-def make_dataloader(dataset: Dataset, *, batch_size: int, seed: int, rank: int = 0,
+def make_dataloader(dataset: Any, *, batch_size: int, seed: int, rank: int = 0,
                     world_size: int = 1, num_workers: int = 0, shuffle: bool = True,
                     drop_last: bool = True, pin_memory: bool = False,
                     prefetch_factor: int | None = None) -> AudioDataLoader:
@@ -118,8 +120,9 @@ def make_dataloader(dataset: Dataset, *, batch_size: int, seed: int, rank: int =
         sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed, rank=rank,
                                    world_size=world_size, drop_last=drop_last)
     generator = torch.Generator().manual_seed(seed * 1_000_003 + rank)
-    extra = {"prefetch_factor": prefetch_factor} if num_workers and prefetch_factor else {}
-    return AudioDataLoader(dataset, batch_size=batch_size, sampler=sampler,
+    extra: dict[str, Any] = ({"prefetch_factor": prefetch_factor}
+                             if num_workers and prefetch_factor else {})
+    return AudioDataLoader(typing.cast(Any, dataset), batch_size=batch_size, sampler=sampler,
                            num_workers=num_workers, collate_fn=collate, drop_last=drop_last,
                            pin_memory=pin_memory, worker_init_fn=seed_worker,
                            generator=generator, persistent_workers=False, **extra)

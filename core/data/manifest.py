@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterator, Sequence
 from operator import methodcaller
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -185,7 +186,8 @@ def _columns(rows: list) -> dict | None:
     text = [r.get("text", "") for r in rows]
     if not all(type(v) is str and v for v in paths) or not all(type(t) is str for t in text):
         return None
-    cols = {"paths": paths, "text": text, "label": [r.get("label") for r in rows]}
+    cols: dict[str, Any] = {"paths": paths, "text": text,
+                            "label": [r.get("label") for r in rows]}
     for name, kind in _NUMBERS:
         default = 0 if name in ("frames", "channels", "offset") else None
         cols[name] = _column(rows, name, default, kind)

@@ -242,6 +242,8 @@ class MusdbDataset(EpochRankMixin, Dataset):
             part, _ = load_audio(Path(track.path) / f"{name}.wav", offset=lo, frames=hi - lo)
             audio = part if audio is None else audio[..., :part.shape[-1]] + \
                 part[..., :audio.shape[-1]]
+        if audio is None:
+            raise ValueError("no stem names to mix")
         return audio
 
 

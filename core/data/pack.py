@@ -271,6 +271,7 @@ def _pack(src: Path, out: Path, opts: PackOptions, settings: dict, found: dict |
 
     def close(next_position: int) -> None:  # the plan position a resumed run starts at
         nonlocal writer
+        assert writer is not None, "close() without an open shard"
         record = writer.close(buckets[writer_bucket] if buckets else None).to_dict()
         done.append({**record, "next": next_position,
                      "bad_files": [attrs.asdict(b) for b in bad[len(plan_bad):]]})

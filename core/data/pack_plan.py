@@ -189,9 +189,10 @@ def make_plan(src: Path, opts: PackOptions, progress: bool = True) -> Plan:
         bad += [BadFile(e.path, e.error) for e in entries if e.error is not None]
         samples = [attrs.evolve(s, duration=e.duration)
                    for s, e in zip(samples, entries, strict=True) if e.error is None]
-    buckets = _bucket_edges(opts, [s.duration for s in samples])
+    durations = [float(s.duration or 0.0) for s in samples]  # known: scanned or given
+    buckets = _bucket_edges(opts, durations)
     his = [hi for _, hi in buckets[:-1]]
-    numbers = [int(np.searchsorted(his, s.duration, side="right")) for s in samples]
+    numbers = [int(np.searchsorted(his, d, side="right")) for d in durations]
     order = sorted(range(len(samples)), key=numbers.__getitem__)  # stable: plan order kept
     return Plan([samples[i] for i in order], [numbers[i] for i in order], buckets, classes,
                 bad)

@@ -181,7 +181,8 @@ class DPMSolverPP2MSampler(Sampler):
         lam_t, lam_s = log_snr(alpha_t, sigma_t), log_snr(alpha_s, sigma_s)
         previous = state.get("previous")
         direction = x0
-        if previous is not None and None not in (lam_t, lam_s, previous[1]):
+        if previous is not None and lam_t is not None and lam_s is not None \
+                and previous[1] is not None:
             x0_prev, lam_prev = previous
             half_inv_r = 0.5 * (lam_s - lam_t) / (lam_t - lam_prev)
             direction = (1 + half_inv_r) * x0 - half_inv_r * x0_prev

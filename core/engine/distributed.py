@@ -23,8 +23,7 @@ import os
 import socket
 import sys
 from datetime import timedelta
-from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -89,7 +88,7 @@ def init_distributed(backend: str | None = None, timeout_s: float = 600.0) -> No
 
 
 # -- "is this run distributed?" -----------------------------------------------------------
-def _torch_distributed() -> ModuleType | None:
+def _torch_distributed() -> Any:
     """``torch.distributed`` when torch is already imported and built with it, else ``None``
     (a process that never imported torch has no process group: nothing to import)."""
     if "torch" not in sys.modules:

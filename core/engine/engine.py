@@ -74,7 +74,7 @@ def check_precision(ds_config: dict[str, Any], role: str) -> None:
     """Raise a :class:`ConfigError` when this accelerator cannot run the requested dtype."""
     from deepspeed.accelerator import get_accelerator
 
-    accel = get_accelerator()
+    accel: Any = get_accelerator()
     for name, supported in (("fp16", accel.is_fp16_supported), ("bf16", accel.is_bf16_supported)):
         if ds_config.get(name, {}).get("enabled") and not supported():
             raise ConfigError(f"engine '{role}': {name} is not supported on this "
@@ -117,19 +117,25 @@ class Engine:
         params = [p for p in module.parameters() if p.requires_grad]
         client_opt = None
         if "optimizer" not in ds_config:
-            client_opt = torch.optim.AdamW(params, lr=opt.lr, betas=tuple(opt.betas),
+            client_opt = torch.optim.AdamW(params, lr=opt.lr, betas=(opt.betas[0], opt.betas[1]),
                                            eps=opt.eps, weight_decay=opt.weight_decay,
                                            fused=fused or None)
-        schedule = None
+        schedule: Any = None
         if "scheduler" not in ds_config:
             factor = lr_lambda(opt, max_steps)
 
-            def schedule(o: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+            def lambda_schedule(o: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
                 return torch.optim.lr_scheduler.LambdaLR(o, factor)
 
-        self.ds, self.optimizer, _, self.lr_scheduler = deepspeed.initialize(
-            model=module, model_parameters=params, optimizer=client_opt,
-            lr_scheduler=schedule, config=ds_config, dist_init_required=False)
+            schedule = lambda_schedule
+
+        # DeepSpeed's annotations (model_parameters: Module) disagree with its own docs.
+        initialized: Any = deepspeed.initialize(
+            model=module, optimizer=client_opt, lr_scheduler=schedule, config=ds_config,
+            model_parameters=params,  # pyright: ignore[reportArgumentType]
+            dist_init_required=False)
+        self.ds: Any = initialized[0]
+        self.optimizer, self.lr_scheduler = initialized[1], initialized[3]
         make_checkpoint_loading_safe(self.ds)  # engine states never unpickle code
         if self.zero_stage == 3:
             expose_record_outputs(self.module)

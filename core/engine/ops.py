@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 #: DeepSpeed op builders (CPU accelerator class names) every process group and the
 #: ``zero3_offload`` preset need; ``FusedAdamBuilder`` (an ``optimizer`` block without
@@ -30,7 +31,7 @@ def prebuild_cpu_ops(names: tuple[str, ...] = CPU_OPS, *,
     CPU accelerator (GPU builds are DeepSpeed's own business)."""
     from deepspeed.accelerator import get_accelerator
 
-    accel = get_accelerator()
+    accel: Any = get_accelerator()
     if accel.device_name() != "cpu":
         return {}
     took = {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,7 +39,8 @@ def _plain(cfg: Any) -> dict[str, Any]:
         return json.loads(json.dumps(cfg, default=str))
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    return typing.cast(dict[str, Any], OmegaConf.to_container(OmegaConf.structured(cfg),
+                                                              resolve=True))
 
 
 def model_section(cfg: Any) -> dict[str, Any]:
@@ -161,7 +163,8 @@ def config_record_from_yaml(text: str) -> dict[str, Any]:
     from audio_core.config.loader import load_config
     from audio_core.errors import ConfigError
 
-    data = OmegaConf.to_container(OmegaConf.create(text), resolve=False)
+    data = typing.cast(dict[str, Any],
+                       OmegaConf.to_container(OmegaConf.create(text), resolve=False))
     try:
         return config_record(load_config(data, check_components=False))
     except ConfigError:  # a config older checks accepted: record it as written

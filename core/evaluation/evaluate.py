@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from audio_core.errors import AudioCoreError
 from audio_core.evaluation.runner import EvalResult, evaluate_files, fad_sample_note
 
@@ -98,7 +96,7 @@ class WorstFiles:
         return [entry for _, _, entry in sorted(self.heap, reverse=True)]
 
 
-def evaluate_reconstruction(model: nn.Module, data: str | Path, out: Path, *,
+def evaluate_reconstruction(model: Any, data: str | Path, out: Path, *,
                             bandwidths: Sequence[float] | None = None,
                             baseline: str | None = None, speech: str = "auto",
                             embedding=None, dnsmos: bool = True, limit: int | None = None,
@@ -147,7 +145,7 @@ def evaluate_reconstruction(model: nn.Module, data: str | Path, out: Path, *,
     return result, {k: str(v) for k, v in written.items() if v is not None}
 
 
-def evaluate_generator(model: nn.Module, reference: str | Path, out: Path, *, embedding,
+def evaluate_generator(model: Any, reference: str | Path, out: Path, *, embedding,
                        num_samples: int = 16, seconds: float | None = None,
                        steps: int | None = None, guidance: float | None = None,
                        seed: int = 0, conditioning: Any = None, limit: int | None = None,

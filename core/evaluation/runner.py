@@ -94,7 +94,7 @@ class SpeechScorer:
         return out
 
 
-def mean(values: Sequence[float]) -> float:
+def mean(values: Sequence[float | None]) -> float:
     finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
     return sum(finite) / len(finite) if finite else float("nan")
 

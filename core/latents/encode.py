@@ -192,7 +192,7 @@ def latent_statistics(model: Any, data: Any, *, chunk_seconds: float = 30.0,
         from audio_core.latents.tar_shards import is_tar_latents, iter_tar_latents
 
         tar = is_tar_latents(data)
-        index = None if tar else read_index(data)
+        index: dict[str, Any] = {} if tar else read_index(data)
         have = tar["model"]["fingerprint"] if tar else index["model"]["fingerprint"]
         want = model_fingerprint(model)
         if want != have:

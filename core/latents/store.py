@@ -152,7 +152,7 @@ def write_index(root: str | Path, world_size: int, header: dict[str, Any]) -> Pa
     return write_text(root / INDEX_FILE, json.dumps(index, indent=1))
 
 
-def read_index(root: str | Path) -> dict[str, Any]:
+def read_index(root: str | os.PathLike) -> dict[str, Any]:
     """The index of a latents folder; :class:`LatentsError` naming the folder otherwise."""
     path = Path(root) / INDEX_FILE
     if not path.is_file():
@@ -219,7 +219,7 @@ def _bad_item(item: Any, real_root: str, dim: int, rate: float, sizes: dict[str,
 class ShardReader:
     """Reads latents by item record, keeping shard files open (memory-mapped)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
         self._open: dict[str, Any] = {}
 

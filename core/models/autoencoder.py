@@ -136,7 +136,7 @@ class AudioAutoencoder(Autoencoder, Codec):
         return isinstance(self.quantizer, DiscreteQuantizer)
 
     def _codec(self) -> DiscreteQuantizer:
-        if not self.has_codes:
+        if not isinstance(self.quantizer, DiscreteQuantizer):
             from audio_core.inference.codec import CodecError
 
             raise CodecError(f"this model ({type(self).__name__} with quantizer "

@@ -76,6 +76,9 @@ class Encoder(Exposes, Protocol):
 
     def forward(self, waveform: Tensor) -> Tensor: ...
 
+    if TYPE_CHECKING:  # nn.Module's __call__ runs forward (and its hooks)
+        def __call__(self, waveform: Tensor) -> Tensor: ...
+
     def num_frames(self, samples: int) -> int:
         """Frames for ``samples`` input samples. Default ``ceil(samples / hop_length)``."""
         return math.ceil(samples / self.hop_length)
@@ -100,6 +103,9 @@ class Decoder(Exposes, Protocol):
     dim: int | None = None
 
     def forward(self, latent: Tensor) -> Tensor: ...
+
+    if TYPE_CHECKING:
+        def __call__(self, latent: Tensor) -> Tensor: ...
 
 
 @runtime_checkable

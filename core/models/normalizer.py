@@ -13,6 +13,9 @@ class LatentNormalizer(nn.Module):
     frames)``. ``mean``/``std`` ``(dim,)`` are buffers (exported with the weights); the
     identity until :meth:`load` fills them from a statistics file."""
 
+    mean: Tensor  # buffers (dim,)
+    std: Tensor
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.dim = int(dim)

@@ -21,7 +21,7 @@ import importlib.metadata as md
 import inspect
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Literal
 
@@ -80,7 +80,7 @@ class _Candidate:
     distribution: str | None
     version: str | None
     requires: tuple[str, ...]
-    load: object  # () -> module
+    load: Callable[[], object]  # () -> module
     builtin: bool = False
     error: str | None = None
 

@@ -43,7 +43,7 @@ class TensorBoardTracker(Tracker):
         self._writer.add_text("params", "| param | value |\n|---|---|\n" + rows, 0)
 
     def log_audio(self, name: str, audio: Tensor, sample_rate: int, step: int) -> None:
-        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.compat.proto.summary_pb2 import Summary  # pyright: ignore
 
         data, channels, frames = wav_bytes(audio, sample_rate)
         record = Summary.Audio(sample_rate=float(sample_rate), num_channels=channels,

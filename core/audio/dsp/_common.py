@@ -58,7 +58,7 @@ def _flatten(x: Tensor, keep: int) -> tuple[Tensor, tuple[int, ...]]:
 
 @functools.lru_cache(maxsize=64)
 def _window_numpy(window: str | tuple, win_length: int) -> np.ndarray:
-    w = scipy.signal.get_window(window, win_length, fftbins=True).astype(np.float64)
+    w = np.asarray(scipy.signal.get_window(window, win_length, fftbins=True), dtype=np.float64)
     w.flags.writeable = False
     return w
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -51,7 +51,8 @@ def griffin_lim(
         raise ValueError(f"init must be 'random' or 'ones', got {init!r}")
     dtype = _compute_dtype(magnitude)
     mag = magnitude.to(dtype)
-    kw = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window)
+    kw: dict[str, Any] = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+                              window=window)
     eps = torch.finfo(dtype).tiny
     if init == "random":
         gen_device = generator.device if generator is not None else mag.device

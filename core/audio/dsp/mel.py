@@ -30,7 +30,7 @@ def _mel_numpy(
         fmin=fmin,
         fmax=fmax,
         htk=htk,
-        norm=norm,
+        norm=norm,  # pyright: ignore[reportArgumentType]  (librosa: "slaney" or a p-norm)
         dtype=np.float64,
     )
     fb.flags.writeable = False

@@ -36,6 +36,8 @@ class Spectrogram(nn.Module):
     free of it. Output is float32 (float64 for float64 input) even for half-precision input.
     """
 
+    window: Tensor  # buffer (win_length,)
+
     def __init__(
         self,
         n_fft: int = 2048,
@@ -109,7 +111,7 @@ class Spectrogram(nn.Module):
 
     def _scale(self, s: Tensor) -> Tensor:
         if self.log == "db":
-            s = (20.0 / self.power) * torch.log10(s.clamp(min=self.amin))
+            s = (20.0 / (self.power or 1.0)) * torch.log10(s.clamp(min=self.amin))
             if self.top_db is not None:
                 peak = s.amax(dim=(-2, -1), keepdim=True)
                 s = torch.maximum(s, peak - self.top_db)
@@ -140,6 +142,8 @@ class MelSpectrogram(Spectrogram):
     mel energies as in :class:`Spectrogram`. The filterbank (``mel_fb``, shape
     (n_mels, n_fft // 2 + 1)) and window are non-persistent buffers.
     """
+
+    mel_fb: Tensor  # buffer (n_mels, n_fft // 2 + 1)
 
     def __init__(
         self,
@@ -223,7 +227,7 @@ class MelSpectrogram(Spectrogram):
             fmax=self.fmax,
             htk=self.htk,
             norm=self.mel_norm,
-            power=self.power,
+            power=self.power or 1.0,
             n_iter=n_iter,
         )
 

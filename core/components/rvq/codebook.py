@@ -33,6 +33,12 @@ class EMACodebook(nn.Module):
     (:mod:`audio_core.components.rvq.som`). ``full_distances``: see :meth:`assign`.
     """
 
+    embed: Tensor  # buffers: (codebook_size, dim), ..., () bool, () int64
+    embed_avg: Tensor
+    cluster_size: Tensor
+    initialized: Tensor
+    updates: Tensor
+
     def __init__(self, dim: int, codebook_size: int, decay: float = 0.99, eps: float = 1e-5,
                  kmeans_init: bool = True, kmeans_iters: int = 10, threshold_dead: float = 2.0,
                  som_params: dict[str, float] | None = None,

@@ -14,7 +14,7 @@ collectives) and after a resume.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +56,8 @@ class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
     """
 
     scalable = True  # any leading subset of the stages decodes
+
+    steps: Tensor  # buffer: () int64, training batches seen
 
     def __init__(self, dim: int = 128, num_codebooks: int = 8, codebook_size: int = 1024,
                  decay: float = 0.99, commitment_weight: Any = 1.0, kmeans_init: bool = True,
@@ -100,6 +102,10 @@ class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
             raise ValueError(f"n_quantizers must be in 1..{self.num_codebooks}, got {n}")
         return n
 
+    def stages(self, n: int | None = None) -> list[EMACodebook]:
+        """The first ``n`` codebooks (all by default)."""
+        return cast(list[EMACodebook], list(self.codebooks)[:n])
+
     def _rows(self, latent: Tensor) -> Tensor:
         """Latent ``(batch, dim, frames)`` -> fp32 rows ``(batch * frames, dim)``."""
         if latent.ndim != 3 or latent.shape[1] != self.dim:
@@ -126,7 +132,7 @@ class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
         residual, total = rows, torch.zeros_like(rows)
         commitment = rows.new_zeros(())
         codes, metrics = [], {}
-        for i, codebook in enumerate(self.codebooks[:n]):
+        for i, codebook in enumerate(self.stages(n)):
             idx, vectors = codebook(residual)
             commitment = commitment + F.mse_loss(residual, vectors)
             residual = residual - vectors
@@ -139,7 +145,7 @@ class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
         metrics["n_quantizers"] = torch.tensor(float(n))
         metrics["commitment"] = commitment.detach()
         metrics["dead_codes"] = torch.tensor(float(sum(
-            c.last_replaced for c in self.codebooks[:n]))) if self.training else torch.tensor(0.)
+            c.last_replaced for c in self.stages(n)))) if self.training else torch.tensor(0.)
         return QuantizedResult(
             latent=rearrange(quantized, "(b t) d -> b d t", b=b, t=t).to(latent.dtype),
             codes=rearrange(torch.stack(codes, dim=-1), "(b t) q -> b q t", b=b, t=t),
@@ -152,7 +158,7 @@ class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
         n = self._n(n_quantizers)
         residual = self._rows(latent)
         codes = []
-        for codebook in self.codebooks[:n]:
+        for codebook in self.stages(n):
             idx = codebook.assign(residual)
             residual = residual - codebook.lookup(idx)
             codes.append(idx)
@@ -168,13 +174,14 @@ class ResidualVQ(ScheduledWeights, DiscreteQuantizer):
         if codes.min() < 0 or codes.max() >= self.codebook_size:
             raise ValueError(f"codes must lie in [0, {self.codebook_size}), got "
                              f"[{int(codes.min())}, {int(codes.max())}]")
-        total = sum(cb.lookup(codes[:, i]) for i, cb in enumerate(self.codebooks[:codes.shape[1]]))
-        return rearrange(total, "b t d -> b d t").to(self.codebooks[0].embed.dtype)
+        stages = self.stages(codes.shape[1])
+        total = torch.stack([cb.lookup(codes[:, i]) for i, cb in enumerate(stages)]).sum(0)
+        return rearrange(total, "b t d -> b d t").to(stages[0].embed.dtype)
 
     def code_tables(self) -> list[Tensor]:
         """Per stage, the latent each code decodes to: ``(codebook_size, dim)`` tables
         (what :meth:`decode` sums; ONNX export gathers from them)."""
-        return [cb.embed.float() for cb in self.codebooks]
+        return [cb.embed.float() for cb in self.stages()]
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, num_codebooks={self.num_codebooks}, "

@@ -188,7 +188,7 @@ class ShardTarWriter:
         self._file = open(self._tmp, "wb")  # noqa: SIM115 (closed in close/abort)
         self._hash = hashlib.sha256()
         self._tar = tarfile.open(  # noqa: SIM115 (closed in close/abort)
-            fileobj=_HashingWriter(self._file, self._hash), mode="w",
+            fileobj=_HashingWriter(self._file, self._hash), mode="w",  # type: ignore[arg-type]
             format=tarfile.USTAR_FORMAT)
         self.members = ShardMembers.empty()
         self.seconds = 0.0
@@ -246,7 +246,7 @@ class ShardTarWriter:
         os.replace(self._tmp, self.folder / self.name)
         return ShardRecord(self.name, len(self.members), round(self.seconds, 6), size,
                            self._hash.hexdigest(),
-                           tuple(float(b) for b in bucket) if bucket is not None else None)
+                           (float(bucket[0]), float(bucket[1])) if bucket is not None else None)
 
     def abort(self) -> None:
         """Drop the unfinished shard (nothing is left on disk)."""

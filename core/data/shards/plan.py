@@ -38,12 +38,12 @@ def _rng(seed: int, *salt: int) -> np.random.Generator:
 
 def shard_stream(counts: Sequence[int], *, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
     """Every sample id (int64), shard by shard, shards in epoch ``epoch``'s order."""
-    counts = np.asarray(counts, dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    order = _rng(seed, 1, epoch).permutation(len(counts)) if shuffle else np.arange(len(counts))
+    sizes = np.asarray(counts, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    order = _rng(seed, 1, epoch).permutation(len(sizes)) if shuffle else np.arange(len(sizes))
     if not len(order):
         return np.zeros(0, dtype=np.int64)
-    return np.concatenate([np.arange(starts[s], starts[s] + counts[s], dtype=np.int64)
+    return np.concatenate([np.arange(starts[s], starts[s] + sizes[s], dtype=np.int64)
                            for s in order])
 
 

@@ -180,7 +180,7 @@ class ShardSource:
             self._open, self._filesystems, self._pid = OrderedDict(), {}, os.getpid()
             self._blocks, self._cached = OrderedDict(), 0
 
-    def _handle(self, url: str, local_fd: bool = True):
+    def _handle(self, url: str, local_fd: bool = True) -> Any:
         """An open handle of ``url``: an fd for local files (``local_fd``), else a file."""
         self._check_pid()
         key = (url, local_fd)
@@ -245,7 +245,7 @@ class ShardSource:
         payloads: dict[str, tuple[str, int, int]] = {}
         metas: dict[str, dict] = {}
         try:
-            with tarfile.open(fileobj=_Reader(self, url), mode="r:") as tar:
+            with tarfile.open(fileobj=_Reader(self, url), mode="r:") as tar:  # type: ignore
                 for info in tar:
                     if not info.isfile() or "." not in info.name.rsplit("/", 1)[-1]:
                         continue
