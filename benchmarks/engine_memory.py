@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("engine_memory.json"))
     args = parser.parse_args()
 
-    from audio_core.engine import distributed
+    from audio_core import distributed
 
     distributed.init_distributed()
     rows = {}

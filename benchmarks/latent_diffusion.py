@@ -36,11 +36,11 @@ CONV = {"dim": 16, "width": 32, "ratios": [2, 4, 4, 8]}
 
 
 def write_stage1(root: Path) -> Path:
-    from audio_core import get_registry
     from audio_core.config import load_config
     from audio_core.config.loader import to_yaml
     from audio_core.engine.checkpoint import save_safetensors
     from audio_core.models.build import build_model
+    from audio_core.plugins import get_registry
 
     cfg = load_config({"data": {"sample_rate": RATE, "channels": 1},
                        "model": {"encoder": {"name": "core.conv", "params": CONV},
@@ -104,8 +104,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import audio_core
+    from audio_core import distributed
     from audio_core.cli.latents import build_data
-    from audio_core.engine import distributed
     from audio_core.latents.encode import pre_encode
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from audio_core import get_registry
+from audio_core.plugins import get_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from soundstream_codec import best_time

@@ -6,7 +6,7 @@ Importing this package is cheap: it does not import torch. Heavy modules
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from audio_core.version import __version__
 
 __all__ = ["__version__", "get_plugin_manager", "get_registry", "load"]
 
@@ -20,7 +20,9 @@ def get_plugin_manager():
 
 def get_registry():
     """The process-wide component :class:`~audio_core.plugins.Registry`."""
-    return get_plugin_manager().registry
+    from audio_core.plugins import get_registry as _get
+
+    return _get()
 
 
 def load(path, **kwargs):

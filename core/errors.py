@@ -60,3 +60,8 @@ def format_choices(choices: Iterable[str], limit: int = 20) -> str:
 class MissingPackageError(AudioCoreError, ImportError):
     """An optional package (or program) a feature needs is not installed; the message says
     what to install."""
+
+
+class CodecError(AudioCoreError, ValueError):
+    """A model is not a discrete codec, a bitrate is out of range, or a token file does not
+    belong to the model."""

@@ -97,8 +97,8 @@ class PluginUnderTest:
     def check_components(self, params: Mapping[str, Mapping[str, Any]] | None = None, *,
                          context: Mapping[str, Any] | None = None) -> dict[tuple[str, str], str]:
         """Check every component this plugin registers against its kind's contract
-        (:mod:`audio_core.models.components`; models against
-        :class:`~audio_core.models.contracts.AudioModel`, on their class).
+        (:mod:`audio_core.contracts.components`; models against
+        :class:`~audio_core.contracts.models.AudioModel`, on their class).
 
         Each component is built through the registry with ``params[name]`` (default none)
         and a small context (:data:`CHECK_CONTEXT`, updated by ``context``), as
@@ -107,8 +107,8 @@ class PluginUnderTest:
         instance). Returns ``{(kind, name): "built" | "class" | "factory"}``
         (``"factory"``: a function that could not be built, not checked); raises
         ``AssertionError`` naming every component that breaks its contract."""
+        from audio_core.contracts.components import ContractError, missing_members
         from audio_core.errors import ComponentBuildError, ConfigError
-        from audio_core.models.components import ContractError, missing_members
 
         registry = self.load().registry
         ctx = {**CHECK_CONTEXT, **(context or {})}
@@ -146,7 +146,7 @@ class PluginUnderTest:
                     seconds: float = 0.3, batch: int = 2) -> list[str]:
         """Build the model of ``config`` (a preset name or YAML; ``overrides`` shrink it) the
         way ``audio_core.load`` does, and check it against every contract it claims
-        (:mod:`audio_core.models.contracts`): shapes, dtypes, code ranges, determinism of
+        (:mod:`audio_core.contracts.models`): shapes, dtypes, code ranges, determinism of
         generation, and a state-dict round trip into a fresh build. Returns the contracts
         checked (``autoencoder``, ``codec``, ``reconstruct``, ``generator``)."""
         from audio_core.testing_models import check_model_contracts

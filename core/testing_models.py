@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from audio_core.models.contracts import (
+from audio_core.contracts.models import (
     AudioModel,
     Autoencoder,
     Codec,
@@ -31,9 +31,9 @@ def _shape(what: str, tensor: torch.Tensor, expected: tuple[int, ...]) -> None:
 
 def build(config: str, overrides: tuple[str, ...] = (), *, loading: bool = False):
     """The model of ``config`` (with ``overrides``), seeded by ``run.seed``, in eval mode."""
-    from audio_core import get_registry
     from audio_core.config import load_config
     from audio_core.models.build import build_model
+    from audio_core.plugins import get_registry
 
     registry = get_registry()
     cfg = load_config(config, list(overrides), registry=registry, check_params=True)

@@ -98,9 +98,9 @@ def measure(name: str, batch_size: int = 1) -> dict[str, Any]:
     """Figures of preset ``name`` (see the module docstring), measured in this process."""
     import torch
 
-    from audio_core import get_registry
     from audio_core.config import load_config
     from audio_core.engine.trainer import build_task
+    from audio_core.plugins import get_registry
 
     registry = get_registry()
     cfg = load_config(name, [])
@@ -194,7 +194,7 @@ def table(records: list[dict[str, Any]], gpus: int, reserve_gb: float) -> str:
 
 
 def all_presets() -> list[str]:
-    from audio_core import get_registry
+    from audio_core.plugins import get_registry
 
     return get_registry().names("preset")
 

@@ -13,9 +13,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from audio_core import __version__
 from audio_core.engine.allocator import tune_cpu_allocator
 from audio_core.errors import AudioCoreError
+from audio_core.version import __version__
 
 #: Modules that contribute sub-commands, in help order.
 COMMAND_MODULES = (

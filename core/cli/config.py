@@ -45,7 +45,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_validate(args: argparse.Namespace) -> int:
     from audio_core.config import component_refs, load_config
-    from audio_core.config.dry_run import check_run_config
+    from audio_core.engine.dry_run import check_run_config
     from audio_core.errors import ConfigError
 
     if args.world_size < 1:

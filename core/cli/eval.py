@@ -74,6 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from audio_core.contracts.models import Generator, Reconstructor, is_codec
     from audio_core.engine.export import load
     from audio_core.evaluation import report
     from audio_core.evaluation.evaluate import (
@@ -82,7 +83,6 @@ def run_eval(args: argparse.Namespace) -> int:
         evaluate_reconstruction,
     )
     from audio_core.metrics.embeddings import build_embedding
-    from audio_core.models.contracts import Generator, Reconstructor, is_codec
 
     console = Console(stderr=True)
     out = Path(args.out)

@@ -76,9 +76,9 @@ def run_generate(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from audio_core.audio.io import save_audio
+    from audio_core.contracts.models import Generator, capabilities
     from audio_core.engine.export import load
     from audio_core.files import write_text
-    from audio_core.models.contracts import Generator, capabilities
 
     model = load(args.model, ema=args.ema)
     if not isinstance(model, Generator):

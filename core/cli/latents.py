@@ -97,7 +97,7 @@ def load_model_or_config(spec: str, ema: bool | None = None) -> Any:
 
 def build_data(spec: str, model: Any, split: str = "train", labels: bool = False) -> Any:
     """The dataset DATA names, at the model's rate and channels, whole files."""
-    from audio_core import get_registry
+    from audio_core.plugins import get_registry
 
     registry = get_registry()
     path = Path(spec)
@@ -121,7 +121,7 @@ def build_data(spec: str, model: Any, split: str = "train", labels: bool = False
 
 
 def _distributed() -> tuple[int, int, Any]:
-    from audio_core.engine import distributed
+    from audio_core import distributed
 
     if distributed.launched():
         distributed.init_distributed()
@@ -160,10 +160,10 @@ def run_latents(args: argparse.Namespace) -> int:
 def run_stats(args: argparse.Namespace) -> int:
     from audio_core.files import write_text
     from audio_core.inference.paths import claim_outputs
-    from audio_core.inference.tokens import model_fingerprint
     from audio_core.latents.encode import check_autoencoder, latent_statistics
-    from audio_core.latents.stats import is_stats_output, save_stats
     from audio_core.latents.store import INDEX_FILE
+    from audio_core.models.fingerprint import model_fingerprint
+    from audio_core.models.latent_stats import is_stats_output, save_stats
 
     claim_outputs({"OUT": args.out, "OUT.json": args.out + ".json"},
                   {"MODEL": args.model, "DATA": args.data}, overwrite=args.overwrite,

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from audio_core.models.contracts import Quantizer
-from audio_core.models.records import QuantizedResult
+from audio_core.contracts.models import Quantizer
+from audio_core.contracts.records import QuantizedResult
 from audio_core.schedules import ScheduledWeights, as_schedule
 
 

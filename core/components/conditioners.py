@@ -19,8 +19,8 @@ import torch
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
-from audio_core.models import components as contracts
-from audio_core.models.records import Conditioning
+from audio_core.contracts import components as contracts
+from audio_core.contracts.records import Conditioning
 
 
 class Conditioner(nn.Module, contracts.Conditioner):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audio_core.models.components import Decoder, Encoder
+from audio_core.contracts.components import Decoder, Encoder
 
 # Moved to denoisers.py; kept importable here for the old decoder-kind registration.
 

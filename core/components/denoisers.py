@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from audio_core.models.components import Denoiser
-from audio_core.models.records import Conditioning
+from audio_core.contracts.components import Denoiser
+from audio_core.contracts.records import Conditioning
 
 
 class SinusoidalTimeEmbedding(nn.Module):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from audio_core.models.components import Loss
-from audio_core.models.records import LossOutput
+from audio_core.contracts.components import Loss
+from audio_core.contracts.records import LossOutput
 
 
 def masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:

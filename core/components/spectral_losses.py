@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from audio_core.audio.dsp import MelSpectrogram, stft
-from audio_core.models.components import Loss
-from audio_core.models.records import LossOutput
+from audio_core.contracts.components import Loss
+from audio_core.contracts.records import LossOutput
 from audio_core.precision import float32_region
 
 

@@ -2,12 +2,11 @@
 
 from audio_core.config.build import build_component, build_dataset, data_context
 from audio_core.config.loader import (
-    check_component_refs,
-    component_refs,
     load_config,
     save_config,
     to_yaml,
 )
+from audio_core.config.resolve import check_component_refs
 from audio_core.config.schema import (
     ComponentConfig,
     DataConfig,
@@ -17,6 +16,7 @@ from audio_core.config.schema import (
     RunConfig,
     RunSection,
     TrainConfig,
+    component_refs,
 )
 
 __all__ = [

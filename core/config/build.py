@@ -10,7 +10,7 @@ from audio_core.config.schema import ComponentConfig, RunConfig
 def _registry(registry: Any) -> Any:
     if registry is not None:
         return registry
-    from audio_core import get_registry
+    from audio_core.plugins import get_registry
 
     return get_registry()
 

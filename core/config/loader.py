@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from audio_core.config.merge import attrs_class, merge_config
-from audio_core.config.schema import ComponentConfig, RunConfig
+from audio_core.config.schema import RunConfig, walk
 from audio_core.errors import ConfigError, did_you_mean, format_choices
 
 EXTENDS_KEY = "extends"
@@ -36,7 +36,7 @@ def load_config(source: str | Path | Mapping[str, Any], overrides: Sequence[str]
     ``check_params`` also imports each factory and checks its ``params`` keys.
     """
     if registry is None and (check_components or not isinstance(source, Mapping)):
-        from audio_core import get_registry
+        from audio_core.plugins import get_registry
 
         registry = get_registry()
     data = dict(source) if isinstance(source, Mapping) else read_config_file(
@@ -54,6 +54,8 @@ def load_config(source: str | Path | Mapping[str, Any], overrides: Sequence[str]
         raise _config_error(exc) from exc
     check_values(cfg)
     if check_components:
+        from audio_core.config.resolve import check_component_refs
+
         check_component_refs(cfg, registry, check_params=check_params)
     return cfg
 
@@ -106,7 +108,7 @@ def read_config_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]
         return data
     base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
     if not base_path.is_file():
-        from audio_core import get_registry
+        from audio_core.plugins import get_registry
 
         base_path = resolve_source(str(base), get_registry())
     return merge_config(read_config_file(base_path, (*_seen, path)), data, RunConfig)
@@ -147,20 +149,6 @@ def check_keys(data: Any, cls: type, path: str) -> None:
             check_keys(value, target, where)
 
 
-def _walk(obj: Any, path: str = ""):
-    """Yield ``(path, attrs field, value)`` for every field in a config tree."""
-    for field in attrs.fields(type(obj)):
-        value = getattr(obj, field.name)
-        where = f"{path}.{field.name}" if path else field.name
-        yield where, field, value
-        if attrs.has(type(value)):
-            yield from _walk(value, where)
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                if attrs.has(type(item)):
-                    yield from _walk(item, f"{where}[{i}]")
-
-
 def check_values(cfg: RunConfig) -> None:
     """Check field metadata across the config: ``choices``, ``minimum``/``maximum`` (and
     that such numbers are finite), ``length`` of lists and ``items`` (the same checks, plus
@@ -170,7 +158,7 @@ def check_values(cfg: RunConfig) -> None:
 
     for i, loss in enumerate(cfg.model.losses):
         as_schedule(loss.weight, f"model.losses[{i}].weight")
-    for where, field, value in _walk(cfg):
+    for where, field, value in walk(cfg):
         check_value(value, field.metadata, where)
         if isinstance(value, list):
             length = field.metadata.get("length")
@@ -205,34 +193,6 @@ def check_value(value: Any, rules: Mapping[str, Any], where: str) -> None:
         raise ConfigError(f"invalid value {value} at {where}: must be <= {maximum}", where)
     if below is not None and value >= below:
         raise ConfigError(f"invalid value {value} at {where}: must be < {below}", where)
-
-
-def component_refs(cfg: RunConfig):
-    """Yield ``(path, kind, ComponentConfig)`` for every component the config names."""
-    for where, field, value in _walk(cfg):
-        kind = field.metadata.get("kind")
-        if kind is None or value is None:
-            continue
-        items = enumerate(value) if isinstance(value, list) else [(None, value)]
-        for i, item in items:
-            if isinstance(item, ComponentConfig):
-                yield (where if i is None else f"{where}[{i}]"), kind, item
-
-
-def check_component_refs(cfg: RunConfig, registry: Any, *, check_params: bool = False) -> None:
-    """Every component exists in ``registry`` (and, optionally, accepts its params)."""
-    from audio_core.models.build import check_model_params, check_slots
-    from audio_core.plugins.registry import check_params as _check_params
-
-    if cfg.model.type is not None:
-        registry.get("model", cfg.model.type, path="model.type")
-    for where, kind, ref in component_refs(cfg):
-        spec = registry.get(kind, ref.name, path=f"{where}.name")
-        if check_params:
-            _check_params(spec.resolve(), ref.params, f"{kind} '{ref.name}'", where)
-    if check_params:
-        check_model_params(cfg, registry)
-        check_slots(cfg, registry)
 
 
 def to_yaml(cfg: RunConfig) -> str:

@@ -172,3 +172,29 @@ class RunConfig:
     task: ComponentConfig | None = component("task")
     train: TrainConfig = attrs.field(factory=TrainConfig)
     deepspeed: dict[str, Any] = attrs.field(factory=dict)
+
+
+def walk(obj: Any, path: str = ""):
+    """Yield ``(path, attrs field, value)`` for every field in a config tree."""
+    for field in attrs.fields(type(obj)):
+        value = getattr(obj, field.name)
+        where = f"{path}.{field.name}" if path else field.name
+        yield where, field, value
+        if attrs.has(type(value)):
+            yield from walk(value, where)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if attrs.has(type(item)):
+                    yield from walk(item, f"{where}[{i}]")
+
+
+def component_refs(cfg: RunConfig):
+    """Yield ``(path, kind, ComponentConfig)`` for every component the config names."""
+    for where, field, value in walk(cfg):
+        kind = field.metadata.get("kind")
+        if kind is None or value is None:
+            continue
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for i, item in items:
+            if isinstance(item, ComponentConfig):
+                yield (where if i is None else f"{where}[{i}]"), kind, item

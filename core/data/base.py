@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from audio_core import distributed
 from audio_core.audio.io import AudioFileError, load_audio
 from audio_core.audio.resample import resample
 from audio_core.audio.transforms import pad_or_trim
 from audio_core.data.index import FileEntry
-from audio_core.engine import distributed
 from audio_core.errors import AudioCoreError
 
 __all__ = ["AudioFileDataset", "BadFile", "BadFileReport", "DatasetError", "cut_window", "item_rng",

@@ -53,7 +53,7 @@ def write_bad_file_report(run_dir: str | os.PathLike,
 
 def report_run_datasets(trainer: Any) -> Path | None:
     """:func:`write_bad_file_report` for a trainer's train/val loaders, on rank 0 only."""
-    from audio_core.engine import distributed
+    from audio_core import distributed
 
     if not distributed.is_main_process():
         return None

@@ -1,7 +1,7 @@
 """Training engine on DeepSpeed: engines per optimizer role, checkpoints, EMA, export.
 
 ``Engine`` (one per optimizer role), ``build_ds_config`` (per-engine DeepSpeed dicts from
-a run config) and the process-group helpers in :mod:`audio_core.engine.distributed`.
+a run config) and the process-group helpers in :mod:`audio_core.distributed`.
 Attributes are imported lazily so that importing the package stays cheap.
 """
 
@@ -14,8 +14,8 @@ _EXPORTS = {
     "Engine": "audio_core.engine.engine",
     "build_ds_config": "audio_core.engine.ds_config",
     "lr_lambda": "audio_core.engine.ds_config",
-    "init_distributed": "audio_core.engine.distributed",
-    "teardown": "audio_core.engine.distributed",
+    "init_distributed": "audio_core.distributed",
+    "teardown": "audio_core.distributed",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audio_core.engine import distributed
+from audio_core import distributed
 from audio_core.engine.safe_load import WeightsFileError, load_engine_state, load_safetensors
 from audio_core.errors import AudioCoreError
 from audio_core.files import cause, write_text

@@ -1,6 +1,6 @@
 """Device choice and backend switches.
 
-CUDA when present (device ``cuda:LOCAL_RANK``, NCCL: :mod:`audio_core.engine.distributed`),
+CUDA when present (device ``cuda:LOCAL_RANK``, NCCL: :mod:`audio_core.distributed`),
 else CPU (gloo). :func:`configure_backends` applies the ``train`` keys that decide how CUDA
 computes float32 maths on CUDA (CPU maths is left as it is):
 

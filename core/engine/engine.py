@@ -35,7 +35,7 @@ What works on CPU (gloo, torch 2.13 CPU wheel, DeepSpeed 0.19.8; evidence in tes
   and the scale is restored on resume.
 * Every forward through the engine runs under ``torch.autocast`` of the engine's dtype
   (:mod:`audio_core.precision`); spectral maths opts out and runs in float32.
-* On CUDA: NCCL (:mod:`~audio_core.engine.distributed`), torch's fused AdamW
+* On CUDA: NCCL (:mod:`~audio_core.distributed`), torch's fused AdamW
   (``train.fused_optimizer``), TF32/cuDNN settings (:mod:`~audio_core.engine.device`).
   Not run in this repository's CI, which has no GPU.
 * DeepSpeed-built optimizers (an ``optimizer`` block): ``AdamW`` becomes ``FusedAdam`` and,
@@ -58,8 +58,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from audio_core import distributed
 from audio_core.config.schema import OptimizerConfig, RunConfig
-from audio_core.engine import distributed
 from audio_core.engine.device import accelerator_device, configure_backends
 from audio_core.engine.ds_config import build_ds_config, lr_lambda
 from audio_core.engine.safe_load import check_not_universal, make_checkpoint_loading_safe

@@ -26,7 +26,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from audio_core import __version__
 from audio_core.engine.checkpoint import (
     EMA_FILE,
     MODEL_FILE,
@@ -44,6 +43,7 @@ from audio_core.engine.weights_check import (
 )
 from audio_core.files import write_text
 from audio_core.inference.paths import check_export_target
+from audio_core.version import __version__
 
 CONFIG_FILE = "config.yaml"
 INFO_FILE = "export.json"
@@ -180,7 +180,7 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool | None = None,
         weights = ckpt / _weights_file(ckpt, ema)
         source = _yaml_mapping(_trained_config(ckpt, path))
     if registry is None:
-        from audio_core import get_registry
+        from audio_core.plugins import get_registry
 
         registry = get_registry()
     cfg = load_config(source, registry=registry)

@@ -27,10 +27,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from audio_core import __version__
 from audio_core.engine.checkpoint import MODEL_FILE, save_safetensors
 from audio_core.engine.export import CONFIG_FILE, INFO_FILE
 from audio_core.errors import AudioCoreError, format_choices
+from audio_core.version import __version__
 
 
 class ModelImportError(AudioCoreError):
@@ -40,7 +40,7 @@ class ModelImportError(AudioCoreError):
 def _registry(registry: Any) -> Any:
     if registry is not None:
         return registry
-    from audio_core import get_registry
+    from audio_core.plugins import get_registry
 
     return get_registry()
 

@@ -100,7 +100,7 @@ class DecoderGraph(nn.Module):
 
 
 def _graphs(model: nn.Module) -> tuple[EncoderGraph, DecoderGraph, dict[str, Any]]:
-    from audio_core.models.contracts import Autoencoder, is_codec
+    from audio_core.contracts.models import Autoencoder, is_codec
 
     if not isinstance(model, Autoencoder) or not hasattr(model, "decoder"):
         raise OnnxExportError(f"ONNX export needs a codec or autoencoder with a decoder "

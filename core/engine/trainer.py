@@ -24,12 +24,12 @@ import attrs
 import numpy as np
 import torch
 
+from audio_core import distributed
 from audio_core.config.build import build_dataset
 from audio_core.config.loader import save_config, to_yaml
 from audio_core.config.schema import RunConfig
 from audio_core.data.loader import make_dataloader
 from audio_core.data.report import ERRORS_FILE, ReportsToFile, report_run_datasets
-from audio_core.engine import distributed
 from audio_core.engine.checkpoint import CheckpointManager, rng_state, set_rng_state
 from audio_core.engine.device import pin_memory
 from audio_core.engine.ema import EMA
@@ -62,7 +62,7 @@ class Trainer:
     def __init__(self, cfg: RunConfig, *, run_dir: str | Path | None = None,
                  resume: bool = False, registry: Any = None) -> None:
         if registry is None:
-            from audio_core import get_registry
+            from audio_core.plugins import get_registry
 
             registry = get_registry()
         self.cfg, self.registry, self.resume = cfg, registry, resume
@@ -333,7 +333,7 @@ def format_metrics(metrics: dict[str, float]) -> str:
 
 def throughput_unit(dataset: Any) -> tuple[str, float]:
     """``(unit, amount per item)`` a dataset declares (``units_per_item`` of the
-    :class:`~audio_core.models.components.Dataset` contract), e.g. ``("audio_s", 1.0)`` for
+    :class:`~audio_core.contracts.components.Dataset` contract), e.g. ``("audio_s", 1.0)`` for
     one-second crops; ``("items", 1.0)`` when it declares none."""
     declared = dataset.units_per_item
     if declared is None:

@@ -41,6 +41,7 @@ def model_systems(model: nn.Module, bandwidths: list[float] | None, *,
                   chunk_seconds: float = 10.0) -> list[System]:
     """The model as one system per bitrate in ``bandwidths`` (a scalable discrete codec;
     empty/None: all its codebooks), or once through ``reconstruct`` (any reconstructor)."""
+    from audio_core.contracts.models import Reconstructor, capabilities, is_codec
     from audio_core.inference.codec import (
         CodecError,
         codec_info,
@@ -49,7 +50,6 @@ def model_systems(model: nn.Module, bandwidths: list[float] | None, *,
         select_quantizers,
     )
     from audio_core.inference.reconstruct import NotAReconstructor, reconstruct
-    from audio_core.models.contracts import Reconstructor, capabilities, is_codec
 
     if is_codec(model):
         info = codec_info(model)

@@ -40,15 +40,11 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from audio_core.audio.transforms import fit_length
-from audio_core.errors import AudioCoreError
+from audio_core.errors import CodecError
 from audio_core.inference.chunking import check_chunking
 from audio_core.inference.paths import check_outputs, check_token_output
-from audio_core.inference.tokens import TokenHeader, model_fingerprint, read_tokens, write_tokens
-
-
-class CodecError(AudioCoreError, ValueError):
-    """A model is not a discrete codec, a bitrate is out of range, or a token file does not
-    belong to the model."""
+from audio_core.inference.tokens import TokenHeader, read_tokens, write_tokens
+from audio_core.models.fingerprint import model_fingerprint
 
 
 @dataclass(frozen=True)
@@ -73,8 +69,8 @@ class CodecInfo:
 
 def codec_info(model: nn.Module) -> CodecInfo:
     """:class:`CodecInfo` of ``model``; :class:`CodecError` unless it implements the codec
-    contract (:class:`~audio_core.models.contracts.Codec`) with discrete codes."""
-    from audio_core.models.contracts import Codec, is_codec
+    contract (:class:`~audio_core.contracts.models.Codec`) with discrete codes."""
+    from audio_core.contracts.models import Codec, is_codec
 
     if not is_codec(model):
         why = ("it has no discrete bottleneck" if isinstance(model, Codec)

@@ -2,7 +2,7 @@
 
 A model qualifies when it has a ``reconstruct(waveform)`` method mapping ``(batch, channels,
 time)`` to a reconstruction of the same shape (the
-:class:`~audio_core.models.contracts.Reconstructor` contract: every autoencoder and codec),
+:class:`~audio_core.contracts.models.Reconstructor` contract: every autoencoder and codec),
 and ``sample_rate``/``channels`` attributes.
 """
 
@@ -31,7 +31,7 @@ def reconstruct_waveform(model: nn.Module, waveform: torch.Tensor) -> torch.Tens
     fp32."""
     method = getattr(model, "reconstruct", None)
     if not callable(method):
-        from audio_core.models.contracts import capabilities
+        from audio_core.contracts.models import capabilities
 
         caps = ", ".join(capabilities(model)) or "none"
         raise NotAReconstructor(f"this model ({type(model).__name__}; contracts: {caps}) "

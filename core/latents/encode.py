@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from audio_core.contracts.models import Autoencoder
 from audio_core.errors import AudioCoreError
-from audio_core.latents.stats import RunningMoments
 from audio_core.latents.store import ShardWriter, read_index, write_index
-from audio_core.models.contracts import Autoencoder
+from audio_core.models.latent_stats import RunningMoments
 
 
 class NotAnAutoencoder(AudioCoreError, TypeError):
@@ -76,8 +76,8 @@ def encode_latents(model: Autoencoder, audio: Tensor, *, chunk_seconds: float = 
 
 def model_header(model: Autoencoder, source: str) -> dict[str, Any]:
     """What a latents index records about the model that made it."""
-    from audio_core.inference.tokens import model_fingerprint
     from audio_core.models.build import model_type
+    from audio_core.models.fingerprint import model_fingerprint
 
     cfg = getattr(model, "config", None)
     return {"model": {"source": str(source), "fingerprint": model_fingerprint(model),
@@ -124,9 +124,9 @@ def pre_encode(model: Any, dataset: Any, out: str | Path, *, source: str = "",
 
     ``tar_shards``: the ``core.shards`` layout (:mod:`audio_core.latents.tar_shards`),
     readable from object storage, instead of ``core.latents``' safetensors shards."""
-    from audio_core.inference.tokens import model_fingerprint
     from audio_core.latents.store import check_latents_key
     from audio_core.latents.tar_shards import TarLatentWriter, write_tar_index
+    from audio_core.models.fingerprint import model_fingerprint
 
     model = check_autoencoder(model)
     out = Path(out)
@@ -183,8 +183,8 @@ def latent_statistics(model: Any, data: Any, *, chunk_seconds: float = 30.0,
     moments = RunningMoments(model.latent_dim)
     count = 0
     if isinstance(data, str | Path):
-        from audio_core.inference.tokens import model_fingerprint
         from audio_core.latents.store import LatentsError
+        from audio_core.models.fingerprint import model_fingerprint
 
         if features:
             raise LatentsError("raw features cannot be read from a latents folder (it holds "

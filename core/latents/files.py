@@ -2,7 +2,7 @@
 
 Format (safetensors): tensor ``latent`` float32 ``(latent_dim, frames)`` with ``frames =
 ceil(length / hop_length)``, and string metadata (JSON values): ``format`` (``"audio-core
-latent v1"``), ``model_fingerprint`` (:func:`~audio_core.inference.tokens.model_fingerprint`
+latent v1"``), ``model_fingerprint`` (:func:`~audio_core.models.fingerprint.model_fingerprint`
 of the encoding model), ``sample_rate``, ``channels``, ``hop_length``, ``frame_rate``,
 ``latent_dim``, ``length`` (samples of the source at the model's rate) and ``source`` (the
 input path). Any safetensors reader opens it; ``audio-core decode --latent`` checks the
@@ -80,8 +80,8 @@ def encode_latent_file(model: Any, source: str | os.PathLike, target: str | os.P
     autoencoder's ``encode`` (chunked on the frame grid, as ``audio-core latents`` does)
     into latent file ``target``; returns the header written."""
     from audio_core.audio.io import load_audio
-    from audio_core.inference.tokens import model_fingerprint
     from audio_core.latents.encode import check_autoencoder, encode_latents
+    from audio_core.models.fingerprint import model_fingerprint
 
     model = check_autoencoder(model)
     audio, _ = load_audio(source, sample_rate=model.sample_rate, channels=model.channels)
@@ -102,8 +102,8 @@ def decode_latent_file(model: Any, source: str | os.PathLike, target: str | os.P
     fingerprint, rate, hop or width is an error naming both) into audio file ``target`` of
     the original length."""
     from audio_core.audio.io import save_audio
-    from audio_core.inference.tokens import model_fingerprint
     from audio_core.latents.encode import check_autoencoder
+    from audio_core.models.fingerprint import model_fingerprint
 
     model = check_autoencoder(model)
     latent, header = read_latent_file(source)

@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from audio_core.engine import distributed
+from audio_core import distributed
 
 
 class MetricAccumulator:

@@ -27,8 +27,8 @@ from torch import Tensor
 
 from audio_core.audio.dsp import MelSpectrogram
 from audio_core.audio.resample import resample
+from audio_core.contracts.components import Embedding
 from audio_core.errors import AudioCoreError
-from audio_core.models.components import Embedding
 
 
 class EmbeddingError(AudioCoreError, ValueError):
@@ -37,7 +37,7 @@ class EmbeddingError(AudioCoreError, ValueError):
 
 class AudioEmbedding(Embedding):
     """Base class: ``embed(audio (channels, time), sample_rate) -> (frames, dim)`` float64
-    (the :class:`~audio_core.models.components.Embedding` contract).
+    (the :class:`~audio_core.contracts.components.Embedding` contract).
 
     Subclasses set ``name``, ``layer``, ``sample_rate`` and implement :meth:`frames` on
     mono audio ``(time,)`` already at ``sample_rate``.
@@ -129,8 +129,8 @@ class CodecLatentEmbedding(AudioEmbedding):
     local ``path``."""
 
     def __init__(self, path: str, ema: bool | None = None) -> None:
+        from audio_core.contracts.models import Autoencoder
         from audio_core.engine.export import load
-        from audio_core.models.contracts import Autoencoder
 
         self.model = load(str(_local_file(path, "codec embedding model")), ema=ema)
         if not isinstance(self.model, Autoencoder):
@@ -148,7 +148,7 @@ class CodecLatentEmbedding(AudioEmbedding):
 def build_embedding(name: str = "core.logmel", params: dict | None = None,
                     registry=None) -> AudioEmbedding:
     """The registered embedding ``name`` built with ``params``."""
-    from audio_core import get_registry
+    from audio_core.plugins import get_registry
 
     registry = registry or get_registry()
     return registry.build("embedding", name, params or {}, path="--embedding")

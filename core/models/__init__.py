@@ -1,8 +1,7 @@
 """Models (whole inference pipelines), their contracts and the records components exchange
 (shapes in each docstring)."""
 
-from audio_core.models.autoencoder import AudioAutoencoder, AutoencoderOutput
-from audio_core.models.contracts import (
+from audio_core.contracts.models import (
     AudioModel,
     Autoencoder,
     Codec,
@@ -14,7 +13,8 @@ from audio_core.models.contracts import (
     capabilities,
     is_codec,
 )
-from audio_core.models.records import Conditioning, LossOutput, QuantizedResult
+from audio_core.contracts.records import Conditioning, LossOutput, QuantizedResult
+from audio_core.models.autoencoder import AudioAutoencoder, AutoencoderOutput
 
 __all__ = [
     "AudioAutoencoder",

@@ -9,15 +9,15 @@ import torch
 from torch import Tensor
 
 from audio_core.audio.transforms import fit_length
-from audio_core.models.components import Decoder, Encoder
-from audio_core.models.contracts import (
+from audio_core.contracts.components import Decoder, Encoder
+from audio_core.contracts.models import (
     Autoencoder,
     Codec,
     CodecSpec,
     DiscreteQuantizer,
     Quantizer,
 )
-from audio_core.models.records import QuantizedResult
+from audio_core.contracts.records import QuantizedResult
 
 
 @dataclass
@@ -44,7 +44,7 @@ class AudioAutoencoder(Autoencoder, Codec):
     ``encoder`` maps waveforms to ``(batch, dim, frames)`` and exposes ``hop_length``;
     ``quantizer`` (optional) returns a :class:`QuantizedResult`; ``decoder`` maps latents
     ``(batch, latent_dim, frames)`` back to ``(batch, channels, time')``, trimmed or padded
-    to the input length. With a :class:`~audio_core.models.contracts.DiscreteQuantizer` the
+    to the input length. With a :class:`~audio_core.contracts.models.DiscreteQuantizer` the
     model is also a codec (:meth:`encode_codes`, :meth:`decode_codes`, token files).
     """
 
@@ -137,7 +137,7 @@ class AudioAutoencoder(Autoencoder, Codec):
 
     def _codec(self) -> DiscreteQuantizer:
         if not isinstance(self.quantizer, DiscreteQuantizer):
-            from audio_core.inference.codec import CodecError
+            from audio_core.errors import CodecError
 
             raise CodecError(f"this model ({type(self).__name__} with quantizer "
                              f"{type(self.quantizer).__name__}) produces no discrete codes: "

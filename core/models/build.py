@@ -14,48 +14,13 @@ from typing import Any
 
 import attrs
 
-from audio_core.config.schema import COMPONENT_SLOTS, ModelConfig, RunConfig
-from audio_core.errors import ConfigError, format_choices
+from audio_core.config import resolve as _resolve
+from audio_core.config.schema import ModelConfig, RunConfig
 
-DEFAULT_TASK = "core.autoencoder"
-
-
-def _registry(registry: Any) -> Any:
-    if registry is not None:
-        return registry
-    from audio_core import get_registry
-
-    return get_registry()
-
-
-def task_class(cfg: RunConfig, registry: Any = None) -> type:
-    """The class of ``cfg.task`` (default ``core.autoencoder``), imported, not built."""
-    name = cfg.task.name if cfg.task is not None else DEFAULT_TASK
-    return _registry(registry).get("task", name, path="task.name").resolve()
-
-
-def model_type(cfg: RunConfig, registry: Any = None) -> str:
-    """``model.type``, or the model the configured task trains."""
-    if cfg.model.type is not None:
-        return cfg.model.type
-    kind = getattr(task_class(cfg, registry), "model_type", None)
-    if kind is None:
-        raise ConfigError("set model.type: the task names no model it trains", "model.type")
-    return kind
-
-
-def model_class(cfg: RunConfig, registry: Any = None) -> type:
-    """The model class a run builds (see :func:`model_type`)."""
-    where = "model.type" if cfg.model.type is not None else "task.name"
-    return _registry(registry).get("model", model_type(cfg, registry), path=where).resolve()
-
-
-def check_model_params(cfg: RunConfig, registry: Any = None) -> None:
-    """``model.params`` keys are parameters of the model's ``from_config``."""
-    from audio_core.plugins.registry import check_params
-
-    check_params(model_class(cfg, registry).from_config, cfg.model.params,
-                 f"model '{model_type(cfg, registry)}'", "model")
+DEFAULT_TASK = _resolve.DEFAULT_TASK
+_registry = _resolve.registry_or_default
+task_class, model_type, model_class = _resolve.task_class, _resolve.model_type, _resolve.model_class
+check_model_params, check_slots = _resolve.check_model_params, _resolve.check_slots
 
 
 def build_model(cfg: RunConfig, registry: Any = None, *, loading: bool = False) -> Any:
@@ -80,26 +45,3 @@ def build_slot(cfg: RunConfig, registry: Any, slot: str, **context: Any) -> Any:
     kind = attrs.fields_dict(ModelConfig)[slot].metadata["kind"]
     return _registry(registry).build(kind, ref.name, ref.params, path=f"model.{slot}",
                                      context=context)
-
-
-def _is_set(value: Any) -> bool:
-    return bool(value) if isinstance(value, list) else value is not None
-
-
-def check_slots(cfg: RunConfig, registry: Any = None) -> None:
-    """:class:`ConfigError` when a required slot is empty or a set one is used by neither the
-    model class nor the task (a component that would silently be ignored)."""
-    registry = _registry(registry)
-    model = model_class(cfg, registry)
-    task = task_class(cfg, registry)
-    slots: dict[str, bool] = {**getattr(task, "slots", {}), **model.slots}
-    owner = f"model {model_type(cfg, registry)} with task " \
-            f"{cfg.task.name if cfg.task is not None else DEFAULT_TASK}"
-    for slot, required in slots.items():
-        if required and not _is_set(getattr(cfg.model, slot)):
-            raise ConfigError(f"model.{slot} is required by {owner}", f"model.{slot}")
-    for slot in COMPONENT_SLOTS:
-        if _is_set(getattr(cfg.model, slot)) and slot not in slots:
-            raise ConfigError(f"model.{slot} is set but {owner} does not use it (it uses "
-                              f"{format_choices(slots) or 'no components'}); remove it",
-                              f"model.{slot}")

@@ -1,7 +1,7 @@
 """``core.frozen_encoder``: a frozen (pretrained or seeded random) encoder + a trained decoder.
 
 The encoder is held outside the model's parameters and state dict
-(:meth:`~audio_core.models.contracts.AudioModel.add_frozen`): it is never in an optimizer, a
+(:meth:`~audio_core.contracts.models.AudioModel.add_frozen`): it is never in an optimizer, a
 checkpoint or an export. The export holds the decoder (and optional quantizer) plus the
 latent statistics; :meth:`FrozenEncoderAutoencoder.from_config` rebuilds the encoder from its
 reference in the config: pretrained encoders load their own weights (e.g. a
@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from audio_core.contracts.components import Decoder, Encoder
+from audio_core.contracts.models import Quantizer
 from audio_core.models.autoencoder import AudioAutoencoder, audio_context
-from audio_core.models.components import Decoder, Encoder
-from audio_core.models.contracts import Quantizer
 from audio_core.models.normalizer import LatentNormalizer
 
 NORMALIZATIONS = ("peak", "standard", "none")
@@ -53,7 +53,7 @@ def normalize_waveform(x: Tensor, mode: str) -> Tensor:
 class FrozenEncoder(nn.Module, Encoder):
     """The base a frozen (pretrained representation) encoder derives from: waveform
     ``(batch, channels, time)`` at ``sample_rate`` -> features ``(batch, hidden_size,
-    ceil(time / hop_length))``, an :class:`~audio_core.models.components.Encoder`.
+    ceil(time / hop_length))``, an :class:`~audio_core.contracts.components.Encoder`.
 
     The base does the waveform preprocessing: (1) mix to mono, resample from the data rate
     to ``input_rate`` and normalise (``peak``: to a peak of 1; ``standard``: zero mean, unit

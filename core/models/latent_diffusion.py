@@ -31,11 +31,11 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from audio_core.contracts.components import Conditioner, Denoiser, Objective, Sampler
+from audio_core.contracts.models import Autoencoder, Generator, ProgressFn
+from audio_core.contracts.records import Conditioning
 from audio_core.errors import AudioCoreError, ConfigError
-from audio_core.models.components import Conditioner, Denoiser, Objective, Sampler
-from audio_core.models.contracts import Autoencoder, Generator, ProgressFn
 from audio_core.models.normalizer import LatentNormalizer
-from audio_core.models.records import Conditioning
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class LatentDiffusion(Generator):
                                                                dtype=torch.uint8))
         self.stage1: Autoencoder | None = None
         if stage1 is not None:
-            from audio_core.inference.tokens import model_fingerprint
+            from audio_core.models.fingerprint import model_fingerprint
 
             self.add_frozen("stage1", stage1)
             self._stage1_fingerprint = model_fingerprint(stage1)

@@ -23,7 +23,7 @@ class LatentNormalizer(nn.Module):
         self.register_buffer("std", torch.ones(self.dim))
 
     def load(self, path: str | Path) -> LatentNormalizer:
-        from audio_core.latents.stats import load_stats
+        from audio_core.models.latent_stats import load_stats
 
         stats, _ = load_stats(path, self.dim)
         self.mean.copy_(stats["mean"])

@@ -8,6 +8,7 @@ from audio_core.plugins.manager import (
     PluginInfo,
     PluginManager,
     get_plugin_manager,
+    get_registry,
     reset_plugin_manager,
 )
 from audio_core.plugins.registry import ComponentSpec, KindRegistry, Registry
@@ -23,6 +24,7 @@ __all__ = [
     "PluginManager",
     "Registry",
     "get_plugin_manager",
+    "get_registry",
     "hookimpl",
     "hookspec",
     "reset_plugin_manager",

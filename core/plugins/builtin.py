@@ -38,7 +38,7 @@ def audio_core_register_datasets(registry):
     registry.register("manifest", "audio_core.data.manifest:ManifestDataset",
                       description="Files listed in a JSONL/.jsonl.gz manifest (path, duration, "
                                   "sample_rate; label, text, offset); no file stat at start-up")
-    registry.register("latents", "audio_core.data.latents:LatentDataset",
+    registry.register("latents", "audio_core.latents.dataset:LatentDataset",
                       description="Latents pre-encoded by `audio-core latents`, with the "
                                   "source items' labels and captions")
 

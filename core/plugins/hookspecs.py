@@ -41,7 +41,7 @@ def audio_core_register_kinds(kinds):
 
 @hookspec
 def audio_core_register_models(registry):
-    """Register models: whole inference pipelines (:mod:`audio_core.models.contracts`) that
+    """Register models: whole inference pipelines (:mod:`audio_core.contracts.models`) that
     an export holds, each a class with ``from_config(cfg, registry, **params)``."""
 
 

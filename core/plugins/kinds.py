@@ -78,13 +78,13 @@ def _kind(name: str, contract: str | None, description: str) -> Kind:
     return Kind(name, default_hook(name), contract, description, "core", "audio-core")
 
 
-_COMPONENTS = "audio_core.models.components"
+_COMPONENTS = "audio_core.contracts.components"
 #: Core's kinds, in display order.
 BUILTIN_KINDS: tuple[Kind, ...] = (
-    _kind("model", "audio_core.models.contracts:AudioModel",
+    _kind("model", "audio_core.contracts.models:AudioModel",
           "whole inference pipelines an export holds"),
     _kind("encoder", f"{_COMPONENTS}:Encoder", "waveform -> latent (batch, dim, frames)"),
-    _kind("quantizer", "audio_core.models.contracts:Quantizer",
+    _kind("quantizer", "audio_core.contracts.models:Quantizer",
           "latent -> QuantizedResult (codes, losses, bits)"),
     _kind("decoder", f"{_COMPONENTS}:Decoder", "latent (batch, dim, frames) -> waveform"),
     _kind("vocoder", f"{_COMPONENTS}:Vocoder", "spectrogram (batch, bins, frames) -> waveform"),
@@ -103,6 +103,15 @@ BUILTIN_KINDS: tuple[Kind, ...] = (
     _kind("command", "audio_core.cli.commands:Command", "`audio-core` sub-commands"),
     _kind("preset", None, "YAML config presets"),
 )
+
+
+def contract_of(kind: str) -> type | None:
+    """The contract of core's kind ``kind`` (``None``: none, e.g. tasks and presets, or not
+    one of core's kinds; ``Registry.contract`` also knows the kinds plugins add)."""
+    for record in BUILTIN_KINDS:
+        if record.name == kind:
+            return record.resolve_contract()
+    return None
 
 
 class KindTable:

@@ -31,11 +31,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from audio_core import __version__
 from audio_core.errors import ComponentConflictError, did_you_mean
 from audio_core.plugins import hookspecs
 from audio_core.plugins.kinds import Kind, KindRegistrar, KindTable
 from audio_core.plugins.registry import BrokenPlugin, Registry
+from audio_core.version import __version__
 
 ENTRY_POINT_GROUP = "audio_core"
 ENV_BLOCK = "AUDIO_CORE_BLOCK_PLUGINS"
@@ -385,6 +385,11 @@ def get_plugin_manager() -> PluginManager:
     if _manager is None:
         _manager = PluginManager().load()
     return _manager
+
+
+def get_registry() -> Registry:
+    """The process-wide component :class:`Registry` (of :func:`get_plugin_manager`)."""
+    return get_plugin_manager().registry
 
 
 def reset_plugin_manager() -> None:

@@ -202,7 +202,7 @@ class Registry:
         not set it. Unknown
         ``params`` keys raise a :class:`ConfigError` naming ``path.params.key``. The built
         component is checked against its kind's contract
-        (:mod:`audio_core.models.components`): a :class:`ContractError` names what it lacks.
+        (:mod:`audio_core.contracts.components`): a :class:`ContractError` names what it lacks.
         """
         spec = self.get(kind, name, path=path)
         factory = spec.resolve()
@@ -230,7 +230,7 @@ class Registry:
             raise ComponentBuildError(
                 f"could not build {what}{where} from {spec.origin} with params "
                 f"{_short(params)}: {type(exc).__name__}: {exc}", path) from exc
-        from audio_core.models.components import check_component
+        from audio_core.contracts.components import check_component
 
         check_component(built, kind, name, spec.origin, path, contract=self.contract(kind))
         return built

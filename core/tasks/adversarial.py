@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from audio_core.components.adversarial import OBJECTIVES, feature_matching_loss, get_objective
 from audio_core.components.discriminators import DiscriminatorList
 from audio_core.config.schema import OptimizerConfig
-from audio_core.engine.distributed import all_finite
+from audio_core.distributed import all_finite
 from audio_core.errors import ConfigError, format_choices
 from audio_core.schedules import as_schedule
 from audio_core.tasks.autoencoder import AutoencoderTask

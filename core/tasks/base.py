@@ -26,8 +26,8 @@ from torch import Tensor, nn
 
 from audio_core.config.build import build_component
 from audio_core.config.schema import ComponentConfig, OptimizerConfig, RunConfig
-from audio_core.engine.distributed import all_finite
-from audio_core.models.components import Scheduled
+from audio_core.contracts.components import Scheduled
+from audio_core.distributed import all_finite
 from audio_core.schedules import Schedule, as_schedule
 
 
@@ -151,7 +151,7 @@ def weighted_losses(losses: list[tuple[nn.Module, Schedule | float]], estimate: 
                     step: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
     """Sum of ``weight(step) * loss(estimate, reference, mask)`` and each part, for logging
     (scheduled weights are logged as ``weight/<name>``). Each loss follows the
-    :class:`~audio_core.models.components.Loss` contract.
+    :class:`~audio_core.contracts.components.Loss` contract.
 
     Spectral losses compute in fp32: inputs are cast before the call. A loss with
     ``wants_output = True`` is also given the model's whole ``output`` record (keyword

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from audio_core.engine import distributed
+from audio_core import distributed
 from audio_core.errors import ConfigError, did_you_mean, format_choices
 from audio_core.tracking.base import NullTracker, Tracker
 from audio_core.tracking.fanout import FanOutTracker
@@ -56,7 +56,7 @@ def build_tracker(
     Tracker instances), writing under ``run_dir``; ``config_dict`` is logged as flattened params.
 
     Only rank 0 writes: other ranks (``rank`` defaults to
-    :func:`audio_core.engine.distributed.rank`) get a :class:`NullTracker`. Setup errors
+    :func:`audio_core.distributed.rank`) get a :class:`NullTracker`. Setup errors
     raise (:class:`TrackingError` naming the backend, :class:`ConfigError` for an unknown
     name); later write errors disable that backend only.
     ``run_name`` defaults to the run directory's name; ``tracking_uri``/``experiment_name``/

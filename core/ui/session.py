@@ -30,7 +30,7 @@ def loudness_match(*signals: Tensor, target_dbfs: float = TARGET_DBFS) -> list[T
 
 def describe(model: nn.Module) -> dict[str, Any]:
     """What the page needs about a model: contracts, rate, codebooks (scalable or not)."""
-    from audio_core.models.contracts import capabilities, is_codec
+    from audio_core.contracts.models import capabilities, is_codec
 
     info: dict[str, Any] = {"contracts": capabilities(model),
                             "sample_rate": int(model.sample_rate),
@@ -121,7 +121,7 @@ class Models:
                  guidance: float | None = None, seed: int = 0,
                  seconds: float | None = None) -> tuple[int, Tensor]:
         """One clip ``(channels, time)`` from generator ``name``."""
-        from audio_core.models.contracts import Generator
+        from audio_core.contracts.models import Generator
 
         model = self.get(name)
         if not isinstance(model, Generator):

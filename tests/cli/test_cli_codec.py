@@ -15,11 +15,11 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from audio_core import get_registry
 from audio_core.cli import main
 from audio_core.components.conv import ConvDecoder
 from audio_core.components.rvq import ResidualVQ
 from audio_core.config import load_config
+from audio_core.contracts.models import Codec, CodecSpec
 from audio_core.engine.export import load, save_export
 from audio_core.inference.codec import (
     CodecError,
@@ -33,13 +33,13 @@ from audio_core.inference.tokens import (
     MAGIC,
     TokenFileError,
     TokenHeader,
-    model_fingerprint,
     read_tokens,
     write_tokens,
 )
 from audio_core.models.autoencoder import AudioAutoencoder
 from audio_core.models.build import build_model
-from audio_core.models.contracts import Codec, CodecSpec
+from audio_core.models.fingerprint import model_fingerprint
+from audio_core.plugins import get_registry
 
 RATE, HOP, CODEBOOKS, BITS = 8000, 4, 3, 4  # 2000 frames/s x 4 bits: 8 kbps per codebook
 

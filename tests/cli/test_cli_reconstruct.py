@@ -38,8 +38,8 @@ def test_chunk_must_exceed_overlap():
 
 @pytest.mark.slow
 def test_reconstruct_writes_audio_report_and_plot(tmp_path, monkeypatch):
+    from audio_core import distributed
     from audio_core.config import load_config
-    from audio_core.engine import distributed
     from audio_core.engine.export import export_run
     from audio_core.engine.trainer import Trainer
 

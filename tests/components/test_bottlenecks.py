@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audio_core import get_registry
 from audio_core.components.bottlenecks import IdentityBottleneck, VAEBottleneck
-from audio_core.models.contracts import DiscreteQuantizer, Quantizer
+from audio_core.contracts.models import DiscreteQuantizer, Quantizer
+from audio_core.plugins import get_registry
 
 
 @pytest.mark.parametrize("name", ["core.identity", "core.vae"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audio_core import get_registry
 from audio_core.components.adversarial import (
     OBJECTIVES,
     feature_matching_loss,
@@ -21,6 +20,7 @@ from audio_core.components.discriminators import (
     MultiScaleSTFTDiscriminator,
     WaveformDiscriminator,
 )
+from audio_core.plugins import get_registry
 from audio_core.tasks.adversarial import split_halves
 
 TINY = {

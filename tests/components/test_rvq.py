@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from audio_core import get_registry
 from audio_core.components.rvq import EMACodebook, ResidualVQ
 from audio_core.components.rvq.kmeans import kmeans
-from audio_core.models.contracts import DiscreteQuantizer
+from audio_core.contracts.models import DiscreteQuantizer
+from audio_core.plugins import get_registry
 
 
 def fitted(num_codebooks=4, size=16, dim=8, steps=20, seed=0, **kw) -> tuple[ResidualVQ,

@@ -15,7 +15,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from audio_core.engine.distributed import free_port
+from audio_core.distributed import free_port
 
 
 class RangeHandler(SimpleHTTPRequestHandler):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_core import get_registry
 from audio_core.data.base import DatasetError
 from audio_core.data.captioned import CaptionedDataset
 from audio_core.data.loader import make_dataloader
+from audio_core.plugins import get_registry
 
 
 def _clips(root, n=3):

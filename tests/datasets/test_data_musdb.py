@@ -10,10 +10,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from audio_core import get_registry
 from audio_core.audio.stems import read_stems, stem_info, write_stems
 from audio_core.data.base import DatasetError
 from audio_core.data.musdb import STEMS, VALIDATION_TRACKS
+from audio_core.plugins import get_registry
 
 RATE = 44100
 SECONDS = 1.5

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from audio_core.components.denoisers import ConvDenoiser, FrameDenoiser
-from audio_core.models.records import Conditioning
+from audio_core.contracts.records import Conditioning
 
 
 def _net(**params) -> ConvDenoiser:

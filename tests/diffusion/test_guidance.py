@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from audio_core.contracts.records import Conditioning
 from audio_core.diffusion.guidance import drop_conditioning, guided_denoiser, pad_tokens
 from audio_core.diffusion.objectives import EDMObjective, RectifiedFlowObjective
-from audio_core.models.records import Conditioning
 
 
 def _cond(batch=3, tokens=2, dim=4, seed=0):

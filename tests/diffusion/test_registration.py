@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from audio_core import get_registry
 from audio_core.components.conditioners import ByteTextEncoder, ClassEmbedding, Unconditional
 from audio_core.components.denoisers import ConvDenoiser, FrameDenoiser
 from audio_core.diffusion.objectives import (
@@ -18,6 +17,7 @@ from audio_core.diffusion.samplers import (
     EulerSampler,
     HeunSampler,
 )
+from audio_core.plugins import get_registry
 
 
 @pytest.mark.parametrize(("kind", "name", "params", "cls"), [

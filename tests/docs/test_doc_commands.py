@@ -167,8 +167,8 @@ def run_audio_core(argv: list[str], cwd: Path) -> tuple[int, str]:
     import io
     import traceback
 
+    from audio_core import distributed
     from audio_core.cli import main
-    from audio_core.engine import distributed
 
     saved_env, saved_cwd = dict(os.environ), Path.cwd()
     output = io.StringIO()

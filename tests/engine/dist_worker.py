@@ -273,7 +273,7 @@ def main() -> None:
     parser.add_argument("--local_rank", type=int, default=None)  # the deepspeed launcher's
     args = parser.parse_args()
 
-    from audio_core.engine import distributed
+    from audio_core import distributed
 
     distributed.init_distributed()
     rank, world = distributed.rank(), distributed.world_size()

@@ -1,5 +1,5 @@
 """The one "is this run distributed?" helper and the rank collectives of
-``audio_core.engine.distributed``: without a process group, in a world of one, and across
+``audio_core.distributed``: without a process group, in a world of one, and across
 two gloo ranks (plain torch.distributed, no DeepSpeed)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from audio_core.engine import distributed
+from audio_core import distributed
 
 LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
               "MASTER_PORT")
@@ -21,7 +21,7 @@ WORKER = """
 import json, math
 import torch
 import torch.distributed as dist
-from audio_core.engine import distributed as d
+from audio_core import distributed as d
 
 dist.init_process_group("gloo")
 rank = dist.get_rank()
@@ -92,7 +92,7 @@ def test_without_a_process_group_everything_is_local(monkeypatch):
 
 def test_importing_the_helpers_does_not_import_torch():
     code = ("import sys\n"
-            "from audio_core.engine import distributed as d\n"
+            "from audio_core import distributed as d\n"
             "print(d.rank(), d.is_distributed(), 'torch' in sys.modules)\n")
     env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -19,7 +19,7 @@ import pytest
 import torch
 from filelock import FileLock
 
-from audio_core.engine.distributed import free_port
+from audio_core.distributed import free_port
 
 WORKER = Path(__file__).with_name("dist_worker.py")
 LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",

@@ -48,9 +48,9 @@ def test_spectral_losses_are_float32_under_bf16_autocast(name, monkeypatch):
     loss equals the float32 loss of the same (bf16-rounded) signals."""
     import audio_core.audio.dsp.modules as dsp_modules
     import audio_core.components.spectral_losses as spectral_losses
-    from audio_core import get_registry
     from audio_core.config.build import build_component
     from audio_core.config.schema import ComponentConfig
+    from audio_core.plugins import get_registry
 
     loss = build_component(ComponentConfig(name=name), "loss", "model.losses[0]",
                            registry=get_registry(), context={"sample_rate": 8000})

@@ -22,10 +22,10 @@ def make_export(folder: Path, preset: str = "tiny_autoencoder",
     model.safetensors and export.json, as `audio-core export` writes them."""
     import torch
 
-    from audio_core import get_registry
     from audio_core.config import load_config
     from audio_core.engine.export import save_export
     from audio_core.models.build import build_model
+    from audio_core.plugins import get_registry
 
     cfg = load_config(preset, list(overrides))
     torch.manual_seed(0)

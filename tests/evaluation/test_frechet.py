@@ -138,7 +138,7 @@ def test_torchscript_embedding_loads_from_a_local_path(tmp_path):
 
 
 def test_embedding_kind_is_listed():
-    from audio_core import get_registry
+    from audio_core.plugins import get_registry
 
     names = set(get_registry().names("embedding"))
     assert {"core.logmel", "core.torchscript", "core.codec_latent"} <= names

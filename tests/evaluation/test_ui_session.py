@@ -56,8 +56,8 @@ def test_reconstruct_at_fewer_codebooks_with_metrics_and_files(ui_export, speech
     (10, -1.0, 1.0, "guidance"), (10**9, 3.0, 1.0, "--steps"),
     (10, 3.0, float("nan"), "--seconds"), (10, 3.0, 1e9, "--seconds")])
 def test_generate_checks_its_numbers_like_the_cli(steps, guidance, seconds, flag):
+    from audio_core.contracts.models import Generator
     from audio_core.inference.limits import GenerationLimitError
-    from audio_core.models.contracts import Generator
 
     class Silent(torch.nn.Module):
         sample_rate, channels, condition_keys = 8000, 1, ()

@@ -13,10 +13,10 @@ RATE = 8000
 
 
 def write_export(root: Path, name: str = "model", *, seed: int = 0) -> Path:
-    from audio_core import get_registry
     from audio_core.config import load_config
     from audio_core.engine.export import save_export
     from audio_core.models.build import build_model
+    from audio_core.plugins import get_registry
 
     conv = {"dim": 3, "width": 2, "ratios": [2, 4]}
     cfg = load_config({"run": {"name": name, "seed": seed},

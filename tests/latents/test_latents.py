@@ -13,12 +13,12 @@ import torch
 import audio_core
 from audio_core.cli import main
 from audio_core.data.base import DatasetError
-from audio_core.data.latents import LatentDataset
 from audio_core.data.loader import make_dataloader
-from audio_core.inference.tokens import model_fingerprint
+from audio_core.latents.dataset import LatentDataset
 from audio_core.latents.encode import encode_latents, pre_encode
-from audio_core.latents.stats import load_stats
 from audio_core.latents.store import LatentsError, read_index
+from audio_core.models.fingerprint import model_fingerprint
+from audio_core.models.latent_stats import load_stats
 
 from .conftest import RATE
 

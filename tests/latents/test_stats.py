@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from audio_core.latents.stats import RunningMoments, StatsError, load_stats, save_stats
+from audio_core.models.latent_stats import RunningMoments, StatsError, load_stats, save_stats
 from audio_core.models.normalizer import LatentNormalizer
 
 

@@ -13,8 +13,8 @@ from torch import Tensor, nn
 
 from audio_core.cli import main
 from audio_core.components.denoisers import ConvDenoiser
+from audio_core.contracts.models import Autoencoder
 from audio_core.diffusion import EulerSampler, RectifiedFlowObjective
-from audio_core.models.contracts import Autoencoder
 from audio_core.models.latent_diffusion import GenerationError, LatentDiffusion
 
 HOP, DIM, RATE = 4, 2, 8000

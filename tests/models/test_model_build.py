@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audio_core import get_registry
 from audio_core.config import load_config
 from audio_core.errors import ConfigError
 from audio_core.models import AudioAutoencoder, Autoencoder, Codec, capabilities
 from audio_core.models.build import build_model, check_slots, model_class, model_type
+from audio_core.plugins import get_registry
 
 CONV = {"name": "core.conv", "params": {"dim": 4, "width": 2, "ratios": [2, 2]}}
 
@@ -62,7 +62,7 @@ def test_model_params_are_checked_with_path_and_suggestion():
 
 
 def test_the_model_fingerprint_covers_type_params_and_every_inference_slot():
-    from audio_core.inference.tokens import model_fingerprint
+    from audio_core.models.fingerprint import model_fingerprint
 
     def fingerprint(**model):
         cfg = load_config({"model": {"encoder": CONV, "decoder": CONV,

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from audio_core.config import load_config
+from audio_core.contracts.components import Loss
 from audio_core.errors import ConfigError
-from audio_core.models.components import Loss
 from audio_core.schedules import Schedule, as_schedule
 from audio_core.tasks.base import weighted_losses
 

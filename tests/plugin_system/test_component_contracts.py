@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from audio_core.models import components as contracts
-from audio_core.models.components import ContractError, contract_of, members
+from audio_core.contracts import components as contracts
+from audio_core.contracts.components import ContractError, members
 from audio_core.plugins import Registry
-from audio_core.plugins.kinds import BUILTIN_KINDS
+from audio_core.plugins.kinds import BUILTIN_KINDS, contract_of
 from audio_core.testing import PluginUnderTest
 
 BROKEN = '''
@@ -86,7 +86,7 @@ def test_build_refuses_a_component_that_breaks_its_contract_naming_what_is_missi
     for member in ("dim", "hop_length", "num_frames()", "frame_mask()", "intermediates()"):
         assert member in message
     assert "forward()" not in message  # nn.Identity has one
-    assert "derive from audio_core.models.components.Encoder" in message
+    assert "derive from audio_core.contracts.components.Encoder" in message
     assert err.value.path == "model.encoder"
 
 

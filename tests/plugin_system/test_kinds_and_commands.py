@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from audio_core.cli import main
+from audio_core.contracts.components import ContractError
 from audio_core.errors import ConfigError
-from audio_core.models.components import ContractError
 from audio_core.plugins import PluginManager
 from audio_core.plugins import manager as manager_module
 

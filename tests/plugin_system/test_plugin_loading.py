@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from audio_core.contracts.components import ContractError
 from audio_core.errors import ComponentConflictError, PluginLoadError
-from audio_core.models.components import ContractError
 from audio_core.plugins import KINDS, PluginManager
 from audio_core.plugins.hookspecs import KIND_HOOKS
 

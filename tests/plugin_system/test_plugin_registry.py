@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from audio_core.contracts import components as contracts
 from audio_core.errors import (
     ComponentConflictError,
     ConfigError,
     PluginLoadError,
     UnknownComponentError,
 )
-from audio_core.models import components as contracts
 from audio_core.plugins import ComponentSpec, KindRegistry, Registry
 from audio_core.plugins.registry import BrokenPlugin
 

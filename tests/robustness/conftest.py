@@ -62,8 +62,8 @@ def write_config(folder: Path, data_root: Path, **train: Any) -> Path:
 
 def run_cli(argv: list[str]) -> int:
     """``audio-core ARGV`` in this process; tears down the process group it may start."""
+    from audio_core import distributed
     from audio_core.cli import main
-    from audio_core.engine import distributed
 
     saved = dict(os.environ)
     try:

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_bad_data_fails_before_the_process_group_starts(cli, capsys, tmp_path, monkeypatch):
-    from audio_core.engine import distributed
+    from audio_core import distributed
 
     def started(*args, **kwargs):
         raise AssertionError("the process group started before the data was checked")

@@ -21,10 +21,10 @@ RATE = 8000
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory) -> Path:
-    from audio_core import get_registry
     from audio_core.config import load_config
     from audio_core.engine.export import save_export
     from audio_core.models.build import build_model
+    from audio_core.plugins import get_registry
 
     conv = {"dim": 3, "width": 2, "ratios": [2, 4]}
     cfg = load_config({"run": {"name": "ae", "seed": 0},
@@ -233,11 +233,11 @@ def test_a_full_disk_in_stats_and_export_names_the_path(export, clip, tmp_path, 
 def test_exports_and_checkpoint_weights_follow_the_umask(export, tmp_path):
     import os
 
-    from audio_core import get_registry
     from audio_core.config import load_config
     from audio_core.engine.checkpoint import save_safetensors
     from audio_core.engine.export import save_export
     from audio_core.models.build import build_model
+    from audio_core.plugins import get_registry
 
     cfg = load_config(str(export / "config.yaml"))
     old = os.umask(0o022)

@@ -19,9 +19,9 @@ def sizing():
 
 
 def test_measures_the_presets_model(sizing):
-    from audio_core import get_registry
     from audio_core.config import load_config
     from audio_core.engine.trainer import build_task
+    from audio_core.plugins import get_registry
 
     one, two = (sizing.measure("core.tiny_autoencoder", batch_size=b) for b in (1, 2))
     model = build_task(load_config("core.tiny_autoencoder", []), get_registry()).build_model()

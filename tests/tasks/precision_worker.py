@@ -190,7 +190,7 @@ def scenario_compile(out: Path, rank: int, world: int) -> None:
 
 
 def main() -> None:
-    from audio_core.engine import distributed
+    from audio_core import distributed
 
     out = Path(sys.argv[1])
     distributed.init_distributed()

@@ -47,9 +47,9 @@ def make_cfg(task: dict, *, micro: int = 2, accum: int = 1, stages=(2, 1), max_s
 
 def build(cfg, seed: int = 0):
     """Task, its engines and the initial (pre-engine) module states, identical on all ranks."""
-    from audio_core import get_registry
     from audio_core.engine import Engine
     from audio_core.engine.trainer import build_task
+    from audio_core.plugins import get_registry
 
     task = build_task(cfg, get_registry())
     torch.manual_seed(seed)
@@ -316,10 +316,10 @@ def scenario_frozen(out: Path, rank: int, world: int) -> None:
 
 def write_stage1(folder: Path) -> Path:
     """An (untrained, seeded) continuous conv autoencoder export: a stage-1 model."""
-    from audio_core import get_registry
     from audio_core.config import load_config
     from audio_core.engine.export import save_export
     from audio_core.models.build import build_model
+    from audio_core.plugins import get_registry
 
     cfg = load_config({"data": {"sample_rate": 8000, "channels": 1},
                        "model": {"encoder": CODEC, "decoder": CODEC,
@@ -434,7 +434,7 @@ def scenario_diffusion(out: Path, rank: int, world: int) -> None:
 
 def main() -> None:
     out, names = Path(sys.argv[1]), sys.argv[2:]
-    from audio_core.engine import distributed
+    from audio_core import distributed
 
     distributed.init_distributed()
     rank, world = distributed.rank(), distributed.world_size()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audio_core import get_registry
 from audio_core.components.adversarial import (
     OBJECTIVES,
     feature_matching_loss,
@@ -19,6 +18,7 @@ from audio_core.config import load_config
 from audio_core.errors import ConfigError
 from audio_core.models.build import build_model
 from audio_core.models.frozen_encoder import FrozenEncoderAutoencoder, build_seeded
+from audio_core.plugins import get_registry
 from audio_core.tasks.adversarial import AdversarialCodecTask, split_halves
 
 CODEC = {"name": "core.conv", "params": {"dim": 4, "width": 2, "ratios": [2, 2]}}
@@ -150,9 +150,9 @@ def test_losses_that_want_the_model_output_get_it_and_others_do_not():
     ``wants_output = True`` also receives the model's output record by keyword, e.g. to read
     ``output.intermediates`` that components exposed (AudioAutoencoder.forward)."""
     from audio_core.components.conv import ConvDecoder, ConvEncoder
+    from audio_core.contracts.components import Loss
     from audio_core.models import LossOutput
     from audio_core.models.autoencoder import AudioAutoencoder
-    from audio_core.models.components import Loss
     from audio_core.tasks.base import reconstruction_objective
 
     class Plain(torch.nn.Module, Loss):

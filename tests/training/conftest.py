@@ -134,7 +134,7 @@ def in_process() -> Iterator[Callable[..., Any]]:
     Yields ``train(cfg_path, overrides, **trainer_kwargs) -> Trainer`` (fit already run, or
     raised). The environment variables an in-process run sets are restored afterwards.
     """
-    from audio_core.engine import distributed
+    from audio_core import distributed
 
     saved = dict(os.environ)
     os.environ.setdefault("TORCH_EXTENSIONS_DIR",

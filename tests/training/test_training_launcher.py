@@ -17,7 +17,7 @@ import torch
 
 import audio_core
 from audio_core.cli import build_parser, main
-from audio_core.engine.distributed import free_port
+from audio_core.distributed import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ import torch
 from safetensors.torch import load_file
 
 import audio_core
-from audio_core import get_registry
 from audio_core.cli import main
 from audio_core.components.discriminators import WaveformDiscriminator
 from audio_core.components.losses import WaveformL1
+from audio_core.plugins import get_registry
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import pytest
 import torch
 from torch import nn
 
+from audio_core.contracts.components import Loss
 from audio_core.engine.trainer import TrainingStopped
-from audio_core.models.components import Loss
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ class NaNOnCalls(nn.Module, Loss):
 @pytest.fixture
 def registry():
     """A copy of the process registry plus the test loss (the global one stays clean)."""
-    from audio_core import get_registry
+    from audio_core.plugins import get_registry
     from audio_core.plugins.registry import Registry
 
     copy = Registry()

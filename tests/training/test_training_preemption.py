@@ -24,8 +24,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from audio_core.distributed import free_port
 from audio_core.engine.checkpoint import CheckpointManager, incomplete_reason, read_state
-from audio_core.engine.distributed import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from audio_core.models.components import Loss
+from audio_core.contracts.components import Loss
 
 
 class NaNOnCalls(nn.Module, Loss):
@@ -53,7 +53,7 @@ class NaNOnCalls(nn.Module, Loss):
 
 
 def register_test_components() -> None:
-    from audio_core import get_registry
+    from audio_core.plugins import get_registry
 
     registry = get_registry()
     if ("loss", "testing.nan_on_calls") not in registry:
@@ -61,8 +61,8 @@ def register_test_components() -> None:
 
 
 def run_job(job: dict) -> dict:
+    from audio_core import distributed
     from audio_core.cli import main
-    from audio_core.engine import distributed
     from audio_core.engine.trainer import Trainer
 
     trainers: list[Trainer] = []
@@ -111,7 +111,7 @@ def run_job(job: dict) -> dict:
 def main() -> int:
     register_test_components()
     jobs = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    from audio_core.engine import distributed
+    from audio_core import distributed
 
     for job in jobs:
         if run_job(job)["code"] == "exception":

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from audio_core.components.rvq import som as som_map
 from audio_core.components.rvq.kmeans import kmeans, sample_rows, squared_distances
-from audio_core.engine.distributed import all_reduce_sum_, broadcast_
+from audio_core.distributed import all_reduce_sum_, broadcast_
 
 #: SOM settings used for keys a ``som`` mapping leaves out.
 SOM_DEFAULTS = {"sigma": 8.0, "sigma_decay": 0.995, "sigma_min": 0.2}

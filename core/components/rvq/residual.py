@@ -22,8 +22,8 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.components.rvq.codebook import EMACodebook, usage_metrics
-from audio_core.models.contracts import DiscreteQuantizer
-from audio_core.models.records import QuantizedResult
+from audio_core.contracts.models import DiscreteQuantizer
+from audio_core.contracts.records import QuantizedResult
 from audio_core.schedules import ScheduledWeights, as_schedule
 
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audio_core.models.components import Encoder
+from audio_core.contracts.components import Encoder
 
 
 class ConvEncoder(nn.Module, Encoder):

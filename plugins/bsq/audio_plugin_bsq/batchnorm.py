@@ -14,8 +14,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from audio_core.engine.distributed import is_distributed
-from audio_core.engine.distributed import world_size as world_size  # bsq task.py imports it
+from audio_core.distributed import is_distributed
+from audio_core.distributed import world_size as world_size  # bsq task.py imports it
 
 
 class _AllReduceSum(torch.autograd.Function):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from einops import rearrange
 from torch import Tensor, nn
 
-from audio_core.models.components import Encoder
+from audio_core.contracts.components import Encoder
 from audio_plugin_bsq.patching import PatchEmbed, PositionEmbedding, check_grid
 from audio_plugin_bsq.transformer import Transformer
 

@@ -7,7 +7,7 @@
     wave_hat = model.reconstruct(wave)          # waveform in/out: core mel + vocoder
     grid = model.encode_codes(wave)             # the Codec contract: audio-core encode/decode
 
-It is a :class:`~audio_core.models.contracts.Codec` (and so a reconstructor), not an
+It is a :class:`~audio_core.contracts.models.Codec` (and so a reconstructor), not an
 autoencoder: its latents are cut into independent chunks of the encoder's length.
 """
 
@@ -23,8 +23,8 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.audio.dsp import MelSpectrogram
-from audio_core.models.contracts import Codec, CodecSpec
-from audio_core.models.records import QuantizedResult
+from audio_core.contracts.models import Codec, CodecSpec
+from audio_core.contracts.records import QuantizedResult
 from audio_plugin_bsq.codes import num_codes
 from audio_plugin_bsq.vocoder import GriffinLimVocoder
 

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from audio_core.models.contracts import DiscreteQuantizer
-from audio_core.models.records import QuantizedResult
+from audio_core.contracts.models import DiscreteQuantizer
+from audio_core.contracts.records import QuantizedResult
 from audio_plugin_bsq.codes import bits_to_codes, check_bits_per_code, codes_to_bits, num_codes
 from audio_plugin_bsq.entropy import LN2, bit_logits, codebook_entropy, per_sample_entropy
 

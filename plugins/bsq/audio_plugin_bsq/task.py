@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from audio_core.engine import distributed
+from audio_core import distributed
 from audio_core.tasks.base import Task
 from audio_plugin_bsq.losses import frame_mask, spectrogram_errors
 from audio_plugin_bsq.model import BSQTokenizer

@@ -67,8 +67,8 @@ SHRINK = [f"model.{part}.params.{key}={value}" for part in ("encoder", "decoder"
 
 
 def main(out: Path, librispeech: Path) -> None:
+    from audio_core import distributed
     from audio_core.config import load_config
-    from audio_core.engine import distributed
     from audio_core.engine.export import export_run
     from audio_core.engine.trainer import Trainer
     from audio_core.testing import PluginUnderTest

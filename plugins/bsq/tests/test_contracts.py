@@ -14,10 +14,10 @@ from conftest import PLUGIN
 
 import audio_core
 from audio_core.config import load_config
+from audio_core.contracts.models import capabilities
 from audio_core.engine.export import save_export
 from audio_core.errors import ConfigError
 from audio_core.models.build import build_model
-from audio_core.models.contracts import capabilities
 
 #: bsq.tiny, faster: one transformer layer each way, 2 Griffin-Lim iterations.
 FAST = ("model.encoder.params.depth=1", "model.decoder.params.depth=1",

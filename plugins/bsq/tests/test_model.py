@@ -11,8 +11,8 @@ from audio_plugin_bsq.specaugment import SpecAugment
 from conftest import tiny_model
 from einops import rearrange
 
+from audio_core.contracts.models import CodecSpec
 from audio_core.inference.tokens import read_tokens
-from audio_core.models.contracts import CodecSpec
 
 
 def test_forward_returns_a_record(model):

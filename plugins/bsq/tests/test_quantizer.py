@@ -9,7 +9,7 @@ import torch
 from audio_plugin_bsq.codes import bits_to_codes, codes_to_bits
 from audio_plugin_bsq.quantizer import BinarySphericalQuantizer
 
-from audio_core.models.contracts import DiscreteQuantizer
+from audio_core.contracts.models import DiscreteQuantizer
 
 
 def test_quantized_points_are_exactly_plus_minus_one_over_sqrt_d():

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from audio_core.models.records import Conditioning
+from audio_core.contracts.records import Conditioning
 
 
 def group_count(channels: int, groups: int) -> int:

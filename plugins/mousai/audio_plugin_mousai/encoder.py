@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audio_core.models.components import Encoder
+from audio_core.contracts.components import Encoder
 from audio_plugin_mousai.blocks import ResnetBlock, downsample, norm
 from audio_plugin_mousai.stft import MagnitudeSpectrogram
 

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audio_core.contracts.models import Autoencoder, ProgressFn
 from audio_core.errors import ConfigError
-from audio_core.models.contracts import Autoencoder, ProgressFn
 
 DEFAULT_OBJECTIVE = "core.v_diffusion"
 DEFAULT_SAMPLER = "core.ddim"

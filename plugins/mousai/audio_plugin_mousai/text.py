@@ -25,8 +25,8 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.components.conditioners import Conditioner
+from audio_core.contracts.records import Conditioning
 from audio_core.errors import ConfigError
-from audio_core.models.records import Conditioning
 
 
 @contextlib.contextmanager

@@ -24,8 +24,8 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from audio_core.components.denoisers import SinusoidalTimeEmbedding
-from audio_core.models.components import Denoiser
-from audio_core.models.records import Conditioning
+from audio_core.contracts.components import Denoiser
+from audio_core.contracts.records import Conditioning
 from audio_plugin_mousai.blocks import (
     InjectLatent,
     ResnetBlock,

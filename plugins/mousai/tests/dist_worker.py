@@ -39,9 +39,9 @@ STAGE2 = [*COMMON, "data.segment_seconds=0.128", "model.params.steps=3",
 
 
 def main() -> None:
+    from audio_core import distributed
     from audio_core.config import load_config
     from audio_core.data.captioned import CaptionedDataset
-    from audio_core.engine import distributed
     from audio_core.engine.export import export_run, load
     from audio_core.engine.trainer import Trainer
     from audio_core.latents.encode import pre_encode

@@ -6,7 +6,7 @@ import pytest
 import torch
 from audio_plugin_mousai.unet import UNet1d
 
-from audio_core.models.records import Conditioning
+from audio_core.contracts.records import Conditioning
 
 
 def unet(**kw) -> UNet1d:

@@ -33,7 +33,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.audio.dsp import MelSpectrogram, istft
-from audio_core.models.components import Decoder
+from audio_core.contracts.components import Decoder
 from audio_plugin_rae.transformer import Block, sincos_positions
 
 OUTPUTS = ("waveform", "stft", "spectrogram")

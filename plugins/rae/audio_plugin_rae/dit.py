@@ -2,7 +2,7 @@
 
 A denoiser ``net(x, t, cond)`` for ``core.latent_diffusion``: ``x`` ``(batch, dim, frames)``
 normalised stage-1 latents, ``t`` ``(batch,)`` the objective's network time (rectified
-flow: ``t`` in [0, 1]), ``cond`` a :class:`~audio_core.models.records.Conditioning` (a class
+flow: ``t`` in [0, 1]), ``cond`` a :class:`~audio_core.contracts.records.Conditioning` (a class
 token from ``core.class_embedding``) or ``None``. Returns the objective's target (velocity
 for rectified flow), shaped like ``x``.
 
@@ -26,7 +26,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.components.denoisers import SinusoidalTimeEmbedding
-from audio_core.models.records import Conditioning
+from audio_core.contracts.records import Conditioning
 from audio_plugin_rae.transformer import AdaLNBlock, AdaLNOutput, sincos_positions
 
 

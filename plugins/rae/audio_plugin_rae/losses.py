@@ -13,7 +13,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audio_core.models.records import LossOutput
+from audio_core.contracts.records import LossOutput
 
 
 def frame_mask(mask: Tensor, frames: int) -> Tensor:

@@ -102,8 +102,8 @@ def run(out: Path, stage: str, registry) -> None:
 
 
 def main(out: Path) -> None:
+    from audio_core import distributed
     from audio_core.cli import main as cli
-    from audio_core.engine import distributed
     from audio_core.testing import PluginUnderTest
 
     distributed.init_distributed()

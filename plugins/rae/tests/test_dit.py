@@ -10,7 +10,7 @@ from audio_plugin_rae.dit import DiT
 from audio_plugin_rae.transformer import rotary, sincos_positions
 from conftest import noise, seeded
 
-from audio_core.models.records import Conditioning
+from audio_core.contracts.records import Conditioning
 
 
 def dit(**kw):

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audio_core.models.components import Decoder, Encoder
+from audio_core.contracts.components import Decoder, Encoder
 
 
 class Snake(nn.Module):

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from audio_core.models.components import Decoder, Encoder
+from audio_core.contracts.components import Decoder, Encoder
 from audio_plugin_soundstream.causal import CausalLSTM
 from audio_plugin_soundstream.encodec_layers import (
     EncodecResidualUnit,

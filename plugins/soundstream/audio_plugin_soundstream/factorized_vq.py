@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from audio_core.models.contracts import DiscreteQuantizer
-from audio_core.models.records import QuantizedResult
+from audio_core.contracts.models import DiscreteQuantizer
+from audio_core.contracts.records import QuantizedResult
 
 
 class FactorizedStage(nn.Module):

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audio_core.models.components import Encoder
+from audio_core.contracts.components import Encoder
 from audio_plugin_soundstream.causal import (
     CausalConv1d,
     CausalConvTranspose1d,

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from audio_core.audio.dsp import istft, stft
-from audio_core.models.components import Decoder, Encoder
+from audio_core.contracts.components import Decoder, Encoder
 
 
 def _positive(**values: int) -> None:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from einops import reduce
 from torch import Tensor, nn
 
-from audio_core.models.records import LossOutput
+from audio_core.contracts.records import LossOutput
 
 
 def downsample(waveform: Tensor, factor: int, length: int) -> Tensor:

@@ -31,9 +31,9 @@ def gather(obj):
 
 
 def main() -> None:
+    from audio_core import distributed
     from audio_core.components.rvq import EMACodebook
     from audio_core.config import load_config
-    from audio_core.engine import distributed
     from audio_core.engine.export import export_run, load
     from audio_core.engine.trainer import Trainer
     from audio_core.testing import PluginUnderTest

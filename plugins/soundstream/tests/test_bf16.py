@@ -9,8 +9,8 @@ import os
 import pytest
 import torch
 
+from audio_core import distributed
 from audio_core.config import load_config
-from audio_core.engine import distributed
 from audio_core.engine.trainer import Trainer
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from audio_core import distributed  # noqa: E402
 from audio_core.config import load_config  # noqa: E402
-from audio_core.engine import distributed  # noqa: E402
 from audio_core.engine.export import export_run, load  # noqa: E402
 from audio_core.engine.imports import import_model  # noqa: E402
 from audio_core.engine.trainer import Trainer, build_task  # noqa: E402

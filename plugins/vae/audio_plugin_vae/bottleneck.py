@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from audio_core.engine import distributed
-from audio_core.models.contracts import Quantizer
-from audio_core.models.records import QuantizedResult
+from audio_core import distributed
+from audio_core.contracts.models import Quantizer
+from audio_core.contracts.records import QuantizedResult
 from audio_core.schedules import ScheduledWeights, as_schedule
 
 log = logging.getLogger("audio_plugin_vae")

@@ -22,8 +22,8 @@ from typing import Any
 from einops import rearrange
 from torch import Tensor, nn
 
-from audio_core.models.components import Loss
-from audio_core.models.records import LossOutput
+from audio_core.contracts.components import Loss
+from audio_core.contracts.records import LossOutput
 
 
 def mid_side(waveform: Tensor) -> tuple[Tensor, Tensor]:
@@ -38,7 +38,7 @@ def mid_side(waveform: Tensor) -> tuple[Tensor, Tensor]:
 
 def build_inner(name: str, params: dict[str, Any], sample_rate: int) -> nn.Module:
     """The reconstruction loss ``name`` from audio-core's registry."""
-    from audio_core import get_registry
+    from audio_core.plugins import get_registry
 
     return get_registry().build("loss", name, dict(params), path="inner",
                                 context={"sample_rate": sample_rate})

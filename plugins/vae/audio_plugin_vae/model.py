@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audio_core.engine.distributed import all_reduce_sum_, world_size
+from audio_core.distributed import all_reduce_sum_, world_size
 from audio_core.errors import ConfigError
 from audio_core.models.autoencoder import AudioAutoencoder, AutoencoderOutput, audio_context
 from audio_core.models.normalizer import LatentNormalizer
@@ -110,7 +110,7 @@ class VariationalAutoencoder(AudioAutoencoder):
     def save_latent_stats(self, path: Any) -> Any:
         """Write the stored statistics as an ``audio-core stats`` file (for a stage-2
         model's ``latent_stats`` when ``normalize_latents`` is off)."""
-        from audio_core.latents.stats import save_stats
+        from audio_core.models.latent_stats import save_stats
 
         stats = self.latent_statistics()
         stats["count"] = torch.full_like(stats["mean"], float(self.stats_updates))

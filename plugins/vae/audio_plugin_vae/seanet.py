@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from audio_core.components.discriminators import normalized
-from audio_core.models.components import Decoder, Encoder
+from audio_core.contracts.components import Decoder, Encoder
 from audio_plugin_vae.activations import activation as make_activation
 
 

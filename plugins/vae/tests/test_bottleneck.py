@@ -9,8 +9,8 @@ import torch
 from audio_plugin_vae.bottleneck import GaussianBottleneck, gaussian_kl
 from torch.distributions import Normal, kl_divergence
 
+from audio_core.contracts.models import Quantizer
 from audio_core.errors import ConfigError
-from audio_core.models.contracts import Quantizer
 
 
 def encoded(mean: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,8 @@ from audio_plugin_vae.seanet import VAEDecoder, VAEEncoder
 
 from audio_core.config import load_config
 from audio_core.errors import ConfigError
-from audio_core.latents.stats import load_stats, save_stats
 from audio_core.models.build import build_model
+from audio_core.models.latent_stats import load_stats, save_stats
 
 GEOMETRY = {"width": 4, "strides": [2, 4], "residual_blocks": 1, "latent_dim": 3}
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audio_core.models.components import Encoder
+from audio_core.contracts.components import Encoder
 
 
 class FrameEncoder(nn.Module, Encoder):
@@ -15,7 +15,7 @@ class FrameEncoder(nn.Module, Encoder):
     Each frame is a learned projection of ``hop_length`` consecutive samples;
     ``frames = ceil(time / hop_length)`` (the waveform is zero-padded on the right).
 
-    The encoder contract (:class:`audio_core.models.components.Encoder`): ``hop_length``
+    The encoder contract (:class:`audio_core.contracts.components.Encoder`): ``hop_length``
     (samples per latent frame) and ``dim`` (latent channels); deriving from it gives the
     defaults of ``num_frames``, ``frame_mask`` and ``intermediates``.
     """

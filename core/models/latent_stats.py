@@ -64,7 +64,7 @@ class RunningMoments:
 
     def all_reduce(self) -> None:
         """Merge the moments of every rank (collective when distributed)."""
-        from audio_core.engine import distributed
+        from audio_core import distributed
 
         if not distributed.is_initialized() or distributed.world_size() <= 1:
             return

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from audio_core.models.components import Exposes
+from audio_core.contracts.components import Exposes
 
 ProgressFn = Callable[[int, int], None]
 
@@ -229,9 +229,9 @@ class Generator(AudioModel):
 
 class Quantizer(nn.Module, Exposes, ABC):
     """The quantizer contract, a bottleneck: latent ``(batch, dim, frames)`` ->
-    :class:`~audio_core.models.records.QuantizedResult` (quantized latent, codes or ``None``,
+    :class:`~audio_core.contracts.records.QuantizedResult` (quantized latent, codes or ``None``,
     auxiliary loss, metrics); ``intermediates()`` defaults to none (see
-    :class:`~audio_core.models.components.Exposes`)."""
+    :class:`~audio_core.contracts.components.Exposes`)."""
 
     @abstractmethod
     def forward(self, latent: Tensor) -> Any:

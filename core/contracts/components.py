@@ -16,7 +16,7 @@ encoder        waveform ``(batch, channels, time)`` -> ``(batch, dim, frames)``,
                ``frames = num_frames(time) = ceil(time / hop_length)``
 decoder        latent ``(batch, dim, frames)`` -> waveform ``(batch, channels, time')``
 quantizer      latent ``(batch, dim, frames)`` -> ``QuantizedResult``
-               (:class:`~audio_core.models.contracts.Quantizer`)
+               (:class:`~audio_core.contracts.models.Quantizer`)
 vocoder        spectrogram ``(batch, bins, frames)`` -> waveform ``(batch, channels, time)``
 denoiser       ``x (batch, dim, frames), t (batch,), Conditioning | None`` -> like ``x``
 conditioner    values (labels ``(batch,)`` or texts) -> ``Conditioning``
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
-    from audio_core.models.records import Conditioning, LossOutput
+    from audio_core.contracts.records import Conditioning, LossOutput
 
 
 class ContractError(ComponentBuildError):
@@ -266,17 +266,6 @@ _FOREIGN_BASES = {"builtins", "typing", "typing_extensions", "abc", "torch"}
 _DUNDERS = {"__call__", "__len__", "__getitem__"}
 
 
-def contract_of(kind: str) -> type | None:
-    """The contract of core's kind ``kind`` (``None``: no contract, e.g. tasks and presets,
-    or not one of core's kinds; ``Registry.contract`` also knows the kinds plugins add)."""
-    from audio_core.plugins.kinds import BUILTIN_KINDS
-
-    for record in BUILTIN_KINDS:
-        if record.name == kind:
-            return record.resolve_contract()
-    return None
-
-
 def members(contract: type) -> dict[str, bool]:
     """Public members of ``contract`` -> whether each has a default (a value or method body
     in the contract), from the contract and its bases other than Python's and torch's own
@@ -331,11 +320,10 @@ def _declared(contract: type, name: str) -> Any:
 
 
 def check_component(obj: Any, kind: str, name: str, origin: str = "",
-                    path: str | None = None, *, contract: type | None = None) -> None:
-    """Raise :class:`ContractError` naming ``name``, ``kind`` and every member ``obj``
-    lacks; nothing for kinds without a contract. ``contract`` defaults to core's contract
-    of ``kind`` (:func:`contract_of`)."""
-    contract = contract if contract is not None else contract_of(kind)
+                    path: str | None = None, *, contract: type | None) -> None:
+    """Raise :class:`ContractError` naming ``name``, ``kind`` and every member of
+    ``contract`` (the kind's, from the kind table) that ``obj`` lacks; nothing for kinds
+    without a contract."""
     if contract is None:
         return
     missing = missing_members(obj, contract)

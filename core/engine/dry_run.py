@@ -69,7 +69,7 @@ def check_run_config(cfg: RunConfig, registry: Any = None, *, world_size: int = 
     from audio_core.engine.trainer import build_task
 
     if registry is None:
-        from audio_core import get_registry
+        from audio_core.plugins import get_registry
 
         registry = get_registry()
     report = DryRunReport()
