@@ -12,10 +12,17 @@ stage-1 model)::
 
 The conditioning is the batch value the conditioner reads (``label`` from class folders,
 ``text`` from captioned data). Use ``train.ema_decay`` for EMA weights (then exported).
+
+Validation (:meth:`DiffusionTask.evaluate`): ``loss`` is the objective's loss on the
+validation latents at seeded times and noise; the model then samples one clip per
+validation example with its conditioning and ``train.val_steps`` steps, and ``fad`` (and,
+class-conditioned, ``class_accuracy``) score them against the real clips
+(:func:`~audio_core.tasks.evaluation.evaluate_generation`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -104,3 +111,46 @@ class DiffusionTask(Task):
         if drop is not None:
             logs["diffusion/dropped"] = drop.float().mean()
         return logs
+
+    # -- validation ---------------------------------------------------------------------
+    @torch.no_grad()
+    def validation_loss(self, batch: dict[str, Any], seed: int) -> Tensor:
+        """The objective's loss on ``batch`` at times and noise drawn from ``seed``, with the
+        batch's conditioning (none dropped)."""
+        engine = self.engines["denoiser"]
+        objective = engine.module.objective
+        x0, mask = self.target(batch)
+        generator = torch.Generator().manual_seed(int(seed))
+        t = objective.sample_time(x0.shape[0], size=x0[0].numel(), generator=generator,
+                                  device=torch.device("cpu")).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        net_input, net_time, target, weight = objective.training_example(x0, noise, t)
+        inputs, _ = self.conditioning(batch, x0.shape[0])
+        prediction = engine.module(net_input.to(engine.dtype), net_time, inputs, None)
+        return objective.loss(prediction.float(), target, weight, mask)
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[dict[str, Any]],
+                 log_audio: Callable[[str, Tensor, int], None]) -> dict[str, float]:
+        """``loss``, ``fad`` and (class-conditioned) ``class_accuracy``; see the module
+        docstring. Collective: every rank calls it once per validation."""
+        from audio_core.metrics import MetricAccumulator
+        from audio_core.tasks.evaluation import evaluate_generation
+
+        batches = list(batches)
+        engine = self.engines["denoiser"]
+        acc = MetricAccumulator()
+        with engine.gathered() as model:  # whole parameters under ZeRO-3, read-only
+            for i, batch in enumerate(batches):
+                loss = self.validation_loss(batch, self.cfg.run.seed + i)
+                size = batch["latent" if "latent" in batch else "audio"].shape[0]
+                acc.update({"loss": loss}, weight=size)
+            metrics = evaluate_generation(self, model, batches, log_audio, self.embedding())
+        return {**acc.compute(), **metrics}
+
+    def embedding(self) -> Any:
+        """The ``train.val_embedding`` component (built once)."""
+        if getattr(self, "_embedding", None) is None:
+            self._embedding = self.build(self.cfg.train.val_embedding, "embedding",
+                                         "train.val_embedding")
+        return self._embedding
