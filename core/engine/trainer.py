@@ -130,8 +130,9 @@ class Trainer:
             drop_last=True, pin_memory=pin_memory())
         self.val_loader = None
         if cfg.train.best_metric and (cfg.data.val is None or cfg.train.val_every == 0):
-            raise ConfigError(f"train.best_metric={cfg.train.best_metric} needs validation: "
-                              f"set data.val and train.val_every > 0", "train.best_metric")
+            log.warning("train.best_metric=%s is ignored: validation is off (set data.val "
+                        "and train.val_every > 0 to keep the best checkpoint)",
+                        cfg.train.best_metric)
         if cfg.data.val is not None and cfg.train.val_every > 0:
             val_set = build_dataset(cfg, "val", registry=self.registry)
             self.val_loader = make_dataloader(

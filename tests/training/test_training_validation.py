@@ -87,10 +87,13 @@ def test_an_unknown_best_metric_names_the_logged_ones(tmp_path, in_process):
         in_process(generator_config(tmp_path, best_metric="val/fid", max_steps=2))
 
 
-def test_best_metric_needs_validation(tmp_path, in_process):
-    cfg = generator_config(tmp_path, best_metric="val/fad", val_every=0)
-    with pytest.raises(ConfigError, match=r"train\.best_metric=val/fad needs validation"):
-        in_process(cfg)
+def test_best_metric_without_validation_is_ignored_with_a_warning(tmp_path, in_process,
+                                                                  caplog):
+    trainer = in_process(generator_config(tmp_path, best_metric="val/fad", val_every=0,
+                                          max_steps=1))
+    assert "train.best_metric=val/fad is ignored: validation is off" in caplog.text
+    assert trainer.best is None
+    assert not (tmp_path / "gen" / "checkpoints" / "best").exists()
 
 
 @pytest.mark.slow
