@@ -114,11 +114,10 @@ class DiffusionTask(Task):
 
     # -- validation ---------------------------------------------------------------------
     @torch.no_grad()
-    def validation_loss(self, batch: dict[str, Any], seed: int) -> Tensor:
-        """The objective's loss on ``batch`` at times and noise drawn from ``seed``, with the
-        batch's conditioning (none dropped)."""
-        engine = self.engines["denoiser"]
-        objective = engine.module.objective
+    def validation_loss(self, model: nn.Module, batch: dict[str, Any], seed: int) -> Tensor:
+        """The objective's loss of ``model`` on ``batch`` at times and noise drawn from
+        ``seed``, with the batch's conditioning (none dropped)."""
+        objective = model.objective
         x0, mask = self.target(batch)
         generator = torch.Generator().manual_seed(int(seed))
         t = objective.sample_time(x0.shape[0], size=x0[0].numel(), generator=generator,
@@ -126,8 +125,26 @@ class DiffusionTask(Task):
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         net_input, net_time, target, weight = objective.training_example(x0, noise, t)
         inputs, _ = self.conditioning(batch, x0.shape[0])
-        prediction = engine.module(net_input.to(engine.dtype), net_time, inputs, None)
+        dtype = next(model.parameters()).dtype
+        prediction = model(net_input.to(dtype), net_time, inputs, None)
         return objective.loss(prediction.float(), target, weight, mask)
+
+    def evaluation_model(self) -> nn.Module:
+        """The model validation samples with, whose forward makes no collective call: the
+        engine's module, or under ZeRO-3 (where every forward gathers partitioned
+        parameters, and ranks may hold different numbers of validation batches) a replica
+        built once and loaded with the gathered weights (collective)."""
+        engine = self.engines["denoiser"]
+        if engine.zero_stage != 3:
+            return engine.module
+        state = engine.full_state_dict()
+        if getattr(self, "_replica", None) is None:
+            from audio_core.models.build import build_model
+
+            with torch.random.fork_rng(devices=[]):
+                self._replica = build_model(self.cfg, self.registry, loading=True)
+        self._replica.load_state_dict(state)
+        return self._replica.to(engine.device).eval()
 
     @torch.no_grad()
     def evaluate(self, batches: Iterable[dict[str, Any]],
@@ -138,14 +155,13 @@ class DiffusionTask(Task):
         from audio_core.tasks.evaluation import evaluate_generation
 
         batches = list(batches)
-        engine = self.engines["denoiser"]
+        model = self.evaluation_model()
         acc = MetricAccumulator()
-        with engine.gathered() as model:  # whole parameters under ZeRO-3, read-only
-            for i, batch in enumerate(batches):
-                loss = self.validation_loss(batch, self.cfg.run.seed + i)
-                size = batch["latent" if "latent" in batch else "audio"].shape[0]
-                acc.update({"loss": loss}, weight=size)
-            metrics = evaluate_generation(self, model, batches, log_audio, self.embedding())
+        for i, batch in enumerate(batches):
+            loss = self.validation_loss(model, batch, self.cfg.run.seed + i)
+            size = batch["latent" if "latent" in batch else "audio"].shape[0]
+            acc.update({"loss": loss}, weight=size)
+        metrics = evaluate_generation(self, model, batches, log_audio, self.embedding())
         return {**acc.compute(), **metrics}
 
     def embedding(self) -> Any:

@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+import yaml
 
 import audio_core
 from audio_core.cli import main
@@ -130,3 +131,26 @@ def test_nearest_class_mean_separates_two_clusters():
     assert class_accuracy(real, labels, fake, asked) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="labelled real clips"):
         class_accuracy(real, torch.full((20,), -1), fake, asked)
+
+
+@pytest.mark.slow
+def test_two_ranks_score_the_whole_validation_set_alike(tmp_path, helpers, in_process):
+    """5 validation items over 2 ranks (3 + 2: two batches on one rank, one on the other)
+    under ZeRO-3: the embeddings of all 5 clips are gathered and scored (no rank waits on a
+    collective the other does not make), and the best checkpoint is written."""
+    cfg = generator_config(tmp_path, name="two", best_metric="val/class_accuracy",
+                           val_batches=0, max_steps=2)
+    cfg["data"]["val"]["params"]["num_items"] = 5
+    cfg["deepspeed"] = {"zero_stage": 3}
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    helpers.run_worker([{"argv": ["train", str(path)], "result": "two.json"}], tmp_path)
+    result = json.loads((tmp_path / "two.json").read_text())
+    assert result["code"] == 0, result["stderr"][-3000:]
+    metrics = val_records(helpers, tmp_path / "two")[2]
+    assert math.isfinite(metrics["val/fad"]) and 0 <= metrics["val/class_accuracy"] <= 1
+    fifths = metrics["val/class_accuracy"] * 5  # accuracy over the 5 clips of both ranks
+    assert fifths == pytest.approx(round(fifths))
+    state = json.loads((tmp_path / "two" / "checkpoints" / "best" / "trainer_state.json")
+                       .read_text())
+    assert state["best"]["metric"] == "val/class_accuracy" and state["best"]["step"] == 2
