@@ -155,8 +155,8 @@ class TrainConfig:
     val_batches: int = at_least(4, 0)
     num_samples: int = at_least(2, 0)
     #: generative tasks: the embedding validation FAD and class accuracy are computed on
-    val_embedding: ComponentConfig = component(
-        "embedding", lambda: ComponentConfig(name="core.logmel"))
+    #: (``None``: ``core.logmel``)
+    val_embedding: ComponentConfig | None = component("embedding")
     #: generative tasks: sampler steps of each validation clip
     val_steps: int = at_least(10, 1)
     #: keep the checkpoint with the best value of this logged metric (``val/fad``,

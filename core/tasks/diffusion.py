@@ -31,6 +31,9 @@ from torch import Tensor, nn
 from audio_core.errors import ConfigError
 from audio_core.tasks.base import Task
 
+#: What validation embeds real and sampled clips with unless ``train.val_embedding`` says.
+DEFAULT_EMBEDDING = "core.logmel"
+
 
 def frame_mask(mask: Tensor, frames: int, hop: int) -> Tensor:
     """Sample mask ``(batch, time)`` -> frame mask ``(batch, frames)``: a frame is real when
@@ -165,8 +168,10 @@ class DiffusionTask(Task):
         return {**acc.compute(), **metrics}
 
     def embedding(self) -> Any:
-        """The ``train.val_embedding`` component (built once)."""
+        """The ``train.val_embedding`` component (built once; default ``core.logmel``)."""
         if getattr(self, "_embedding", None) is None:
-            self._embedding = self.build(self.cfg.train.val_embedding, "embedding",
-                                         "train.val_embedding")
+            from audio_core.config.schema import ComponentConfig
+
+            ref = self.cfg.train.val_embedding or ComponentConfig(name=DEFAULT_EMBEDDING)
+            self._embedding = self.build(ref, "embedding", "train.val_embedding")
         return self._embedding

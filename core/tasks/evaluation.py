@@ -11,7 +11,8 @@
   class-conditioned model, ``class_accuracy`` is the share of generated clips that a
   nearest-class-mean classifier fitted on the real clips' embeddings (mean over frames) and
   labels assigns the class they were asked for. Each rank embeds its shard of the validation
-  set; the embeddings are gathered, so every rank computes the same scores.
+  set; the embeddings are gathered, so every rank computes the same scores; ``clips`` is
+  how many clips of all ranks were scored.
 
 Both take ``log_audio(name, audio (channels, time), sample_rate)``, which writes an audio
 example at the current step.
@@ -137,7 +138,8 @@ def evaluate_generation(task: Any, model: Any, batches: Iterable[dict[str, Any]]
         log.warning("validation: fewer than 2 embedding frames (%d clips): no FAD; give "
                     "data.val more examples or train.val_batches more batches", len(real))
         return {}
-    metrics = {"fad": fad(torch.cat(real).numpy(), torch.cat(fake).numpy())}
+    metrics = {"fad": fad(torch.cat(real).numpy(), torch.cat(fake).numpy()),
+               "clips": float(len(fake))}
     labels = [t for part in every for t in part["labels"]]
     if labels:
         label = torch.cat(labels)

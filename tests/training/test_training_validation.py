@@ -84,8 +84,12 @@ def test_a_generator_logs_fad_and_class_accuracy_and_keeps_the_best(tmp_path, he
 
 @pytest.mark.slow
 def test_an_unknown_best_metric_names_the_logged_ones(tmp_path, in_process):
+    embedding = {"name": "core.logmel", "params": {"sample_rate": 8000, "n_mels": 32}}
     with pytest.raises(ConfigError, match=r"val/fid.*val/class_accuracy.*val/fad"):
-        in_process(generator_config(tmp_path, best_metric="val/fid", max_steps=2))
+        in_process(generator_config(tmp_path, best_metric="val/fid", max_steps=2,
+                                    val_embedding=embedding))
+    frames = in_process.last.task.embedding().embed(torch.rand(1, 4000) - 0.5, 8000)
+    assert frames.shape[-1] == 2 * 32  # mean and spread of the 32 configured bands
 
 
 def test_best_metric_without_validation_is_ignored_with_a_warning(tmp_path, in_process,
@@ -135,9 +139,9 @@ def test_nearest_class_mean_separates_two_clusters():
 
 @pytest.mark.slow
 def test_two_ranks_score_the_whole_validation_set_alike(tmp_path, helpers, in_process):
-    """5 validation items over 2 ranks (3 + 2: two batches on one rank, one on the other)
-    under ZeRO-3: the embeddings of all 5 clips are gathered and scored (no rank waits on a
-    collective the other does not make), and the best checkpoint is written."""
+    """5 validation items over 2 ranks under ZeRO-3 (3 per rank, the sampler wraps one
+    around; batches of 2 + 1): the embeddings of both ranks' clips are gathered and scored
+    (sampling makes no collective call), and the best checkpoint is written."""
     cfg = generator_config(tmp_path, name="two", best_metric="val/class_accuracy",
                            val_batches=0, max_steps=2)
     cfg["data"]["val"]["params"]["num_items"] = 5
@@ -149,8 +153,9 @@ def test_two_ranks_score_the_whole_validation_set_alike(tmp_path, helpers, in_pr
     assert result["code"] == 0, result["stderr"][-3000:]
     metrics = val_records(helpers, tmp_path / "two")[2]
     assert math.isfinite(metrics["val/fad"]) and 0 <= metrics["val/class_accuracy"] <= 1
-    fifths = metrics["val/class_accuracy"] * 5  # accuracy over the 5 clips of both ranks
-    assert fifths == pytest.approx(round(fifths))
+    assert metrics["val/clips"] == 6  # both ranks' clips
+    sixths = metrics["val/class_accuracy"] * 6
+    assert sixths == pytest.approx(round(sixths))
     state = json.loads((tmp_path / "two" / "checkpoints" / "best" / "trainer_state.json")
                        .read_text())
     assert state["best"]["metric"] == "val/class_accuracy" and state["best"]["step"] == 2
