@@ -147,7 +147,10 @@ class Trainer:
         check_resume_config(path, self.cfg)  # same model as the checkpoint's, or a clear error
         state = self.checkpoints.load(path, self.engines)
         self.step = self._saved_step = int(state["step"])
-        self.best = state.get("best")
+        best = state.get("best")  # kept only while it ranks the same metric the same way
+        if best and best.get("metric") == self.cfg.train.best_metric and best.get("mode") \
+                == best_mode(best["metric"], self.cfg.train.best_mode):
+            self.best = best
         self.loader.load_state_dict(state["loader"])
         if self.ema is not None:
             self.ema.load_state_dict(CheckpointManager.load_tensors(path, "ema.safetensors"),

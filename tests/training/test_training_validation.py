@@ -75,6 +75,10 @@ def test_a_generator_logs_fad_and_class_accuracy_and_keeps_the_best(tmp_path, he
     cfg = generator_config(tmp_path, best_metric="val/fad", max_steps=6)
     resumed = in_process(cfg, run_dir=tmp_path / "gen", resume=True)
     assert resumed.best["value"] <= state["best"]["value"]
+    # another best metric on resume starts its own record
+    cfg = generator_config(tmp_path, best_metric="val/loss", max_steps=8)
+    other = in_process(cfg, run_dir=tmp_path / "gen", resume=True)
+    assert other.best["metric"] == "val/loss" and other.best["step"] == 8
 
     out = tmp_path / "best_export"
     assert main(["export", str(tmp_path / "gen"), str(out), "--checkpoint", str(best)]) == 0
