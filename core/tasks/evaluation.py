@@ -62,7 +62,7 @@ def evaluate_reconstruction(task: Any, batches: Iterable[dict[str, Any]],
 
 def gather(value: Any) -> list[Any]:
     """``value`` of every rank, in rank order (collective when distributed)."""
-    if not distributed.is_initialized() or distributed.world_size() < 2:
+    if not distributed.is_distributed():
         return [value]
     out: list[Any] = [None] * distributed.world_size()
     torch.distributed.all_gather_object(out, value)
