@@ -19,12 +19,14 @@ config fingerprint and the stage-1 fingerprint check are computed on.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from audio_core.errors import AudioCoreError
+from audio_core.files import write_text
 
 #: ``export.json`` key listing the bundled references.
 BUNDLED = "bundled"
@@ -86,8 +88,10 @@ def bundle(data: dict[str, Any], out: Path, registry: Any = None) -> dict[str, d
     record: dict[str, dict[str, str]] = {}
     for keys, folder, source in list(references(data)):
         dest = out / folder
-        if dest.exists():
-            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        elif dest.exists():
+            dest.unlink()
         dest.parent.mkdir(parents=True, exist_ok=True)
         if keys == STAGE1:
             copy_model(source, dest, registry)
@@ -103,28 +107,23 @@ def bundle(data: dict[str, Any], out: Path, registry: Any = None) -> dict[str, d
 def copy_model(source: Path, dest: Path, registry: Any = None) -> Path:
     """Export or run folder ``source`` as a self-contained export at ``dest``."""
     from audio_core.engine.export import CONFIG_FILE, INFO_FILE, MODEL_FILE, export_run
+    from audio_core.engine.weights_check import read_export_info
 
     if not source.is_dir():
         raise BundleError(f"model.params.stage1: {source} does not exist (the stage-1 export "
                           f"or run folder to copy into the export)")
     if not (source / MODEL_FILE).is_file():
         return export_run(source, dest, registry=registry)
-    from audio_core.engine.weights_check import read_export_info
-
     info = read_export_info(source / INFO_FILE, required=True)
     if BUNDLED in info or not any(references(_mapping((source / CONFIG_FILE).read_text(
             encoding="utf-8")))):
         shutil.copytree(source, dest)  # already self-contained
         return dest
-    from audio_core.files import write_text
-
     dest.mkdir(parents=True)
     shutil.copy2(source / MODEL_FILE, dest / MODEL_FILE)
     data = _mapping((source / CONFIG_FILE).read_text(encoding="utf-8"))
     info[BUNDLED] = bundle(data, dest, registry)
     write_text(dest / CONFIG_FILE, to_yaml_text(data))
-    import json
-
     write_text(dest / INFO_FILE, json.dumps(info, indent=2))
     return dest
 
