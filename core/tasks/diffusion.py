@@ -116,6 +116,11 @@ class DiffusionTask(Task):
         return logs
 
     # -- validation ---------------------------------------------------------------------
+    #: ZeRO-3: the model validation samples with (see :meth:`evaluation_model`)
+    _replica: nn.Module | None = None
+    #: the ``train.val_embedding`` component, once built
+    _embedding: Any = None
+
     @torch.no_grad()
     def validation_loss(self, model: nn.Module, batch: dict[str, Any], seed: int) -> Tensor:
         """The objective's loss of ``model`` on ``batch`` at times and noise drawn from
@@ -141,7 +146,7 @@ class DiffusionTask(Task):
         if engine.zero_stage != 3:
             return engine.module
         state = engine.full_state_dict()
-        if getattr(self, "_replica", None) is None:
+        if self._replica is None:
             from audio_core.models.build import build_model
 
             with torch.random.fork_rng(devices=[]):
@@ -169,7 +174,7 @@ class DiffusionTask(Task):
 
     def embedding(self) -> Any:
         """The ``train.val_embedding`` component (built once; default ``core.logmel``)."""
-        if getattr(self, "_embedding", None) is None:
+        if self._embedding is None:
             from audio_core.config.schema import ComponentConfig
 
             ref = self.cfg.train.val_embedding or ComponentConfig(name=DEFAULT_EMBEDDING)
