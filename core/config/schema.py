@@ -154,6 +154,16 @@ class TrainConfig:
     nan_tolerance: int = at_least(10, 1)
     val_batches: int = at_least(4, 0)
     num_samples: int = at_least(2, 0)
+    #: generative tasks: the embedding validation FAD and class accuracy are computed on
+    #: (``None``: ``core.logmel``)
+    val_embedding: ComponentConfig | None = component("embedding")
+    #: generative tasks: sampler steps of each validation clip
+    val_steps: int = at_least(10, 1)
+    #: keep the checkpoint with the best value of this logged metric (``val/fad``,
+    #: ``val/loss``, ...) in ``RUN/checkpoints/best``; ``None``: no best checkpoint
+    best_metric: str | None = None
+    #: ``min`` or ``max`` is better; ``auto``: ``max`` for accuracy/SI-SDR/SNR-like names
+    best_mode: str = choice("auto", "min", "max")
     #: write the examples of every micro-batch (path, crop offset) to RUN/examples/
     log_examples: bool = False
     trackers: list[str] = attrs.field(factory=lambda: ["jsonl", "tensorboard", "mlflow"],

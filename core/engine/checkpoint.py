@@ -11,11 +11,17 @@ Layout of ``RUN_DIR/checkpoints``::
         rng/rank_00000.pt           per-rank RNG states (torch/numpy/python; weights_only)
         manifest.json               every other file of the folder with its size
     latest                          name of the newest complete checkpoint
+    best/                           the best validation step (``train.best_metric``):
+        model.safetensors, ema.safetensors, trainer_state.json (step, config, best)
 
 Every rank writes into ``step_XXXXXXXX.tmp``; once all ranks are done, rank 0 lists the
 files in ``manifest.json``, renames the folder and then rewrites ``latest`` (write +
 rename). A save interrupted at any point leaves the previous checkpoint and ``latest``
 intact; stale ``.tmp`` folders are removed.
+
+The best checkpoint holds weights only (no optimizer state): ``audio-core export RUN OUT
+--checkpoint RUN/checkpoints/best`` exports it. It is replaced by a rename, so a crash
+leaves the previous best (or the new one) whole.
 
 Reading: :meth:`CheckpointManager.latest` returns the newest checkpoint that is complete
 (:func:`incomplete_reason`: trainer state readable, every manifest file present with its
@@ -53,6 +59,7 @@ MODEL_FILE = "model.safetensors"
 EMA_FILE = "ema.safetensors"
 STATE_FILE = "trainer_state.json"
 MANIFEST_FILE = "manifest.json"
+BEST = "best"
 #: Files a checkpoint may lack and still be resumed (with a warning): per-rank RNG states.
 OPTIONAL_PREFIXES = ("rng/",)
 _STEP_NAME = re.compile(r"step_\d{8,}")
@@ -236,6 +243,31 @@ class CheckpointManager:
             os.replace(tmp, final)
             write_atomic(self.root / LATEST, final.name)
             self._prune()
+        distributed.barrier()
+        return final
+
+    def save_best(self, step: int, roles: list[str], state: Mapping[str, Any], *,
+                  model: Mapping[str, torch.Tensor] | None,
+                  ema: Mapping[str, torch.Tensor] | None = None) -> Path:
+        """Replace ``root/best`` with the weights of ``step`` (rank 0 writes; every rank
+        calls it and waits). ``state`` (config, best metric) goes into its trainer state."""
+        final = self.root / BEST
+        if distributed.is_main_process():
+            tmp, old = final.with_name(BEST + ".tmp"), final.with_name(BEST + ".old")
+            for stale in (tmp, old):
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            if model is not None:
+                save_safetensors(model, tmp / MODEL_FILE)
+            if ema is not None:
+                save_safetensors(ema, tmp / EMA_FILE)
+            payload = {"step": step, "world_size": distributed.world_size(), "roles": roles,
+                       **state}
+            write_text(tmp / STATE_FILE, json.dumps(payload, indent=2))
+            if final.exists():
+                os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
         distributed.barrier()
         return final
 

@@ -12,9 +12,12 @@ The export is the whole inference model (:mod:`audio_core.models`): ``load(PATH)
 it with its own class from the config (never a training task, loss or discriminator),
 loads the weights and returns it in eval mode with ``.config`` set to the run config.
 Frozen parts (a pretrained or seeded encoder, a stage-1 model) are rebuilt from their
-reference in the config. ``PATH`` is an export folder or a run folder (its newest
-checkpoint). Both use the config stored in the checkpoint itself, not the run folder's
-``config.yaml``, which a later resume with other settings may have rewritten.
+reference in the config. The stage-1 model and local frozen weights the config names are
+copied into the export (``OUT/stage1/``, ``OUT/frozen/<slot>/``) and named relative to it
+(:mod:`audio_core.engine.bundle`), so an export folder can be moved or shared. ``PATH`` is
+an export folder or a run folder (its newest checkpoint). Both use the config stored in the
+checkpoint itself, not the run folder's ``config.yaml``, which a later resume with other
+settings may have rewritten.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from audio_core.engine.bundle import BUNDLED, bundle, relocate, restore, to_yaml_text
 from audio_core.engine.checkpoint import (
     EMA_FILE,
     MODEL_FILE,
@@ -36,6 +40,8 @@ from audio_core.engine.checkpoint import (
 )
 from audio_core.engine.safe_load import load_safetensors
 from audio_core.engine.weights_check import (
+    CONFIG_FILE,
+    INFO_FILE,
     check_config_record,
     config_record_from_yaml,
     load_checked,
@@ -44,9 +50,6 @@ from audio_core.engine.weights_check import (
 from audio_core.files import write_text
 from audio_core.inference.paths import check_export_target
 from audio_core.version import __version__
-
-CONFIG_FILE = "config.yaml"
-INFO_FILE = "export.json"
 
 
 def _checkpoint_of(run_dir: Path, checkpoint: str | Path | None) -> Path:
@@ -100,13 +103,25 @@ def export_run(run_dir: str | Path, out: str | Path, *, ema: bool | None = None,
     config_text = _trained_config(ckpt, run_dir)
     cfg = load_config(_yaml_mapping(config_text), registry=registry)
     save_safetensors(tensors, out / MODEL_FILE)
-    write_text(out / CONFIG_FILE, config_text)
     info = {"step": state["step"], "checkpoint": str(ckpt.resolve()),
             "weights": "ema" if name == EMA_FILE else "model",
             "model_type": model_type(cfg, registry), "audio_core_version": __version__,
             "tensors": len(tensors), **config_record_from_yaml(config_text)}
+    _write_config(out, config_text, info, registry)
     write_text(out / INFO_FILE, json.dumps(info, indent=2))  # last: marks it complete
     return out
+
+
+def _write_config(out: Path, config_text: str, info: dict[str, Any], registry: Any) -> None:
+    """``config.yaml`` of export ``out``; the stage-1 model and frozen weights the config
+    refers to are copied into ``out`` first (:mod:`audio_core.engine.bundle`), the config
+    then names them relative to ``out`` and ``info`` lists them (``bundled``)."""
+    data = _yaml_mapping(config_text)
+    bundled = bundle(data, out, registry, export_run=export_run)
+    if bundled:
+        info[BUNDLED] = bundled
+        config_text = to_yaml_text(data)
+    write_text(out / CONFIG_FILE, config_text)
 
 
 def save_export(model: nn.Module, cfg: Any, out: str | Path, registry: Any = None,
@@ -119,10 +134,10 @@ def save_export(model: nn.Module, cfg: Any, out: str | Path, registry: Any = Non
     out, text = Path(out), to_yaml(cfg)
     tensors = model.state_dict()
     save_safetensors(tensors, out / MODEL_FILE)
-    write_text(out / CONFIG_FILE, text)
     record = {"step": 0, "weights": "model", "model_type": model_type(cfg, registry),
               "audio_core_version": __version__, "tensors": len(tensors), **info,
               **config_record_from_yaml(text)}
+    _write_config(out, text, record, registry)
     write_text(out / INFO_FILE, json.dumps(record, indent=2))
     return out
 
@@ -183,11 +198,17 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool | None = None,
         from audio_core.plugins import get_registry
 
         registry = get_registry()
-    cfg = load_config(source, registry=registry)
+    bundled = record.get(BUNDLED)
+    if bundled:  # copies inside the export: built from there; checked as trained
+        data = _yaml_mapping(Path(source).read_text(encoding="utf-8"))
+        cfg = load_config(restore(data, path, bundled), registry=registry)
+        build_cfg = load_config(relocate(data, path, bundled), registry=registry)
+    else:
+        cfg = build_cfg = load_config(source, registry=registry)
     check_config_record(record, cfg, str(source))
     with torch.random.fork_rng():
         torch.manual_seed(cfg.run.seed)
-        model = build_model(cfg, registry, loading=not untrained)
+        model = build_model(build_cfg, registry, loading=not untrained)
     if not untrained:
         load_checked(model, load_safetensors(weights), str(weights), cfg)
     model.config = cfg

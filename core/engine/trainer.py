@@ -11,8 +11,10 @@ checkpoint exactly (same batches, same RNG).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
+import math
 import random
 import signal
 import time
@@ -30,12 +32,12 @@ from audio_core.config.loader import save_config, to_yaml
 from audio_core.config.schema import RunConfig
 from audio_core.data.loader import make_dataloader
 from audio_core.data.report import ERRORS_FILE, ReportsToFile, report_run_datasets
-from audio_core.engine.checkpoint import CheckpointManager, rng_state, set_rng_state
+from audio_core.engine.checkpoint import BEST, CheckpointManager, rng_state, set_rng_state
 from audio_core.engine.device import pin_memory
 from audio_core.engine.ema import EMA
 from audio_core.engine.engine import Engine
 from audio_core.engine.weights_check import check_resume_config
-from audio_core.errors import AudioCoreError
+from audio_core.errors import AudioCoreError, ConfigError
 from audio_core.models.build import DEFAULT_TASK
 
 log = logging.getLogger("audio_core")
@@ -72,6 +74,8 @@ class Trainer:
         self._nan_streak = 0
         self._saved_step: int | None = None  # step of the newest checkpoint this run has
         self._ready = False
+        #: ``{metric, value, step, mode}`` of ``RUN/checkpoints/best`` (trainer state)
+        self.best: dict[str, Any] | None = None
 
     # -- setup --------------------------------------------------------------------------
     def setup(self) -> None:
@@ -125,11 +129,16 @@ class Trainer:
             world_size=self.world, num_workers=cfg.data.num_workers, shuffle=True,
             drop_last=True, pin_memory=pin_memory())
         self.val_loader = None
+        if cfg.train.best_metric and (cfg.data.val is None or cfg.train.val_every == 0):
+            log.warning("train.best_metric=%s is ignored: validation is off (set data.val "
+                        "and train.val_every > 0 to keep the best checkpoint)",
+                        cfg.train.best_metric)
         if cfg.data.val is not None and cfg.train.val_every > 0:
             val_set = build_dataset(cfg, "val", registry=self.registry)
             self.val_loader = make_dataloader(
                 val_set, batch_size=cfg.data.batch_size, seed=cfg.run.seed, rank=self.rank,
                 world_size=self.world, num_workers=0, shuffle=False, drop_last=False)
+            self._val_start = self.val_loader.state_dict()
 
     def _restore(self) -> None:
         path = self.checkpoints.latest()
@@ -138,6 +147,10 @@ class Trainer:
         check_resume_config(path, self.cfg)  # same model as the checkpoint's, or a clear error
         state = self.checkpoints.load(path, self.engines)
         self.step = self._saved_step = int(state["step"])
+        best = state.get("best")  # kept only while it ranks the same metric the same way
+        if best and best.get("metric") == self.cfg.train.best_metric and best.get("mode") \
+                == best_mode(best["metric"], self.cfg.train.best_mode):
+            self.best = best
         self.loader.load_state_dict(state["loader"])
         if self.ema is not None:
             self.ema.load_state_dict(CheckpointManager.load_tensors(path, "ema.safetensors"),
@@ -248,36 +261,55 @@ class Trainer:
     # -- validation -----------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Reconstruction metrics over ``data.val`` (averaged over ranks) and audio samples."""
+        """The task's validation metrics (:meth:`Task.evaluate`) over the first
+        ``train.val_batches`` batches of ``data.val`` per rank (the same ones each time),
+        logged as ``val/<name>``; then the best checkpoint is updated
+        (``train.best_metric``). Training's random number streams are left as they were."""
         if self.val_loader is None:
             return {}
-        from audio_core.metrics import MetricAccumulator, reconstruction_metrics
-
+        limit = self.cfg.train.val_batches or None
+        self.val_loader.load_state_dict(self._val_start)  # the same clips every time
+        batches = itertools.islice(iter(self.val_loader), limit)
         for engine in self.engines.values():
             engine.eval()
-        acc = MetricAccumulator()
-        sr = self.cfg.data.sample_rate
-        for i, batch in enumerate(self.val_loader):
-            if self.cfg.train.val_batches and i >= self.cfg.train.val_batches:
-                break
-            recon = self.task.validation_step(batch)
-            if recon is None or "audio" not in batch:
-                break
-            ref = batch["audio"].to(recon.device, torch.float32)
-            acc.update(reconstruction_metrics(recon, ref, sr, mask=batch["mask"].to(recon.device)),
-                       weight=ref.shape[0])
-            if i == 0:
-                for j in range(min(self.cfg.train.num_samples, ref.shape[0])):
-                    self.tracker.log_audio(f"val_{j}/input", ref[j].cpu(), sr, self.step)
-                    self.tracker.log_audio(f"val_{j}/reconstruction", recon[j].cpu(), sr,
-                                           self.step)
-        for engine in self.engines.values():
-            engine.train()
-        metrics = {f"val/{k}": v for k, v in acc.compute().items()}
-        metrics.update({f"val/{k}": v for k, v in self.task.validation_logs().items()})
+        with torch.random.fork_rng():
+            try:
+                found = self.task.evaluate(batches, self._log_audio)
+            finally:
+                for engine in self.engines.values():
+                    engine.train()
+        metrics = {f"val/{k}": float(v) for k, v in found.items()}
         self.tracker.log_metrics(metrics, self.step)
         self.progress.message(f"step {self.step} " + format_metrics(metrics))
+        self._update_best(metrics)
         return metrics
+
+    def _log_audio(self, name: str, audio: torch.Tensor, sample_rate: int) -> None:
+        self.tracker.log_audio(name, audio, sample_rate, self.step)
+
+    def _update_best(self, metrics: dict[str, float]) -> None:
+        """Keep ``RUN/checkpoints/best`` when ``train.best_metric`` improved (collective:
+        the metrics are the same on every rank, so every rank decides alike)."""
+        name = self.cfg.train.best_metric
+        if not name:
+            return
+        if name not in metrics:
+            raise ConfigError(f"train.best_metric: '{name}' is not logged by validation; it "
+                              f"logs {sorted(metrics) or 'nothing'}", "train.best_metric")
+        value = metrics[name]
+        mode = best_mode(name, self.cfg.train.best_mode)
+        if not improves(value, self.best, mode):
+            return
+        self.best = {"metric": name, "value": value, "step": self.step, "mode": mode}
+        exported = self.engines[self.task.roles[0]]
+        model = exported.full_state_dict()
+        ema = self.ema.full_state_dict(model) if self.ema is not None else None
+        main = distributed.is_main_process()
+        self.checkpoints.save_best(self.step, list(self.engines),
+                                   {"config": to_yaml(self.cfg), "best": self.best},
+                                   model=model if main else None, ema=ema if main else None)
+        log.info("step %d: best %s %.4g, saved in %s", self.step, name, value,
+                 self.checkpoints.root / BEST)
 
     # -- checkpoints ----------------------------------------------------------------------
     def save(self) -> Path:
@@ -285,7 +317,8 @@ class Trainer:
         model = exported.full_state_dict()
         ema = self.ema.full_state_dict(model) if self.ema is not None else None
         state = {"loader": self.loader.state_dict(), "config": to_yaml(self.cfg),
-                 "ema_updates": self.ema.updates if self.ema is not None else 0}
+                 "ema_updates": self.ema.updates if self.ema is not None else 0,
+                 "best": self.best}
         path = self.checkpoints.save(self.step, self.engines, state,
                                      model=model if distributed.is_main_process() else None,
                                      ema=ema if distributed.is_main_process() else None)
@@ -324,6 +357,28 @@ class Trainer:
         if flag.item() > 0 and self._stop_signal is None:
             self._stop_signal = signal.SIGTERM
         return flag.item() > 0
+
+
+#: Words in a metric name for which larger is better (``best_mode: auto``).
+LARGER_IS_BETTER = ("accuracy", "si_sdr", "sdr", "snr", "pesq", "stoi", "dnsmos", "psnr")
+
+
+def best_mode(name: str, mode: str = "auto") -> str:
+    """``min`` or ``max``: ``mode`` unless ``auto``, then ``max`` for names holding a word of
+    :data:`LARGER_IS_BETTER` (``val/class_accuracy``), else ``min`` (``val/fad``)."""
+    if mode != "auto":
+        return mode
+    leaf = name.rsplit("/", 1)[-1]
+    return "max" if any(word in leaf for word in LARGER_IS_BETTER) else "min"
+
+
+def improves(value: float, best: dict[str, Any] | None, mode: str) -> bool:
+    """True when finite ``value`` beats ``best["value"]`` (or there is no best yet)."""
+    if not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value > best["value"] if mode == "max" else value < best["value"]
 
 
 def format_metrics(metrics: dict[str, float]) -> str:

@@ -25,6 +25,10 @@ from torch import nn
 
 from audio_core.errors import AudioCoreError
 
+#: The files of an export folder beside the weights (``model.safetensors``).
+CONFIG_FILE = "config.yaml"
+INFO_FILE = "export.json"
+
 #: Data keys that change what a model computes without changing its tensors.
 DATA_KEYS = ("sample_rate", "channels")
 

@@ -16,7 +16,9 @@ the denoiser says it does not carry past them (``extrapolates_length = False``, 
 ``generate(..., decode_steps=N)`` passes ``steps=N`` to a stage-1 model that samples in its
 decoder (``decode(latent, length, steps=...)``, e.g. a diffusion autoencoder); ``None``
 keeps its own default. The stage-1 model is frozen and held outside the weights: the export
-names it (config) and records its fingerprint, which must match when the export is loaded.
+copies it into ``EXPORT/stage1/`` and names it relative to the export folder
+(:mod:`audio_core.engine.bundle`), and the weights record its fingerprint, which must match
+when the export is loaded.
 """
 
 from __future__ import annotations

@@ -13,12 +13,15 @@ it builds (:attr:`Task.slots`: losses, discriminators). The trainer then:
    :meth:`Task.train_step` once per micro-batch. A step uses :meth:`Task.optimize` for each
    engine it updates, so that a non-finite loss is skipped on every rank at once (each rank
    must make the same sequence of engine calls);
-4. calls :meth:`Task.validation_step` for reconstructions to score.
+4. every ``train.val_every`` steps calls :meth:`Task.evaluate` on the validation batches:
+   the task decides what validation computes (reconstruction metrics by default, FAD and
+   class accuracy of sampled clips for generators); the trainer logs them as ``val/<name>``
+   and keeps the best checkpoint by ``train.best_metric``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -110,6 +113,18 @@ class Task:
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, Tensor]:
         """One micro-batch. Returns scalars to log; ``"skipped"`` > 0 if a loss was non-finite."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[dict[str, Any]],
+                 log_audio: Callable[[str, Tensor, int], None]) -> dict[str, float]:
+        """Validation metrics over ``batches`` (this rank's shard of ``data.val``), the same
+        on every rank (collective: every rank calls it once per validation). The default
+        scores :meth:`validation_step` reconstructions against ``batch["audio"]``
+        (:func:`~audio_core.tasks.evaluation.evaluate_reconstruction`); ``log_audio(name,
+        audio (channels, time), sample_rate)`` writes an audio example."""
+        from audio_core.tasks.evaluation import evaluate_reconstruction
+
+        return evaluate_reconstruction(self, batches, log_audio)
 
     @torch.no_grad()
     def validation_step(self, batch: dict[str, Any]) -> Tensor | None:

@@ -12,10 +12,17 @@ stage-1 model)::
 
 The conditioning is the batch value the conditioner reads (``label`` from class folders,
 ``text`` from captioned data). Use ``train.ema_decay`` for EMA weights (then exported).
+
+Validation (:meth:`DiffusionTask.evaluate`): ``loss`` is the objective's loss on the
+validation latents at seeded times and noise; the model then samples one clip per
+validation example with its conditioning and ``train.val_steps`` steps, and ``fad`` (and,
+class-conditioned, ``class_accuracy``) score them against the real clips
+(:func:`~audio_core.tasks.evaluation.evaluate_generation`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -23,6 +30,9 @@ from torch import Tensor, nn
 
 from audio_core.errors import ConfigError
 from audio_core.tasks.base import Task
+
+#: What validation embeds real and sampled clips with unless ``train.val_embedding`` says.
+DEFAULT_EMBEDDING = "core.logmel"
 
 
 def frame_mask(mask: Tensor, frames: int, hop: int) -> Tensor:
@@ -104,3 +114,69 @@ class DiffusionTask(Task):
         if drop is not None:
             logs["diffusion/dropped"] = drop.float().mean()
         return logs
+
+    # -- validation ---------------------------------------------------------------------
+    #: ZeRO-3: the model validation samples with (see :meth:`evaluation_model`)
+    _replica: nn.Module | None = None
+    #: the ``train.val_embedding`` component, once built
+    _embedding: Any = None
+
+    @torch.no_grad()
+    def validation_loss(self, model: nn.Module, batch: dict[str, Any], seed: int) -> Tensor:
+        """The objective's loss of ``model`` on ``batch`` at times and noise drawn from
+        ``seed``, with the batch's conditioning (none dropped)."""
+        objective = model.objective
+        x0, mask = self.target(batch)
+        generator = torch.Generator().manual_seed(int(seed))
+        t = objective.sample_time(x0.shape[0], size=x0[0].numel(), generator=generator,
+                                  device=torch.device("cpu")).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        net_input, net_time, target, weight = objective.training_example(x0, noise, t)
+        inputs, _ = self.conditioning(batch, x0.shape[0])
+        dtype = next(model.parameters()).dtype
+        prediction = model(net_input.to(dtype), net_time, inputs, None)
+        return objective.loss(prediction.float(), target, weight, mask)
+
+    def evaluation_model(self) -> nn.Module:
+        """The model validation samples with, whose forward makes no collective call: the
+        engine's module, or under ZeRO-3 (where every forward gathers partitioned
+        parameters, and ranks may hold different numbers of validation batches) a replica
+        built once and loaded with the gathered weights (collective)."""
+        engine = self.engines["denoiser"]
+        if engine.zero_stage != 3:
+            return engine.module
+        state = engine.full_state_dict()
+        if self._replica is None:
+            from audio_core.models.build import build_model
+
+            with torch.random.fork_rng(devices=[]):
+                self._replica = build_model(self.cfg, self.registry, loading=True)
+        self._replica.load_state_dict(state)
+        return self._replica.to(engine.device).eval()
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[dict[str, Any]],
+                 log_audio: Callable[[str, Tensor, int], None]) -> dict[str, float]:
+        """``loss``, ``fad`` and (class-conditioned) ``class_accuracy``; see the module
+        docstring. Collective: every rank calls it once per validation."""
+        from audio_core.metrics import MetricAccumulator
+        from audio_core.tasks.evaluation import evaluate_generation
+
+        batches = list(batches)
+        model = self.evaluation_model()
+        acc = MetricAccumulator()
+        for i, batch in enumerate(batches):
+            loss = self.validation_loss(model, batch, self.cfg.run.seed + i)
+            size = batch["latent" if "latent" in batch else "audio"].shape[0]
+            acc.update({"loss": loss}, weight=size)
+        metrics = evaluate_generation(self, model, batches, log_audio, self.embedding())
+        return {**acc.compute(), **metrics}
+
+    def embedding(self) -> Any:
+        """The ``train.val_embedding`` component (built once; default ``core.logmel``)."""
+        if self._embedding is None:
+            from audio_core.config.schema import ComponentConfig
+
+            ref = self.cfg.train.val_embedding or ComponentConfig(name=DEFAULT_EMBEDDING)
+            self._embedding = self.build(ref, "embedding", "train.val_embedding")
+        return self._embedding

@@ -31,6 +31,7 @@ from audio_core.engine.export import export_run
 from audio_core.engine.trainer import Trainer
 
 EARLY, LATE = 20, 300
+VAL_EVERY = 150  # validation (FAD of sampled clips) at steps 150 and 300
 COND_DROPOUT = 0.25
 SECONDS = 0.256
 GEN = {"steps": 20, "decode_steps": 4, "guidance": 2.0}
@@ -56,7 +57,10 @@ def pipeline(stage1, registry, tmp_path_factory):
             f"train.max_steps={steps}", f"train.checkpoint_every={EARLY}", "train.log_every=1",
             "train.trackers=[jsonl]", "train.ema_decay=0.98", "train.optimizer.lr=1e-3",
             "data.batch_size=6", "data.num_workers=0", f"task.params.cond_dropout={COND_DROPOUT}",
-            "model.conditioner.params.max_tokens=16"], registry=registry, check_params=True)
+            "model.conditioner.params.max_tokens=16", f"train.val_every={VAL_EVERY}",
+            f"data.val={{name: core.latents, params: {{root: {latents}}}}}",
+            "train.val_batches=1", "train.val_steps=2", "train.best_metric=val/fad"],
+            registry=registry, check_params=True)
 
     null_rows: list[float] = []  # per denoiser call in training: fraction of null rows
     forward = UNet1d.forward
@@ -80,6 +84,20 @@ def pipeline(stage1, registry, tmp_path_factory):
                if "diffusion/dropped" in r["metrics"]}
     return {"captions": captions, "run": run, "exports": exports, "null_rows": null_rows,
             "dropped": [dropped[s] for s in sorted(dropped)], "out": out}
+
+
+def test_the_generator_validates_with_fad_of_clips_sampled_from_the_captions(pipeline):
+    records = [json.loads(x) for x in (pipeline["run"] / "metrics.jsonl").read_text()
+               .splitlines()]
+    val = {r["step"]: r["metrics"] for r in records if "val/fad" in r["metrics"]}
+    assert sorted(val) == [VAL_EVERY, LATE]
+    for metrics in val.values():
+        assert math.isfinite(metrics["val/fad"]) and math.isfinite(metrics["val/loss"])
+        assert metrics["val/clips"] == 6  # one batch, one clip per caption
+        assert "val/class_accuracy" not in metrics  # text conditioning: no classes
+    best = json.loads((pipeline["run"] / "checkpoints" / "best" / "trainer_state.json")
+                      .read_text())
+    assert best["best"]["value"] == min(m["val/fad"] for m in val.values())
 
 
 def test_the_null_embedding_is_used_exactly_at_the_mask_rate(pipeline):
