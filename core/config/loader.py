@@ -143,6 +143,9 @@ def check_keys(data: Any, cls: type, path: str) -> None:
         if isinstance(value, list):
             for i, item in enumerate(value):
                 check_keys(item, target, f"{where}[{i}]")
+        elif typing.get_origin(hints[key]) is dict and isinstance(value, Mapping):
+            for name, item in value.items():  # NAME -> component (model.conditioners)
+                check_keys(item, target, f"{where}.{name}")
         else:
             check_keys(value, target, where)
 
@@ -159,6 +162,10 @@ def _walk(obj: Any, path: str = ""):
             for i, item in enumerate(value):
                 if attrs.has(type(item)):
                     yield from _walk(item, f"{where}[{i}]")
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if attrs.has(type(item)):
+                    yield from _walk(item, f"{where}.{name}")
 
 
 def check_values(cfg: RunConfig) -> None:
@@ -212,6 +219,10 @@ def component_refs(cfg: RunConfig):
     for where, field, value in _walk(cfg):
         kind = field.metadata.get("kind")
         if kind is None or value is None:
+            continue
+        if isinstance(value, dict):  # NAME -> component (model.conditioners)
+            for name, item in value.items():
+                yield f"{where}.{name}", kind, item
             continue
         items = enumerate(value) if isinstance(value, list) else [(None, value)]
         for i, item in items:

@@ -61,6 +61,14 @@ class LossConfig(ComponentConfig):
 
 
 @attrs.define
+class ConditionerConfig(ComponentConfig):
+    """One of ``model.conditioners``: a conditioner and the batch key(s) it reads (``key``:
+    a string, or a list for a conditioner reading several; default its ``input_key``)."""
+
+    key: Any = None
+
+
+@attrs.define
 class RunSection:
     """Identity and bookkeeping of a run."""
 
@@ -100,6 +108,10 @@ class ModelConfig:
     vocoder: ComponentConfig | None = component("vocoder")
     denoiser: ComponentConfig | None = component("denoiser")
     conditioner: ComponentConfig | None = component("conditioner")
+    #: several conditioners by name, their tokens concatenated (``conditioner`` is the
+    #: one-entry shorthand): ``{NAME: {name, params, key}}``
+    conditioners: dict[str, ConditionerConfig] = attrs.field(
+        factory=dict, metadata={"kind": "conditioner"})
     objective: ComponentConfig | None = component("objective")
     sampler: ComponentConfig | None = component("sampler")
     discriminators: list[ComponentConfig] = components("discriminator")
@@ -108,7 +120,7 @@ class ModelConfig:
 
 #: ``model.*`` fields that hold one component (a model's or task's slots).
 COMPONENT_SLOTS = ("encoder", "quantizer", "decoder", "vocoder", "denoiser", "conditioner",
-                   "objective", "sampler", "discriminators", "losses")
+                   "conditioners", "objective", "sampler", "discriminators", "losses")
 
 
 @attrs.define

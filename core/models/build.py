@@ -82,8 +82,30 @@ def build_slot(cfg: RunConfig, registry: Any, slot: str, **context: Any) -> Any:
                                      context=context)
 
 
+def build_conditioners(cfg: RunConfig, registry: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``model.conditioners`` built: (NAME -> conditioner, NAME -> the batch keys it reads,
+    its ``key`` or the component's ``input_key``); both empty when unset. Setting it and
+    ``model.conditioner`` together is a :class:`ConfigError`."""
+    from audio_core.models.conditioning import batch_keys
+
+    entries = cfg.model.conditioners or {}
+    if entries and cfg.model.conditioner is not None:
+        raise ConfigError("set model.conditioner (one) or model.conditioners (by name), not "
+                          "both", "model.conditioner")
+    named, keys = {}, {}
+    for name, ref in entries.items():
+        where = f"model.conditioners.{name}"
+        if not str(name).isidentifier():
+            raise ConfigError(f"{where}: a conditioner name must be an identifier (letters, "
+                              f"digits, _), got {name!r}", where)
+        named[name] = _registry(registry).build("conditioner", ref.name, ref.params,
+                                                path=where)
+        keys[name] = batch_keys(named[name], ref.key, f"{where}.key")
+    return named, keys
+
+
 def _is_set(value: Any) -> bool:
-    return bool(value) if isinstance(value, list) else value is not None
+    return bool(value) if isinstance(value, list | dict) else value is not None
 
 
 def check_slots(cfg: RunConfig, registry: Any = None) -> None:
