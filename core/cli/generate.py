@@ -23,10 +23,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "(K=1) or OUT's stem with _0, _1, ... (K>1), plus OUT.json with every "
                     "setting. The same seed gives the same audio.")
     g.add_argument("model", metavar="MODEL", help="an export folder or a run folder")
-    cond = g.add_mutually_exclusive_group()
-    cond.add_argument("--text", metavar="T", help="caption for a text-conditioned model")
-    cond.add_argument("--class", dest="label", metavar="C",
-                      help="class name or index for a class-conditioned model")
+    g.add_argument("--text", metavar="T", help="caption for a text-conditioned model (the "
+                   "conditioner reading the batch key text)")
+    g.add_argument("--class", dest="label", metavar="C",
+                   help="class name or index for a class-conditioned model (the conditioner "
+                        "reading the batch key label)")
     g.add_argument("--cond", action="append", default=[], metavar="NAME=VALUE",
                    help="the value of the model's conditioner NAME (repeatable; names as in "
                         "its model.conditioners): a text, a class name or index, or timing "
