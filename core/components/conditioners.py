@@ -204,7 +204,8 @@ class TimingConditioner(Conditioner):
     sin(2 pi v w), cos(2 pi v w)]`` with ``features // 2`` learned frequencies ``w`` per key
     -> a linear layer to ``dim`` (one per key). The mask is all True. ``forward`` takes a
     mapping ``{"seconds_start": (batch,), "seconds_total": (batch,)}`` (tensors or lists of
-    numbers); a missing condition is the null embedding (``null``).
+    numbers); an example whose ``seconds_total`` is NaN or negative (no timing known) gets
+    the null embedding in both tokens (so every call reaches it, as data parallelism needs).
     """
 
     input_key: ClassVar[tuple[str, ...]] = ("seconds_start", "seconds_total")
@@ -246,17 +247,20 @@ class TimingConditioner(Conditioner):
             got = sorted(values) if isinstance(values, Mapping) else type(values).__name__
             raise ValueError(f"timing takes a mapping with keys {', '.join(self.input_key)}, "
                              f"got {got}")
-        tokens = []
+        tokens, unknown = [], None
         for i, key in enumerate(self.input_key):
             seconds = torch.as_tensor(values[key], dtype=torch.float32, device=self.device)
             if seconds.ndim != 1:
                 raise ValueError(f"timing '{key}' must be (batch,), got "
                                  f"{tuple(seconds.shape)}")
-            v = rearrange(seconds.clamp(0, self.max_seconds) / self.max_seconds, "b -> b 1")
-            angles = 2 * math.pi * v * self.frequencies[i]
-            features = torch.cat([v, angles.sin(), angles.cos()], dim=-1)
+            if key == "seconds_total":
+                unknown = ~torch.isfinite(seconds) | (seconds < 0)
+            v = torch.nan_to_num(seconds).clamp(0, self.max_seconds) / self.max_seconds
+            angles = 2 * math.pi * rearrange(v, "b -> b 1") * self.frequencies[i]
+            features = torch.cat([rearrange(v, "b -> b 1"), angles.sin(), angles.cos()], -1)
             tokens.append(self.projections[i](features.to(self.null_embedding.dtype)))
         emb = torch.stack(tokens, dim=1)
+        emb = torch.where(rearrange(unknown, "b -> b 1 1"), self.null_embedding, emb)
         return Conditioning(emb, torch.ones(emb.shape[:2], dtype=torch.bool,
                                             device=self.device))
 

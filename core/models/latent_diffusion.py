@@ -211,7 +211,10 @@ class LatentDiffusion(Generator):
         if inputs is None:
             return conditioners.null(batch)
         if not (isinstance(inputs, Mapping) and set(inputs) <= set(conditioners.names)):
-            inputs = {conditioners.names[0]: inputs} if len(conditioners) == 1 else {}
+            if len(conditioners) != 1:
+                raise ConditioningError(f"conditioning inputs must map the conditioner names "
+                                        f"{list(conditioners.names)} to batch values")
+            inputs = {conditioners.names[0]: inputs}
         cond = conditioners(inputs, batch)
         if drop is not None and bool(drop.any()):
             from audio_core.diffusion.guidance import drop_conditioning

@@ -65,8 +65,14 @@ def test_timing_gives_two_tokens_that_follow_the_values():
     torch.testing.assert_close(clamped.embeddings[0], clamped.embeddings[1])  # max_seconds
     null = timing.null(3)
     assert null.embeddings.shape == (3, 1, 8) and bool(null.mask.all())
+    unknown = timing({"seconds_start": [0.0, 1.0], "seconds_total": [float("nan"), 4.0]})
+    assert torch.equal(unknown.embeddings[0], timing.null_embedding.expand(2, 8))
+    torch.testing.assert_close(unknown.embeddings[1], timing(
+        {"seconds_start": [1.0], "seconds_total": [4.0]}).embeddings[0])
     out.embeddings.sum().backward()
     assert timing.frequencies.grad is not None and timing.frequencies.grad.abs().sum() > 0
+    # every call reaches the null embedding (a zero gradient without unknown examples)
+    assert timing.null_embedding.grad is not None
 
 
 def test_timing_values_parse_and_errors_name_the_keys():
