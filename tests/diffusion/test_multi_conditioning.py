@@ -357,3 +357,22 @@ def test_class_and_text_model_trains_and_generates(tmp_path, capsys):
     assert main(["generate", str(tmp_path / "tc_export"), "--text", "a dog barks", "--class",
                  "dog", "--cond", "timing=0.5", "-o", str(wav)]) == 0
     assert sf.read(wav)[0].shape == (round(0.05 * 8000),)
+
+
+@pytest.mark.integration
+def test_training_on_a_dataset_without_a_key_names_dataset_and_key(tmp_path):
+    from audio_core.engine import distributed
+    from audio_core.engine.trainer import Trainer
+
+    run = config({"text": TEXT, "timing": TIME}, batch_size=2, val=None,
+                 train={"name": "core.synthetic", "params": {"num_items": 4}})
+    run["run"] = {"name": "no_text", "output_dir": str(tmp_path), "seed": 0}
+    run["train"] = {"max_steps": 1, "val_every": 0, "checkpoint_every": 0,
+                    "trackers": ["jsonl"]}
+    try:
+        with pytest.raises(ConditioningError, match=r"conditioner 'text' \(ByteTextEncoder\) "
+                           r"reads batch key 'text', but dataset core.synthetic does not "
+                           r"supply it .*model.conditioners.text.key"):
+            Trainer(load_config(run, check_params=True)).fit()
+    finally:
+        distributed.teardown()
