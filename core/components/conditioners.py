@@ -247,14 +247,14 @@ class TimingConditioner(Conditioner):
             got = sorted(values) if isinstance(values, Mapping) else type(values).__name__
             raise ValueError(f"timing takes a mapping with keys {', '.join(self.input_key)}, "
                              f"got {got}")
-        tokens, unknown = [], None
+        tokens = []
+        total = torch.as_tensor(values["seconds_total"], dtype=torch.float32)
+        unknown = (~torch.isfinite(total) | (total < 0)).to(self.device)
         for i, key in enumerate(self.input_key):
             seconds = torch.as_tensor(values[key], dtype=torch.float32, device=self.device)
-            if seconds.ndim != 1:
-                raise ValueError(f"timing '{key}' must be (batch,), got "
+            if seconds.ndim != 1 or seconds.shape != total.shape:
+                raise ValueError(f"timing '{key}' must be (batch,) like seconds_total, got "
                                  f"{tuple(seconds.shape)}")
-            if key == "seconds_total":
-                unknown = ~torch.isfinite(seconds) | (seconds < 0)
             v = torch.nan_to_num(seconds).clamp(0, self.max_seconds) / self.max_seconds
             angles = 2 * math.pi * rearrange(v, "b -> b 1") * self.frequencies[i]
             features = torch.cat([rearrange(v, "b -> b 1"), angles.sin(), angles.cos()], -1)

@@ -66,7 +66,7 @@ def batch_keys(conditioner: Conditioner, key: Any, where: str) -> tuple[str, ...
     keys = (key,) if isinstance(key, str) else tuple(key)
     if not keys or not all(isinstance(k, str) and k for k in keys) or len(keys) != len(own):
         want = "no key (it reads nothing)" if not own else \
-            f"{len(own)} key(s) like {list(own) if len(own) > 1 else own[0]!r}"
+            f"{len(own)} key(s) (like {', '.join(own)})"
         raise ConfigError(f"{where}: {type(conditioner).__name__} takes {want}, got {key!r}",
                           where)
     return keys
@@ -81,15 +81,14 @@ class ConditionerSet:
                  keys: Mapping[str, tuple[str, ...]]) -> None:
         self.modules = dict(modules)
         self.keys = {name: tuple(keys[name]) for name in self.modules}
-        dims = {name: int(m.dim) for name, m in self.modules.items()}
-        first = next(iter(dims), None)
-        for name, dim in dims.items():
-            if dim != dims[first]:
-                raise ConfigError(f"model.conditioners: '{first}' has dim {dims[first]} but "
+        dims = [(name, int(m.dim)) for name, m in self.modules.items()]
+        first, self.dim = dims[0] if dims else ("", 0)
+        for name, dim in dims:
+            if dim != self.dim:
+                raise ConfigError(f"model.conditioners: '{first}' has dim {self.dim} but "
                                   f"'{name}' has dim {dim}; their tokens are concatenated, so "
                                   f"give every conditioner the same dim",
                                   f"model.conditioners.{name}")
-        self.dim = dims[first] if first is not None else 0
 
     def __len__(self) -> int:
         return len(self.modules)
