@@ -86,7 +86,7 @@ def build_conditioners(cfg: RunConfig, registry: Any) -> tuple[dict[str, Any], d
     """``model.conditioners`` built: (NAME -> conditioner, NAME -> the batch keys it reads,
     its ``key`` or the component's ``input_key``); both empty when unset. Setting it and
     ``model.conditioner`` together is a :class:`ConfigError`."""
-    from audio_core.models.conditioning import batch_keys
+    from audio_core.models.conditioning import batch_keys, check_name
 
     entries = cfg.model.conditioners or {}
     if entries and cfg.model.conditioner is not None:
@@ -95,9 +95,7 @@ def build_conditioners(cfg: RunConfig, registry: Any) -> tuple[dict[str, Any], d
     named, keys = {}, {}
     for name, ref in entries.items():
         where = f"model.conditioners.{name}"
-        if not str(name).isidentifier():
-            raise ConfigError(f"{where}: a conditioner name must be an identifier (letters, "
-                              f"digits, _), got {name!r}", where)
+        check_name(name)
         named[name] = _registry(registry).build("conditioner", ref.name, ref.params,
                                                 path=where)
         keys[name] = batch_keys(named[name], ref.key, f"{where}.key")

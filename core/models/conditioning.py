@@ -57,6 +57,15 @@ def shorthand_name(conditioner: Conditioner) -> str:
     return "timing" if keys == ("seconds_start", "seconds_total") else "condition"
 
 
+def check_name(name: str) -> None:
+    """A :class:`ConfigError` unless ``name`` (a key of ``model.conditioners``) is an
+    identifier: it names a submodule and ``--cond NAME=VALUE``."""
+    if not str(name).isidentifier():
+        where = f"model.conditioners.{name}"
+        raise ConfigError(f"{where}: a conditioner name must be an identifier (letters, "
+                          f"digits, _), got {name!r}", where)
+
+
 def batch_keys(conditioner: Conditioner, key: Any, where: str) -> tuple[str, ...]:
     """The batch keys an entry reads: its config ``key`` (a string or a list) or the
     component's ``input_key``; a :class:`ConfigError` at ``where`` on a count mismatch."""

@@ -158,7 +158,7 @@ class LatentDiffusion(Generator):
     def _set_conditioners(self, single: Conditioner | None,
                           named: Mapping[str, Conditioner] | None,
                           keys: Mapping[str, tuple[str, ...]]) -> None:
-        from audio_core.models.conditioning import shorthand_name
+        from audio_core.models.conditioning import check_name, shorthand_name
 
         if single is not None and named:
             raise ValueError("give conditioner (one) or conditioners (by name), not both")
@@ -167,10 +167,7 @@ class LatentDiffusion(Generator):
             named = {shorthand_name(single): single}
         elif named:
             for name in named:
-                if not name.isidentifier():
-                    raise ConfigError(f"model.conditioners: name {name!r} must be an "
-                                      f"identifier (letters, digits, _)",
-                                      f"model.conditioners.{name}")
+                check_name(name)
             self.conditioners = torch.nn.ModuleDict(dict(named))
         named = dict(named or {})
         self.condition_set = ConditionerSet(
