@@ -186,6 +186,18 @@ def test_config_errors_name_the_key(conditioners, single, match):
         build_model(load_config(config(conditioners, single), check_params=True))
 
 
+def test_a_model_without_conditioners_refuses_them_and_an_empty_dict_is_unset():
+    with pytest.raises(ConfigError, match=r"model\.conditioners is set but model "
+                       r"core\.autoencoder .*does not use it"):
+        load_config("tiny_autoencoder", ["model.conditioners={text: {name: core.byte_text}}"],
+                    check_params=True)
+    run = config({})
+    run["model"]["denoiser"]["params"]["cross_attention"] = False
+    model = build_model(load_config(run, check_params=True))
+    assert model.conditions == {} and model.condition(None, 2) is None
+    assert model.conditioner is None and model.denoiser.cond_dim == 0
+
+
 def test_overrides_edit_one_entry_and_a_new_name_drops_the_old_params():
     cfg = load_config(config(ALL), ["model.conditioners.label.params.dim=8",
                                     "model.conditioners.text.name=core.unconditional",
