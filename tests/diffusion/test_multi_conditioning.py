@@ -388,3 +388,20 @@ def test_training_on_a_dataset_without_a_key_names_dataset_and_key(tmp_path):
             Trainer(load_config(run, check_params=True)).fit()
     finally:
         distributed.teardown()
+
+
+def test_eval_maps_text_and_class_to_their_conditioners(export, tmp_path, capsys):
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        sf.write(reference / f"{i}.wav", (0.1 * rng.standard_normal(4000)).astype(np.float32),
+                 8000)
+    out = tmp_path / "eval"
+    assert main(["eval", str(export), str(reference), "--out", str(out), "--text", "rain",
+                 "--class", "rain", "--num-samples", "2", "--seconds", "0.5"]) == 0
+    assert len(list((out / "generated").glob("*.wav"))) == 2
+    capsys.readouterr()
+    assert main(["eval", str(export), str(reference), "--out", str(tmp_path / "e2"),
+                 "--class", "cat", "--num-samples", "2", "--seconds", "0.5"]) == 1
+    assert "conditioner 'label': unknown class 'cat'" in capsys.readouterr().err
