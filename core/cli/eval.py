@@ -65,9 +65,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--steps", type=positive_int, help="sampler steps")
     gen.add_argument("--guidance", type=non_negative, help="classifier-free guidance scale")
     gen.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
-    cond = gen.add_mutually_exclusive_group()
-    cond.add_argument("--text", metavar="T", help="caption for a text-conditioned model")
-    cond.add_argument("--class", dest="label", metavar="C", help="class for a class model")
+    gen.add_argument("--text", metavar="T", help="caption for a text-conditioned model")
+    gen.add_argument("--class", dest="label", metavar="C", help="class for a class model")
     p.set_defaults(handler=run_eval)
 
 
@@ -96,9 +95,10 @@ def run_eval(args: argparse.Namespace) -> int:
             from audio_core.errors import AudioCoreError
 
             raise AudioCoreError("a generator is scored by FAD; drop --no-fad")
-        label = args.label
-        conditioning = args.text if args.text is not None else (
-            int(label) if label is not None and label.lstrip("-").isdigit() else label)
+        from audio_core.cli.generate import named_conditioning
+
+        # --text/--class: the conditioners reading text/label, as in `audio-core generate`
+        conditioning = named_conditioning(model, [], args.text, args.label) or None
         payload = evaluate_generator(model, args.data, out, embedding=embedding,
                                      num_samples=args.num_samples, seconds=args.seconds,
                                      steps=args.steps, guidance=args.guidance, seed=args.seed,

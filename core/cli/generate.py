@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audio_core.cli.codec import non_negative, positive, positive_int, seed
 from audio_core.inference.limits import LIMITS, check_generation
+
+if TYPE_CHECKING:
+    from audio_core.contracts.models import Generator
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,10 +23,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "(K=1) or OUT's stem with _0, _1, ... (K>1), plus OUT.json with every "
                     "setting. The same seed gives the same audio.")
     g.add_argument("model", metavar="MODEL", help="an export folder or a run folder")
-    cond = g.add_mutually_exclusive_group()
-    cond.add_argument("--text", metavar="T", help="caption for a text-conditioned model")
-    cond.add_argument("--class", dest="label", metavar="C",
-                      help="class name or index for a class-conditioned model")
+    g.add_argument("--text", metavar="T", help="caption for a text-conditioned model (the "
+                   "conditioner reading the batch key text)")
+    g.add_argument("--class", dest="label", metavar="C",
+                   help="class name or index for a class-conditioned model (the conditioner "
+                        "reading the batch key label)")
+    g.add_argument("--cond", action="append", default=[], metavar="NAME=VALUE",
+                   help="the value of the model's conditioner NAME (repeatable; names as in "
+                        "its model.conditioners): a text, a class name or index, or timing "
+                        "as seconds_total (e.g. 10) or seconds_start=S,seconds_total=T; a "
+                        "conditioner not given gets its null embedding. --text/--class set "
+                        "the conditioner reading the batch key text/label")
     g.add_argument("--steps", type=positive_int, default=None,
                    help="sampler steps (default: the export's sampler setting; at most "
                         f"{LIMITS['--steps']} without --no-limits)")
@@ -84,18 +95,11 @@ def run_generate(args: argparse.Namespace) -> int:
     if not isinstance(model, Generator):
         raise AudioCoreError(f"{args.model} holds a {type(model).__name__} (contracts: "
                              f"{', '.join(capabilities(model)) or 'none'}), not a generator")
-    keys = tuple(model.condition_keys)
-    for flag, value, key in (("--text", args.text, "text"), ("--class", args.label, "label")):
-        if value is not None and keys != (key,):
-            reads = f"reads {keys[0]!r}" if keys else "takes no conditioning"
-            raise AudioCoreError(f"{flag} does not apply: this model's conditioner {reads}")
+    conditioning = named_conditioning(model, args.cond, args.text, args.label)
     check_generation(num_samples=args.num_samples, steps=args.steps, guidance=args.guidance,
                      seconds=args.seconds if args.seconds is not None else getattr(
                          model, "seconds", None), sample_rate=model.sample_rate,
                      channels=model.channels, unlimited=args.no_limits)
-    conditioning = args.text if args.text is not None else args.label
-    if args.label is not None and args.label.lstrip("-").isdigit():
-        conditioning = int(args.label)
     options = {}
     if args.decode_steps is not None:
         try:
@@ -114,7 +118,8 @@ def run_generate(args: argparse.Namespace) -> int:
         save_audio(path, clip.clamp(-1, 1).cpu(), model.sample_rate)
     guidance = args.guidance if args.guidance is not None else model.guidance
     decode_steps = args.decode_steps if args.decode_steps is not None else model.decode_steps
-    settings = {"model": args.model, "text": args.text, "class": args.label, "steps": steps,
+    settings = {"model": args.model, "text": args.text, "class": args.label,
+                "cond": conditioning, "steps": steps,
                 "decode_steps": decode_steps, "guidance": guidance, "seed": args.seed,
                 "seconds": audio.shape[-1] / model.sample_rate,
                 "num_samples": args.num_samples, "sample_rate": model.sample_rate,
@@ -122,3 +127,35 @@ def run_generate(args: argparse.Namespace) -> int:
     write_text(report, json.dumps(settings, indent=2))
     print(json.dumps(settings, indent=2))
     return 0
+
+
+def named_conditioning(model: Generator, pairs: list[str], text: str | None,
+                       label: str | None) -> dict[str, str]:
+    """``--cond NAME=VALUE`` pairs plus ``--text``/``--class`` (the conditioner reading
+    batch key ``text``/``label``) -> ``{NAME: VALUE}`` for ``generate``; one-line errors
+    naming the flag and the model's conditioners."""
+    from audio_core.errors import AudioCoreError
+
+    conditions = model.conditions
+    listed = ", ".join(f"{n} ({'/'.join(k) or 'no key'})" for n, k in conditions.items()) \
+        or "none"
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in conditions:
+            what = f"unknown conditioner '{name}'" if sep else "not NAME=VALUE"
+            raise AudioCoreError(f"--cond {pair}: {what}; this model's conditioners: {listed}")
+        if name in out:
+            raise AudioCoreError(f"--cond {pair}: conditioner '{name}' given twice")
+        out[name] = value
+    for flag, value, key in (("--text", text, "text"), ("--class", label, "label")):
+        if value is None:
+            continue
+        name = next((n for n, k in conditions.items() if k == (key,)), None)
+        if name is None:
+            raise AudioCoreError(f"{flag} does not apply: no conditioner of this model reads "
+                                 f"'{key}' (its conditioners: {listed})")
+        if name in out:
+            raise AudioCoreError(f"{flag} and --cond {name}=... set the same conditioner")
+        out[name] = value
+    return out

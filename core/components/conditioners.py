@@ -7,13 +7,19 @@ conditions in training (:func:`audio_core.diffusion.guidance.drop_conditioning`)
 - :class:`ClassEmbedding` (``core.class_embedding``): one token per label;
 - :class:`ByteTextEncoder` (``core.byte_text``): UTF-8 bytes through a tiny transformer,
   one token per byte (offline, nothing to download);
-- :class:`Unconditional` (``core.unconditional``): always the null embedding.
+- :class:`Unconditional` (``core.unconditional``): always the null embedding;
+- :class:`TimingConditioner` (``core.timing``): ``seconds_start`` and ``seconds_total``
+  (Stable Audio style) -> two tokens from learned Fourier features.
+
+A model holds several of them by name (``model.conditioners``) and concatenates their
+tokens (:mod:`audio_core.models.conditioning`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from einops import rearrange, repeat
@@ -26,8 +32,8 @@ from audio_core.contracts.records import Conditioning
 class Conditioner(nn.Module, contracts.Conditioner):
     """Base: ``forward(values) -> Conditioning`` with embeddings ``(batch, tokens, dim)``.
 
-    ``input_key`` is the batch key the values come from (``"label"``, ``"text"``, or
-    ``None``); ``null_embedding`` ``(1, dim)`` is learned.
+    ``input_key`` is the batch key the values come from (``"label"``, ``"text"``, a tuple
+    of keys, or ``None``); ``null_embedding`` ``(1, dim)`` is learned.
     """
 
     def __init__(self, dim: int) -> None:
@@ -45,6 +51,11 @@ class Conditioner(nn.Module, contracts.Conditioner):
         """The null condition: embeddings ``(batch, 1, dim)``, mask all True."""
         emb = repeat(self.null_embedding, "1 d -> b 1 d", b=batch)
         return Conditioning(emb, torch.ones(batch, 1, dtype=torch.bool, device=self.device))
+
+    def parse_value(self, value: Any) -> Any:
+        """One example's user-given value (``generate --cond NAME=VALUE``, a string, or a
+        Python value) as ``forward`` takes it per example; the base keeps it as is."""
+        return value
 
 
 class ClassEmbedding(Conditioner):
@@ -86,6 +97,13 @@ class ClassEmbedding(Conditioner):
         valid = (f"names {self.classes}" if self.classes is not None else "no names")
         raise ValueError(f"unknown class {label!r}: use an index in [0, {self.num_classes}) "
                          f"(-1 = no label) or one of the class {valid}")
+
+    def parse_value(self, value: Any) -> int:
+        """A class name, an index, or an index written as a string (``"3"``) -> the index."""
+        if isinstance(value, str) and (self.classes is None or value not in self.classes) \
+                and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        return self.index(value)
 
     def labels(self, values: Tensor | Sequence[int | str]) -> Tensor:
         """``values`` as a LongTensor ``(batch,)`` on this module's device, checked."""
@@ -143,6 +161,10 @@ class ByteTextEncoder(Conditioner):
             mask[row, : len(data)] = True
         return ids.to(self.device), mask.to(self.device)
 
+    def parse_value(self, value: Any) -> str:
+        """The text of one example (``None`` -> ``""``, the null embedding)."""
+        return "" if value is None else str(value)
+
     def forward(self, values: Sequence[str | None]) -> Conditioning:
         if isinstance(values, str) or not isinstance(values, Sequence):
             raise TypeError(f"byte_text takes a list of strings, got {type(values).__name__}")
@@ -172,3 +194,84 @@ class Unconditional(Conditioner):
     def forward(self, values: Any) -> Conditioning:
         batch = values if isinstance(values, int) else len(values)
         return self.null(batch)
+
+
+class TimingConditioner(Conditioner):
+    """Stable Audio style timing: ``seconds_start`` (where the crop starts in its file) and
+    ``seconds_total`` (the file's duration), in seconds -> two tokens ``(batch, 2, dim)``.
+
+    Each value is clamped to ``[0, max_seconds]`` and scaled to ``[0, 1]``, then ``[v,
+    sin(2 pi v w), cos(2 pi v w)]`` with ``features // 2`` learned frequencies ``w`` per key
+    -> a linear layer to ``dim`` (one per key). The mask is all True. ``forward`` takes a
+    mapping ``{"seconds_start": (batch,), "seconds_total": (batch,)}`` (tensors or lists of
+    numbers); an example whose ``seconds_total`` is NaN or negative (no timing known) gets
+    the null embedding in both tokens (so every call reaches it, as data parallelism needs).
+    """
+
+    input_key: ClassVar[tuple[str, ...]] = ("seconds_start", "seconds_total")
+
+    def __init__(self, dim: int = 128, max_seconds: float = 512.0, features: int = 32) -> None:
+        super().__init__(dim)
+        if not (isinstance(max_seconds, int | float) and math.isfinite(max_seconds)
+                and max_seconds > 0) or features < 2 or features % 2:
+            raise ValueError(f"timing needs max_seconds > 0 and an even features >= 2; got "
+                             f"max_seconds={max_seconds!r}, features={features!r}")
+        self.max_seconds = float(max_seconds)
+        self.frequencies = nn.Parameter(torch.randn(len(self.input_key), features // 2))
+        self.projections = nn.ModuleList(nn.Linear(features + 1, dim)
+                                         for _ in self.input_key)
+
+    def parse_value(self, value: Any) -> dict[str, float]:
+        """One example's timing: a number (``seconds_total``, start 0), a mapping with both
+        keys (``seconds_start`` defaults to 0), or the string ``"seconds_start=S,
+        seconds_total=T"`` (either order; a bare number is ``seconds_total``)."""
+        if isinstance(value, str):
+            value = _parse_timing(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = {"seconds_total": value}
+        if not isinstance(value, Mapping):
+            raise ValueError(f"timing takes seconds_total (a number) or "
+                             f"{{seconds_start, seconds_total}}, got {value!r}")
+        unknown = sorted(set(value) - set(self.input_key))
+        if unknown or "seconds_total" not in value:
+            raise ValueError(f"timing takes keys {', '.join(self.input_key)} (seconds_total "
+                             f"required), got {sorted(value)}")
+        out = {"seconds_start": float(value.get("seconds_start", 0.0)),
+               "seconds_total": float(value["seconds_total"])}
+        if not all(math.isfinite(v) and v >= 0 for v in out.values()):
+            raise ValueError(f"timing values must be finite seconds >= 0, got {out}")
+        return out
+
+    def forward(self, values: Mapping[str, Tensor | Sequence[float]]) -> Conditioning:
+        if not isinstance(values, Mapping) or set(values) != set(self.input_key):
+            got = sorted(values) if isinstance(values, Mapping) else type(values).__name__
+            raise ValueError(f"timing takes a mapping with keys {', '.join(self.input_key)}, "
+                             f"got {got}")
+        tokens = []
+        total = torch.as_tensor(values["seconds_total"], dtype=torch.float32)
+        unknown = (~torch.isfinite(total) | (total < 0)).to(self.device)
+        for i, key in enumerate(self.input_key):
+            seconds = torch.as_tensor(values[key], dtype=torch.float32, device=self.device)
+            if seconds.ndim != 1 or seconds.shape != total.shape:
+                raise ValueError(f"timing '{key}' must be (batch,) like seconds_total, got "
+                                 f"{tuple(seconds.shape)}")
+            v = torch.nan_to_num(seconds).clamp(0, self.max_seconds) / self.max_seconds
+            angles = 2 * math.pi * rearrange(v, "b -> b 1") * self.frequencies[i]
+            features = torch.cat([rearrange(v, "b -> b 1"), angles.sin(), angles.cos()], -1)
+            tokens.append(self.projections[i](features.to(self.null_embedding.dtype)))
+        emb = torch.stack(tokens, dim=1)
+        emb = torch.where(rearrange(unknown, "b -> b 1 1"), self.null_embedding, emb)
+        return Conditioning(emb, torch.ones(emb.shape[:2], dtype=torch.bool,
+                                            device=self.device))
+
+
+def _parse_timing(text: str) -> float | dict[str, float]:
+    """``"10"`` -> 10.0; ``"seconds_start=2,seconds_total=10"`` -> a dict."""
+    try:
+        if "=" not in text:
+            return float(text)
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        return {k.strip(): float(v) for k, v in pairs}
+    except ValueError:
+        raise ValueError(f"timing value {text!r}: write seconds_total as a number (e.g. 10) "
+                         f"or seconds_start=S,seconds_total=T") from None

@@ -145,6 +145,9 @@ def check_keys(data: Any, cls: type, path: str) -> None:
         if isinstance(value, list):
             for i, item in enumerate(value):
                 check_keys(item, target, f"{where}[{i}]")
+        elif typing.get_origin(hints[key]) is dict and isinstance(value, Mapping):
+            for name, item in value.items():  # NAME -> component (model.conditioners)
+                check_keys(item, target, f"{where}.{name}")
         else:
             check_keys(value, target, where)
 

@@ -98,9 +98,29 @@ def merge_config(base: Any, over: Any, cls: type | None = None, path: str = "") 
         is_component = field is not None and "kind" in field.metadata
         if key in out and is_component and _renamed(out[key], value):
             out[key] = _strip(value)
+        elif key in out and is_component and typing.get_origin(hints[key]) is dict:
+            out[key] = _merge_named(out[key], value, attrs_class(hints[key]),
+                                    f"{path}.{key}" if path else key)
         elif key in out:
             target = attrs_class(hints[key]) if field is not None else None
             out[key] = merge_config(out[key], value, target, f"{path}.{key}" if path else key)
         else:
             out[key] = _strip(value)
+    return out
+
+
+def _merge_named(base: Any, over: Any, cls: type | None, path: str) -> Any:
+    """A NAME -> component mapping (``model.conditioners``): entries merge one by one, with
+    the renaming rule applied to each."""
+    if not isinstance(base, Mapping) or not isinstance(over, Mapping) \
+            or over.get(REPLACE_KEY) is True:
+        return _strip(over)
+    out = {k: copy.deepcopy(v) for k, v in base.items()}
+    for name, entry in over.items():
+        if name == REPLACE_KEY:
+            continue
+        if name in out and not _renamed(out[name], entry):
+            out[name] = merge_config(out[name], entry, cls, f"{path}.{name}")
+        else:
+            out[name] = _strip(entry)
     return out

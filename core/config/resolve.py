@@ -72,7 +72,7 @@ def check_component_refs(cfg: RunConfig, registry: Any, *, check_params: bool = 
 
 
 def _is_set(value: Any) -> bool:
-    return bool(value) if isinstance(value, list) else value is not None
+    return bool(value) if isinstance(value, list | dict) else value is not None
 
 
 def check_slots(cfg: RunConfig, registry: Any = None) -> None:

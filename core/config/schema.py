@@ -61,6 +61,14 @@ class LossConfig(ComponentConfig):
 
 
 @attrs.define
+class ConditionerConfig(ComponentConfig):
+    """One of ``model.conditioners``: a conditioner and the batch key(s) it reads (``key``:
+    a string, or a list for a conditioner reading several; default its ``input_key``)."""
+
+    key: Any = None
+
+
+@attrs.define
 class RunSection:
     """Identity and bookkeeping of a run."""
 
@@ -100,6 +108,10 @@ class ModelConfig:
     vocoder: ComponentConfig | None = component("vocoder")
     denoiser: ComponentConfig | None = component("denoiser")
     conditioner: ComponentConfig | None = component("conditioner")
+    #: several conditioners by name, their tokens concatenated (``conditioner`` is the
+    #: one-entry shorthand): ``{NAME: {name, params, key}}``
+    conditioners: dict[str, ConditionerConfig] = attrs.field(
+        factory=dict, metadata={"kind": "conditioner"})
     objective: ComponentConfig | None = component("objective")
     sampler: ComponentConfig | None = component("sampler")
     discriminators: list[ComponentConfig] = components("discriminator")
@@ -108,7 +120,7 @@ class ModelConfig:
 
 #: ``model.*`` fields that hold one component (a model's or task's slots).
 COMPONENT_SLOTS = ("encoder", "quantizer", "decoder", "vocoder", "denoiser", "conditioner",
-                   "objective", "sampler", "discriminators", "losses")
+                   "conditioners", "objective", "sampler", "discriminators", "losses")
 
 
 @attrs.define
@@ -196,6 +208,10 @@ def walk(obj: Any, path: str = ""):
             for i, item in enumerate(value):
                 if attrs.has(type(item)):
                     yield from walk(item, f"{where}[{i}]")
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if attrs.has(type(item)):
+                    yield from walk(item, f"{where}.{name}")
 
 
 def component_refs(cfg: RunConfig):
@@ -203,6 +219,10 @@ def component_refs(cfg: RunConfig):
     for where, field, value in walk(cfg):
         kind = field.metadata.get("kind")
         if kind is None or value is None:
+            continue
+        if isinstance(value, dict):  # NAME -> component (model.conditioners)
+            for name, item in value.items():
+                yield f"{where}.{name}", kind, item
             continue
         items = enumerate(value) if isinstance(value, list) else [(None, value)]
         for i, item in items:

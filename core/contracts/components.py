@@ -19,7 +19,7 @@ quantizer      latent ``(batch, dim, frames)`` -> ``QuantizedResult``
                (:class:`~audio_core.contracts.models.Quantizer`)
 vocoder        spectrogram ``(batch, bins, frames)`` -> waveform ``(batch, channels, time)``
 denoiser       ``x (batch, dim, frames), t (batch,), Conditioning | None`` -> like ``x``
-conditioner    values (labels ``(batch,)`` or texts) -> ``Conditioning``
+conditioner    values (labels ``(batch,)``, texts, ``{key: (batch,)}``) -> ``Conditioning``
 objective      noising path, training target and loss, time grid, prior
 sampler        ``denoise, x_T (batch, dim, frames), grid, objective`` -> ``x_0``
 loss           ``estimate, reference (batch, channels, time), mask (batch, time)``
@@ -139,12 +139,18 @@ class Denoiser(Protocol):
 class Conditioner(Protocol):
     """Values of batch key ``input_key`` (labels ``(batch,)`` or texts) -> ``Conditioning``
     (embeddings ``(batch, tokens, dim)`` + mask ``(batch, tokens)``), with a learned null
-    embedding for classifier-free guidance."""
+    embedding for classifier-free guidance.
+
+    A conditioner reading several batch keys declares them as a tuple (``core.timing``:
+    ``("seconds_start", "seconds_total")``); ``forward`` then takes a mapping from each of
+    those keys to its batch values. A model may hold several conditioners
+    (``model.conditioners``): their tokens are concatenated, so all share ``dim``."""
 
     #: Channels of the embeddings.
     dim: int
-    #: Batch key the values come from (``"label"``, ``"text"``); ``None`` (default): none.
-    input_key: str | None = None
+    #: Batch key(s) the values come from (``"label"``, ``"text"``, or a tuple of keys);
+    #: ``None`` (default): none.
+    input_key: str | tuple[str, ...] | None = None
 
     def forward(self, values: Any) -> Conditioning: ...
 
@@ -156,6 +162,12 @@ class Conditioner(Protocol):
         """The class index of a user-given value (``audio-core generate --class``).
         Default ``int(value)``."""
         return int(value)
+
+    def parse_value(self, value: Any) -> Any:
+        """One example's user-given value (``audio-core generate --cond NAME=VALUE`` gives
+        a string; the Python API any value) as ``forward`` takes it per example (a label
+        index, a text, a mapping of ``input_key`` -> number). Default: unchanged."""
+        return value
 
 
 @runtime_checkable

@@ -196,8 +196,15 @@ class Codec(Reconstructor):
 class Generator(AudioModel):
     """Conditioning -> new audio (``audio-core generate``)."""
 
-    #: batch keys the conditioner reads (``("label",)``, ``("text",)``; empty: none).
+    #: batch keys the conditioners read (``("label",)``, ``("text",)``; empty: none).
     condition_keys: tuple[str, ...] = ()
+
+    @property
+    def conditions(self) -> dict[str, tuple[str, ...]]:
+        """Conditioner NAME -> the batch keys it reads: the names ``generate``'s
+        ``conditioning={NAME: value}`` and ``audio-core generate --cond NAME=VALUE`` take.
+        Default: none."""
+        return {}
     #: Default sampler steps and guidance scale of :meth:`generate` (``None``: it has none).
     steps: int | None = None
     guidance: float | None = None
@@ -222,8 +229,10 @@ class Generator(AudioModel):
         sample_rate))``.
 
         ``conditioning``: ``None`` (unconditional), a class index or name, a text, or a
-        list of one per sample. ``steps``/``guidance`` default to the export's sampler
-        settings; ``seed`` fixes the result; ``progress(step, total)`` is called per step.
+        list of one per sample; with several conditioners a mapping NAME -> such a value
+        (see :attr:`conditions`; a conditioner left out gets its null embedding).
+        ``steps``/``guidance`` default to the export's sampler settings; ``seed`` fixes
+        the result; ``progress(step, total)`` is called per step.
         """
 
 

@@ -190,12 +190,14 @@ class AudioFileDataset(EpochRankMixin, Dataset):
             audio, _ = load_audio(entry.path, sample_rate=self.sample_rate,
                                   channels=self.channels, offset=start, frames=frames)
             n = audio.shape[-1]
-            return _make_item(audio, torch.ones(n, dtype=torch.bool), label, entry.path, 0, n)
+            return _make_item(audio, torch.ones(n, dtype=torch.bool), label, entry.path, 0, n,
+                              self.sample_rate, entry.frames / entry.sample_rate)
         total = math.floor(entry.frames * self.sample_rate / entry.sample_rate)
         offset = int(rng.integers(0, total - seg + 1)) if self.random_crop and total > seg else 0
         audio = self._read(entry, offset, seg, start)
         audio, mask = pad_or_trim(audio, seg)
-        return _make_item(audio, mask, label, entry.path, offset, int(mask.sum()))
+        return _make_item(audio, mask, label, entry.path, offset, int(mask.sum()),
+                          self.sample_rate, entry.frames / entry.sample_rate)
 
     def _span(self, i: int) -> tuple[int, int]:
         """File frames of item ``i``: (first frame, count or -1 for the rest of the file).
@@ -245,6 +247,9 @@ def cut_window(audio: torch.Tensor, lo: int, offset: int, seg: int, file_rate: i
 
 
 def _make_item(audio: torch.Tensor, mask: torch.Tensor, label: int, path: str, offset: int,
-               length: int) -> dict:
+               length: int, sample_rate: int, seconds_total: float) -> dict:
+    """An item; ``seconds_start`` (the crop's offset) and ``seconds_total`` (the file's, or
+    the manifest region's, duration) are in seconds, for timing conditioners."""
     return {"audio": audio.to(torch.float32).contiguous(), "mask": mask.to(torch.bool),
-            "label": int(label), "path": str(path), "offset": int(offset), "length": int(length)}
+            "label": int(label), "path": str(path), "offset": int(offset), "length": int(length),
+            "seconds_start": offset / sample_rate, "seconds_total": float(seconds_total)}

@@ -228,7 +228,9 @@ class MusdbDataset(EpochRankMixin, Dataset):
         audio, mask = pad_or_trim(audio, want)
         return {"audio": audio.to(torch.float32).contiguous(), "mask": mask.to(torch.bool),
                 "label": -1, "path": track.path, "offset": int(offset),
-                "length": int(mask.sum()), "track": track.name}
+                "length": int(mask.sum()), "track": track.name,
+                "seconds_start": offset / self.sample_rate,
+                "seconds_total": track.frames / track.sample_rate}
 
     def _read(self, track: MusdbTrack, parts: Sequence[str], lo: int, hi: int) -> torch.Tensor:
         """The sum of ``parts`` over file samples ``[lo, hi)``: ``(channels, n)``."""

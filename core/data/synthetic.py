@@ -182,7 +182,8 @@ class SyntheticDataset(EpochRankMixin, Dataset):
         audio = torch.from_numpy(self.render(index))
         n = self.segment_samples
         return {"audio": audio, "mask": torch.ones(n, dtype=torch.bool),
-                "label": index % len(self.classes), "path": "", "offset": 0, "length": n}
+                "label": index % len(self.classes), "path": "", "offset": 0, "length": n,
+                "seconds_start": 0.0, "seconds_total": n / self.sample_rate}
 
     def render(self, index: int) -> np.ndarray:
         """The float32 array (channels, segment_samples) of item ``index``."""

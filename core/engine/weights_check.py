@@ -52,6 +52,8 @@ def model_section(cfg: Any) -> dict[str, Any]:
     data = _plain(cfg)
     model = dict(data.get("model") or {})
     model.pop("init", None)  # where training started, not what the weights are
+    if not model.get("conditioners"):  # unset: as in exports written before the key existed
+        model.pop("conditioners", None)
     return {"model": model,
             "data": {k: (data.get("data") or {}).get(k) for k in DATA_KEYS}}
 

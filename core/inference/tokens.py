@@ -298,6 +298,3 @@ def read_tokens(path: str | os.PathLike) -> tuple[torch.Tensor, TokenHeader]:
     count = header.num_codebooks * header.num_frames
     codes = unpack_codes(payload, count, header.codebook_bits)
     return torch.from_numpy(codes.reshape(header.num_codebooks, header.num_frames)), header
-
-
-#: ``model.*`` entries that shape an inference model (training parts excluded).

@@ -92,4 +92,5 @@ class LatentDataset(EpochRankMixin, Dataset):
             latent = torch.nn.functional.pad(latent, (0, size - take))
         return {"latent": latent.contiguous(), "mask": mask, "label": int(record["label"]),
                 "text": str(record.get("text", "")), "path": str(record["path"]),
-                "offset": offset, "length": take}
+                "offset": offset, "length": take, "seconds_start": offset / self.frame_rate,
+                "seconds_total": total / self.frame_rate}

@@ -16,6 +16,7 @@ import attrs
 
 from audio_core.config import resolve as _resolve
 from audio_core.config.schema import ModelConfig, RunConfig
+from audio_core.errors import ConfigError
 
 DEFAULT_TASK = _resolve.DEFAULT_TASK
 _registry = _resolve.registry_or_default
@@ -45,3 +46,23 @@ def build_slot(cfg: RunConfig, registry: Any, slot: str, **context: Any) -> Any:
     kind = attrs.fields_dict(ModelConfig)[slot].metadata["kind"]
     return _registry(registry).build(kind, ref.name, ref.params, path=f"model.{slot}",
                                      context=context)
+
+
+def build_conditioners(cfg: RunConfig, registry: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``model.conditioners`` built: (NAME -> conditioner, NAME -> the batch keys it reads,
+    its ``key`` or the component's ``input_key``); both empty when unset. Setting it and
+    ``model.conditioner`` together is a :class:`ConfigError`."""
+    from audio_core.models.conditioning import batch_keys, check_name
+
+    entries = cfg.model.conditioners or {}
+    if entries and cfg.model.conditioner is not None:
+        raise ConfigError("set model.conditioner (one) or model.conditioners (by name), not "
+                          "both", "model.conditioner")
+    named, keys = {}, {}
+    for name, ref in entries.items():
+        where = f"model.conditioners.{name}"
+        check_name(name)
+        named[name] = _registry(registry).build("conditioner", ref.name, ref.params,
+                                                path=where)
+        keys[name] = batch_keys(named[name], ref.key, f"{where}.key")
+    return named, keys

@@ -25,6 +25,10 @@ def model_fingerprint(model: nn.Module) -> str:
     cfg = getattr(model, "config", None)
     if cfg is not None and hasattr(cfg, "model"):
         arch.update({key: _ref(getattr(cfg.model, key, None)) for key in INFERENCE_SLOTS})
+        named = getattr(cfg.model, "conditioners", None)
+        if named:  # only when set: fingerprints of single-conditioner models are unchanged
+            arch["conditioners"] = {n: {**_ref(r), "key": _plain(r.key)}
+                                    for n, r in named.items()}
         arch.update(type=getattr(cfg.model, "type", None),
                     params=_plain(getattr(cfg.model, "params", {}) or {}))
         arch.update(sample_rate=cfg.data.sample_rate, channels=cfg.data.channels)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,6 +37,7 @@ from audio_core.contracts.components import Conditioner, Denoiser, Objective, Sa
 from audio_core.contracts.models import Autoencoder, Generator, ProgressFn
 from audio_core.contracts.records import Conditioning
 from audio_core.errors import AudioCoreError, ConfigError
+from audio_core.models.conditioning import ConditionerSet, ConditioningError, own_keys
 from audio_core.models.normalizer import LatentNormalizer
 
 log = logging.getLogger(__name__)
@@ -77,14 +78,24 @@ def load_stage1(path: str) -> Autoencoder:
 
 class LatentDiffusion(Generator):
     """See the module docstring. ``denoiser(x, t, cond)`` predicts the objective's target
-    for ``x`` ``(batch, latent_dim, frames)``; ``conditioner`` (optional) maps batch values
-    (labels, texts) to a :class:`Conditioning` with a learned null embedding."""
+    for ``x`` ``(batch, latent_dim, frames)``; the conditioners map batch values (labels,
+    texts, timing) to one :class:`Conditioning`, their tokens concatenated
+    (:mod:`audio_core.models.conditioning`).
+
+    ``conditioner``: one conditioner, held as the submodule ``conditioner`` (the weights'
+    names ``conditioner.*``, as from ``model.conditioner``); or ``conditioners``: NAME ->
+    conditioner, held as ``conditioners.NAME``, with ``conditioner_keys`` NAME -> the batch
+    keys each reads (default: its ``input_key``)."""
 
     slots: ClassVar[dict[str, bool]] = {"denoiser": True, "conditioner": False,
-                                        "objective": False, "sampler": False}
+                                        "conditioners": False, "objective": False,
+                                        "sampler": False}
 
     def __init__(self, denoiser: Denoiser, objective: Objective, sampler: Sampler,
-                 conditioner: Conditioner | None = None, *, sample_rate: int, channels: int,
+                 conditioner: Conditioner | None = None, *,
+                 conditioners: Mapping[str, Conditioner] | None = None,
+                 conditioner_keys: Mapping[str, tuple[str, ...]] | None = None,
+                 sample_rate: int, channels: int,
                  latent_dim: int, hop_length: int = 1, steps: int = 50,
                  guidance: float = 1.0, seconds: float = 1.0,
                  stage1: Autoencoder | None = None,
@@ -93,7 +104,8 @@ class LatentDiffusion(Generator):
         if steps < 1 or guidance < 0 or seconds <= 0:
             raise ValueError(f"need steps >= 1, guidance >= 0, seconds > 0; got steps={steps}, "
                              f"guidance={guidance}, seconds={seconds}")
-        self.denoiser, self.conditioner = denoiser, conditioner
+        self.denoiser = denoiser
+        self._set_conditioners(conditioner, conditioners, conditioner_keys or {})
         self.objective, self.sampler = objective, sampler
         self.latent_dim, self.hop_length = int(latent_dim), int(hop_length)
         self.steps, self.guidance, self.seconds = int(steps), float(guidance), float(seconds)
@@ -124,14 +136,19 @@ class LatentDiffusion(Generator):
         else:
             rate, channels = cfg.data.sample_rate, cfg.data.channels
             dim, hop = cfg.data.channels, 1
+        from audio_core.models.build import build_conditioners
+
         conditioner = build_slot(cfg, registry, "conditioner")
-        cond_dim = int(conditioner.dim) if conditioner is not None else 0
+        named, keys = build_conditioners(cfg, registry)
+        cond_dim = ConditionerSet(named, keys).dim if conditioner is None else \
+            int(conditioner.dim)
         denoiser = build_slot(cfg, registry, "denoiser", dim=dim, cond_dim=cond_dim)
         objective = build_slot(cfg, registry, "objective") or registry.build(
             "objective", DEFAULT_OBJECTIVE, {}, path="model.objective")
         sampler = build_slot(cfg, registry, "sampler") or registry.build(
             "sampler", DEFAULT_SAMPLER, {}, path="model.sampler")
-        model = cls(denoiser, objective, sampler, conditioner, sample_rate=rate,
+        model = cls(denoiser, objective, sampler, conditioner, conditioners=named or None,
+                    conditioner_keys=keys, sample_rate=rate,
                     channels=channels, latent_dim=dim, hop_length=hop, steps=steps,
                     guidance=guidance, seconds=seconds or cfg.data.segment_seconds,
                     stage1=first, trained_seconds=cfg.data.segment_seconds)
@@ -140,24 +157,68 @@ class LatentDiffusion(Generator):
         return model
 
     # -- conditioning -------------------------------------------------------------------
+    def _set_conditioners(self, single: Conditioner | None,
+                          named: Mapping[str, Conditioner] | None,
+                          keys: Mapping[str, tuple[str, ...]]) -> None:
+        from audio_core.models.conditioning import check_name, shorthand_name
+
+        if single is not None and named:
+            raise ValueError("give conditioner (one) or conditioners (by name), not both")
+        if single is not None:
+            self.conditioner = single  # the weights keep the names conditioner.*
+            named = {shorthand_name(single): single}
+        elif named:
+            for name in named:
+                check_name(name)
+            self.conditioners = torch.nn.ModuleDict(dict(named))
+        named = dict(named or {})
+        self.condition_set = ConditionerSet(
+            named, {n: tuple(keys.get(n, own_keys(m))) for n, m in named.items()})
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name != "conditioner" or "condition_set" not in vars(self):
+                raise
+        # ``conditioner`` is not a submodule: none, or several by name
+        named = self.condition_set.modules
+        if len(named) > 1:
+            raise AttributeError(f"this model has conditioners {list(named)}: use "
+                                 f"model.condition_set.modules[name]")
+        return next(iter(named.values()), None)
+
     @property
     def condition_keys(self) -> tuple[str, ...]:  # type: ignore[override]
-        key = self.conditioner.input_key if self.conditioner is not None else None
-        return (key,) if key else ()
+        """Every batch key the conditioners read, in config order."""
+        return tuple(k for keys in self.condition_set.keys.values() for k in keys)
+
+    @property
+    def conditions(self) -> dict[str, tuple[str, ...]]:
+        """Conditioner NAME -> the batch keys it reads (``generate --cond NAME=VALUE``)."""
+        return dict(self.condition_set.keys)
 
     def condition(self, inputs: Any, batch: int, drop: Tensor | None = None
                   ) -> Conditioning | None:
-        """Conditioning for ``inputs`` (labels ``(batch,)`` or texts; ``None``: the null
-        embedding), with examples where ``drop`` is True replaced by the null embedding."""
-        if self.conditioner is None:
+        """Conditioning for ``inputs`` (NAME -> batch values, see
+        :meth:`ConditionerSet.__call__`; with one conditioner also its values alone;
+        ``None``: the null embeddings), with the examples where ``drop`` ``(batch,)`` is
+        True replaced by the null conditioning (every conditioner's null together)."""
+        conditioners = self.condition_set
+        if not len(conditioners):
             return None
-        if inputs is None or not self.condition_keys:
-            return self.conditioner.null(batch)
-        cond = self.conditioner(inputs)
+        if inputs is None:
+            return conditioners.null(batch)
+        if not (isinstance(inputs, Mapping) and set(inputs) <= set(conditioners.names)):
+            if len(conditioners) != 1:
+                raise ConditioningError(f"conditioning inputs must map the conditioner names "
+                                        f"{list(conditioners.names)} to batch values")
+            inputs = {conditioners.names[0]: inputs}
+        cond = conditioners(inputs, batch)
         if drop is not None and bool(drop.any()):
             from audio_core.diffusion.guidance import drop_conditioning
 
-            cond = drop_conditioning(cond, self.conditioner.null(batch), drop)
+            cond = drop_conditioning(cond, conditioners.null(batch), drop)
         return cond
 
     def forward(self, net_input: Tensor, net_time: Tensor, inputs: Any = None,
@@ -170,22 +231,13 @@ class LatentDiffusion(Generator):
             cond = cond.to(net_input.dtype)
         return self.denoiser(net_input, net_time, cond)
 
-    def condition_inputs(self, conditioning: Any, num_samples: int) -> Any:
-        """``generate``'s ``conditioning`` as conditioner inputs for ``num_samples``."""
-        if conditioning is None or not self.condition_keys:
-            return None
-        values = list(conditioning) if isinstance(conditioning, Sequence) and not \
-            isinstance(conditioning, str) else [conditioning] * num_samples
-        if len(values) != num_samples:
-            raise GenerationError(f"got {len(values)} conditioning values for {num_samples} "
-                                  f"samples")
-        if self.condition_keys == ("label",):
-            try:
-                labels = [self.conditioner.index(v) for v in values]
-            except (KeyError, ValueError, IndexError, TypeError) as exc:
-                raise GenerationError(f"bad class for this model: {exc}") from exc
-            return torch.tensor(labels, dtype=torch.long)
-        return [str(v) for v in values]
+    def condition_inputs(self, conditioning: Any, num_samples: int) -> dict[str, Any]:
+        """``generate``'s ``conditioning`` (``None``, NAME -> value or one value per
+        sample, or one conditioner's value alone) as NAME -> batch values."""
+        try:
+            return self.condition_set.from_user(conditioning, num_samples)
+        except ConditioningError as exc:
+            raise GenerationError(str(exc)) from exc
 
     # -- latents ------------------------------------------------------------------------
     def num_frames(self, seconds: float) -> int:
@@ -249,11 +301,11 @@ class LatentDiffusion(Generator):
         generator = torch.Generator().manual_seed(int(seed))
         device = next(self.parameters()).device
         cond = null = None
-        if self.conditioner is not None:
-            null = self.conditioner.null(num_samples)
+        if len(self.condition_set):
+            null = self.condition_set.null(num_samples)
             inputs = self.condition_inputs(conditioning, num_samples)
-            cond = self.condition(_to(inputs, device), num_samples) if inputs is not None \
-                else null
+            cond = self.condition({k: _to(v, device) for k, v in inputs.items()},
+                                  num_samples) if inputs else null
         shape = (num_samples, self.latent_dim, padded)
         size = self.latent_dim * padded
         grid = self.objective.timesteps(steps, size=size)
@@ -301,6 +353,8 @@ class LatentDiffusion(Generator):
 
 
 def _to(inputs: Any, device: torch.device) -> Any:
+    if isinstance(inputs, Mapping):
+        return {k: _to(v, device) for k, v in inputs.items()}
     return inputs.to(device) if isinstance(inputs, Tensor) else inputs
 
 

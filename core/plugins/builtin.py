@@ -160,6 +160,8 @@ def audio_core_register_conditioners(registry):
                       description="Text -> UTF-8 bytes -> tiny transformer (offline)")
     registry.register("unconditional", "audio_core.components.conditioners:Unconditional",
                       description="Always the learned null embedding")
+    registry.register("timing", "audio_core.components.conditioners:TimingConditioner",
+                      description="seconds_start, seconds_total -> 2 Fourier-feature tokens")
 
 
 @hookimpl

@@ -10,8 +10,10 @@ stage-1 model)::
     drop ~ Bernoulli(cond_dropout)     (per example: the null embedding, for guidance)
     loss = objective.loss(model(net_input, net_time, conditioning, drop), target, w, mask)
 
-The conditioning is the batch value the conditioner reads (``label`` from class folders,
-``text`` from captioned data). Use ``train.ema_decay`` for EMA weights (then exported).
+The conditioning is the batch values each conditioner reads (``label`` from class folders,
+``text`` from captioned data, ``seconds_start``/``seconds_total`` from datasets cropping
+files); a dropped example loses all of them together. Use ``train.ema_decay`` for EMA
+weights (then exported).
 
 Validation (:meth:`DiffusionTask.evaluate`): ``loss`` is the objective's loss on the
 validation latents at seeded times and noise; the model then samples one clip per
@@ -83,19 +85,16 @@ class DiffusionTask(Task):
         return x0, None if mask is None else mask.to(engine.device)
 
     def conditioning(self, batch: dict[str, Any], size: int) -> tuple[Any, Tensor | None]:
-        """The conditioner's batch values and the per-example drop mask."""
-        model = self.engines["denoiser"].module
-        if model.conditioner is None:
+        """Each conditioner's batch values (NAME -> values) and the per-example drop mask
+        ``(batch,)``: a dropped example gets every conditioner's null embedding."""
+        engine = self.engines["denoiser"]
+        conditioners = engine.module.condition_set
+        if not len(conditioners):
             return None, None
-        keys = model.condition_keys
-        if keys and keys[0] not in batch:
-            raise KeyError(f"the conditioner reads '{keys[0]}', but the dataset yields "
-                           f"{sorted(batch)}")
-        inputs = batch[keys[0]] if keys else None
-        if isinstance(inputs, Tensor):
-            inputs = inputs.to(self.engines["denoiser"].device)
+        dataset = self.cfg.data.train.name if self.cfg.data.train is not None else "?"
+        inputs = conditioners.from_batch(batch, dataset, engine.device)
         drop = torch.rand(size) < self.cond_dropout
-        return inputs, drop.to(self.engines["denoiser"].device)
+        return inputs, drop.to(engine.device)
 
     # -- the step -----------------------------------------------------------------------
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, Tensor]:

@@ -85,20 +85,32 @@ def real_audio(model: Any, batch: dict[str, Any], length: int) -> Tensor:
     return torch.nn.functional.pad(audio, (0, length - audio.shape[-1])).cpu()
 
 
+def _per_example(values: Any) -> list[Any]:
+    """A batch column (a tensor ``(batch,)`` or a list) as one plain value per example."""
+    return values.reshape(-1).cpu().tolist() if isinstance(values, Tensor) else list(values)
+
+
 def batch_conditioning(model: Any, batch: dict[str, Any]) -> tuple[Any, Tensor | None]:
-    """What ``model.generate`` is asked for, for each example of ``batch`` (``None``:
-    unconditional), and the class labels ``(batch,)`` of a class-conditioned model."""
-    keys = tuple(model.condition_keys) if model.conditioner is not None else ()
-    if not keys:
+    """What ``model.generate`` is asked for, for each example of ``batch``: conditioner
+    NAME -> one value per example (a conditioner reading several keys gets ``{key: value}``
+    per example; ``None``: unconditional), and the class labels ``(batch,)`` of a model with
+    a conditioner reading ``label``."""
+    conditions = {name: keys for name, keys in model.conditions.items() if keys}
+    if not conditions:
         return None, None
-    if keys[0] not in batch:
-        raise KeyError(f"validation: the conditioner reads '{keys[0]}', but the validation "
+    missing = sorted({k for keys in conditions.values() for k in keys} - set(batch))
+    if missing:
+        raise KeyError(f"validation: the conditioners read {missing}, but the validation "
                        f"dataset yields {sorted(batch)}")
-    values = batch[keys[0]]
-    if isinstance(values, Tensor):
-        labels = values.long().reshape(-1).cpu()
-        return labels.tolist(), labels if keys[0] == "label" else None
-    return list(values), None
+    out: dict[str, list[Any]] = {}
+    for name, keys in conditions.items():
+        columns = {key: _per_example(batch[key]) for key in keys}
+        out[name] = (columns[keys[0]] if len(keys) == 1 else
+                     [dict(zip(columns, row, strict=True))
+                      for row in zip(*columns.values(), strict=True)])
+    labels = (torch.as_tensor(batch["label"]).long().reshape(-1).cpu()
+              if any("label" in keys for keys in conditions.values()) else None)
+    return out, labels
 
 
 def clip_embeddings(embedding: Any, clips: Tensor, sample_rate: int) -> list[Tensor]:

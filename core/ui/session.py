@@ -126,16 +126,16 @@ class Models:
         model = self.get(name)
         if not isinstance(model, Generator):
             raise ValueError(f"{name} is not a generative model")
-        keys = tuple(model.condition_keys)
-        conditioning: Any = None
-        if "text" in keys:
-            conditioning = text or ""
-        elif "label" in keys and label:
-            conditioning = int(label) if label.lstrip("-").isdigit() else label
         from audio_core.inference.limits import check_generation
 
         check_generation(steps=steps or None, guidance=guidance, seconds=seconds or None,
                          sample_rate=model.sample_rate, channels=model.channels)
+        conditioning: dict[str, Any] = {}
+        for name, keys in model.conditions.items():  # text/label conditioners; others null
+            if keys == ("text",):
+                conditioning[name] = text or ""
+            elif keys == ("label",) and label:
+                conditioning[name] = label
         audio = model.generate(conditioning, num_samples=1, steps=steps or None,
                                guidance=guidance, seed=int(seed), seconds=seconds or None)
         return int(model.sample_rate), audio[0].float().clamp(-1, 1).cpu()

@@ -12,7 +12,7 @@ from audio_core.data.base import DatasetError
 from audio_core.data.folders import ClassFolderDataset, FolderDataset, SplitFolderDataset
 from audio_core.data.loader import collate
 
-KEYS = {"audio", "mask", "label", "path", "offset", "length"}
+KEYS = {"audio", "mask", "label", "path", "offset", "length", "seconds_start", "seconds_total"}
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ def test_items_are_crops_with_labels_and_captions(packed):
     assert sample_number(item["path"]) == 13 and item["label"] == 1
     assert item["text"] == "tone number 13"
     assert item["path"].startswith(str(packed / "shard-000002.tar"))
+    assert item["seconds_total"] == 0.75 and item["seconds_start"] == item["offset"] / 8000
     # the crop is the same region of the file as decoding the whole file gives
     whole = ShardDataset(str(packed), sample_rate=8000, segment_seconds=None)[13]
     off = item["offset"]

@@ -119,10 +119,14 @@ def test_latent_dataset_crops_masks_and_batches(latents_workspace, tmp_path):
         assert item["latent"].shape == (3, 400) and item["mask"].shape == (400,)
         assert int(item["mask"].sum()) == min(400, ds.items[i]["frames"])
         assert not item["latent"][:, ~item["mask"]].any()
+        # timing conditioners' keys: the crop's offset and the file's duration, in seconds
+        assert item["seconds_total"] == pytest.approx(ds.items[i]["frames"] / 1000)
+        assert item["seconds_start"] == pytest.approx(item["offset"] / 1000)
     assert torch.equal(ds[1]["latent"], LatentDataset(out, segment_seconds=0.4, seed=3)[1]
                        ["latent"])
     batch = next(iter(make_dataloader(ds, batch_size=2, seed=0)))
     assert batch["latent"].shape == (2, 3, 400) and batch["label"].dtype == torch.int64
+    assert batch["seconds_total"].shape == (2,) and batch["seconds_total"].is_floating_point()
     fingerprint = ds.fingerprint
     assert LatentDataset(out, expected_fingerprint=fingerprint)
     with pytest.raises(DatasetError, match="expected 0000"):

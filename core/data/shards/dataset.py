@@ -272,7 +272,8 @@ class ShardDataset(EpochRankMixin, Dataset):
         else:
             audio, mask = pad_or_trim(cut_window(audio, lo, offset, seg, fsr, sr), seg)
         return {"audio": audio.to(torch.float32).contiguous(), "mask": mask,
-                "offset": offset, "length": min(mask.shape[0], total - offset)}
+                "offset": offset, "length": min(mask.shape[0], total - offset),
+                "seconds_start": offset / sr, "seconds_total": frames / fsr}
 
     def _pcm(self, shard: int, m: ShardMembers, member: int, lo: int, hi: int,
              name: str) -> np.ndarray:
@@ -299,7 +300,8 @@ class ShardDataset(EpochRankMixin, Dataset):
         mask[:take] = True
         if take < size:
             latent = torch.nn.functional.pad(latent, (0, size - take))
-        return {"latent": latent.contiguous(), "mask": mask, "offset": offset, "length": take}
+        return {"latent": latent.contiguous(), "mask": mask, "offset": offset, "length": take,
+                "seconds_start": offset / self.frame_rate, "seconds_total": total / self.frame_rate}
 
     def _probe(self) -> None:
         """Read one sample of the first readable shard; none readable: :class:`DatasetError`."""

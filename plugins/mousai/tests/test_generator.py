@@ -131,3 +131,20 @@ def test_the_full_generator_preset_builds_at_a_tiny_width(registry, tiny_t5):
     assert model.conditioner.max_tokens == 128 and unet.length_multiple == 32
     audio = model.generate("a dog barks", steps=1, seconds=0.01)
     assert audio.shape == (1, 2, 480)  # 48 kHz stereo
+
+
+def test_text_and_timing_conditioners_together(registry):
+    """``model.conditioners`` with the MiniLM text conditioner and ``core.timing`` (both 384
+    wide): the frozen text model stays out of the weights, the timing value reaches the
+    audio, and generate takes both by name."""
+    model = generator(registry, "model.conditioner=null",
+                      "model.conditioners={text: {name: mousai.minilm}, timing: {name: "
+                      "core.timing, params: {dim: 384}}}")
+    assert model.conditions == {"text": ("text",), "timing": ("seconds_start", "seconds_total")}
+    assert not any("text_model" in k for k in model.state_dict())
+    assert any(k.startswith("conditioners.timing.") for k in model.state_dict())
+    short = model.generate({"text": TEXTS[0], "timing": 5}, seed=2, seconds=0.01)
+    assert short.shape == (1, 2, 160)
+    longer = model.generate({"text": TEXTS[0], "timing": "seconds_start=0,seconds_total=60"},
+                            seed=2, seconds=0.01)
+    assert not torch.equal(short, longer)
