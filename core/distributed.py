@@ -175,6 +175,15 @@ def all_reduce_sum_(tensor: Tensor) -> Tensor:
     return tensor
 
 
+def all_reduce_max_(tensor: Tensor) -> Tensor:
+    """Replace ``tensor`` in place by its elementwise maximum over the ranks when
+    distributed; returns it."""
+    if is_distributed():
+        dist = _torch_distributed()
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor
+
+
 def all_finite(*tensors: Tensor) -> bool:
     """True when every value of every tensor is finite on every rank.
 
@@ -187,10 +196,8 @@ def all_finite(*tensors: Tensor) -> bool:
     bad = any(not bool(torch.isfinite(t.detach()).all()) for t in tensors)
     if not is_distributed():
         return not bad
-    dist = _torch_distributed()
     flag = torch.tensor([float(bad)], device=collective_device())
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return flag.item() == 0
+    return all_reduce_max_(flag).item() == 0
 
 
 def teardown() -> None:

@@ -13,16 +13,13 @@ channels, time))`` returns ``(logits, features)``; no layer mixes batch items.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
-from audio_core.audio.dsp import stft
-from audio_core.audio.dsp._common import no_autocast
+from audio_core.audio.dsp.stft import stacked_spectrogram
 from audio_core.components.discriminators import (
     DiscriminatorOutput,
     _check_positive,
@@ -80,10 +77,7 @@ class BandSplitSTFTDiscriminator(nn.Module):
 
     def spectrogram(self, audio: Tensor) -> Tensor:
         """``(batch, channels, time)`` -> ``(batch, 2 * channels, frames, bins)``, float32."""
-        with no_autocast(audio.device):
-            spec = stft(audio.float(), n_fft=self.n_fft, hop_length=self.hop_length)
-            spec = torch.view_as_real(spec) / math.sqrt(self.n_fft)
-        return rearrange(spec, "b c f t ri -> b (c ri) t f")
+        return stacked_spectrogram(audio, self.n_fft, self.hop_length)
 
     def forward(self, audio: Tensor) -> DiscriminatorOutput:
         spec = self.spectrogram(audio).to(next(self.parameters()).dtype)

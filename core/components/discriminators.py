@@ -23,16 +23,13 @@ with ``torch.nn.utils.parametrizations``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
-import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from audio_core.audio.dsp import stft
-from audio_core.audio.dsp._common import no_autocast
+from audio_core.audio.dsp.stft import stacked_spectrogram
 
 DiscriminatorOutput = tuple[list[Tensor], list[Tensor]]
 
@@ -216,10 +213,7 @@ class STFTDiscriminator(nn.Module):
 
     def spectrogram(self, audio: Tensor) -> Tensor:
         """``(batch, channels, time)`` -> ``(batch, 2 * channels, frames, bins)``, float32."""
-        with no_autocast(audio.device):
-            spec = stft(audio.float(), n_fft=self.n_fft, hop_length=self.hop_length)
-            spec = torch.view_as_real(spec) / math.sqrt(self.n_fft)
-        return rearrange(spec, "b c f t ri -> b (c ri) t f")
+        return stacked_spectrogram(audio, self.n_fft, self.hop_length)
 
     def forward(self, audio: Tensor) -> DiscriminatorOutput:
         x = self.spectrogram(audio).to(next(self.parameters()).dtype)

@@ -86,12 +86,9 @@ class Encoder(Exposes, Protocol):
     def frame_mask(self, mask: Tensor) -> Tensor:
         """Sample mask ``(batch, time)`` -> frame mask ``(batch, num_frames(time))``: a
         frame is real when any of its ``hop_length`` samples is."""
-        from torch.nn.functional import pad
+        from audio_core.audio.masks import frame_mask
 
-        frames = self.num_frames(mask.shape[-1])
-        size = frames * self.hop_length
-        real = pad(mask.float(), (0, max(size - mask.shape[-1], 0)))[..., :size]
-        return real.unflatten(-1, (frames, self.hop_length)).amax(-1) > 0
+        return frame_mask(mask, self.num_frames(mask.shape[-1]), self.hop_length)
 
 
 @runtime_checkable

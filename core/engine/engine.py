@@ -144,9 +144,8 @@ class Engine:
     def _broadcast_buffers(self) -> None:
         """Start every rank from rank 0's buffers (EMA codebooks, batch-norm statistics, ...):
         DeepSpeed broadcasts parameters at initialisation, not buffers."""
-        if distributed.world_size() > 1:
-            for buffer in self.module.buffers():
-                torch.distributed.broadcast(buffer.data, src=0)
+        for buffer in self.module.buffers():
+            distributed.broadcast_(buffer.data, src=0)
 
     @classmethod
     def from_config(cls, role: str, module: nn.Module, cfg: RunConfig,

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from audio_core import distributed
 from audio_core.errors import AudioCoreError, ConfigError
 
 #: Exit status of ``audio-core train`` when SIGTERM/SIGINT stopped it after saving a
@@ -97,14 +98,14 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
             latest = CheckpointManager(path / "checkpoints").latest()
             if latest is not None:
                 check_resume_config(latest, cfg)
-        _barrier()  # every rank has read the run before rank 0 rewrites its config.yaml
+        distributed.barrier()  # every rank has read the run before rank 0 rewrites its config.yaml
         return None
     if not path.is_dir():
-        _barrier()  # every rank has looked before rank 0 creates it
+        distributed.barrier()  # every rank has looked before rank 0 creates it
         return None
     contents = _contents(path)
     if not contents:
-        _barrier()
+        distributed.barrier()
         return None
     if not overwrite:
         shown = ", ".join(contents[:5]) + (f", ... ({len(contents) - 5} more)"
@@ -114,7 +115,7 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
             f"run with `audio-core train --resume {path}`, start it over with --overwrite "
             f"(the old folder is renamed to {path.name}.old-<time>, not deleted), or choose "
             f"another run.name or run.output_dir")
-    _barrier()  # every rank has looked before rank 0 renames
+    distributed.barrier()  # every rank has looked before rank 0 renames
     aside = None
     if (int(os.environ.get("RANK", 0)) if rank is None else rank) == 0:
         aside = aside_name(path)
@@ -123,7 +124,7 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
         except OSError as exc:
             raise RunDirError(f"--overwrite: could not rename {path} to {aside} "
                               f"({exc.strerror})") from exc
-    _barrier()
+    distributed.barrier()
     return aside
 
 
@@ -155,13 +156,6 @@ def auto_resume(run_dir: str | os.PathLike) -> str:
         f"checkpoint); nothing was changed. Move it away, or choose another run.name or "
         f"run.output_dir")
 
-
-def _barrier() -> None:
-    """Wait for every rank when a process group exists (several runs in one process)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
 
 
 @contextlib.contextmanager

@@ -352,8 +352,7 @@ class Trainer:
     def _should_stop(self) -> bool:
         """True on every rank once any rank got SIGTERM/SIGINT."""
         flag = torch.tensor([1.0 if self._stop_signal is not None else 0.0])
-        if distributed.is_initialized() and distributed.world_size() > 1:
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        distributed.all_reduce_max_(flag)
         if flag.item() > 0 and self._stop_signal is None:
             self._stop_signal = signal.SIGTERM
         return flag.item() > 0

@@ -90,6 +90,12 @@ def audio_core_register_embeddings(registry):
 
 
 @hookimpl
+def audio_core_register_vocoders(registry):
+    registry.register("griffin_lim", "audio_core.components.vocoders:GriffinLimVocoder",
+                      description="Mel (dB or log) -> waveform by NNLS + Griffin-Lim (no weights)")
+
+
+@hookimpl
 def audio_core_register_losses(registry):
     registry.register("l1", "audio_core.components.losses:WaveformL1")
     registry.register("mse", "audio_core.components.losses:WaveformMSE")

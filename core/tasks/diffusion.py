@@ -30,19 +30,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from audio_core.audio.masks import frame_mask
 from audio_core.errors import ConfigError
 from audio_core.tasks.base import Task
 
 #: What validation embeds real and sampled clips with unless ``train.val_embedding`` says.
 DEFAULT_EMBEDDING = "core.logmel"
 
-
-def frame_mask(mask: Tensor, frames: int, hop: int) -> Tensor:
-    """Sample mask ``(batch, time)`` -> frame mask ``(batch, frames)``: a frame is real when
-    any of its ``hop`` samples is."""
-    pad = frames * hop - mask.shape[-1]
-    mask = nn.functional.pad(mask, (0, max(pad, 0)))[..., :frames * hop]
-    return mask.reshape(mask.shape[0], frames, hop).any(-1)
 
 
 class DiffusionTask(Task):

@@ -364,3 +364,16 @@ def test_mel_spectrogram_can_be_vocoded():
     wave = dsp.griffin_lim(mag, 1024, 256, n_iter=48, length=SR, generator=gen)
     target, got = mel_mod(x).sqrt(), mel_mod(wave).sqrt()
     assert float(dsp.spectral_convergence(target, got)) < 0.15  # measured ~0.08
+
+
+def test_frame_mask_aligns_blocks_centres_and_nearest_frames():
+    from audio_core.audio.masks import frame_mask
+
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0, 0, 0], [1] * 10]).bool()
+    assert frame_mask(mask, 3, 4).tolist() == [[True, True, False], [True, True, True]]
+    assert frame_mask(mask, 4, 3, align="center").tolist() == [[True, True, False, False],
+                                                              [True] * 4]
+    assert frame_mask(mask, 5, align="nearest").tolist() == [[True, True, True, False, False],
+                                                            [True] * 5]
+    with pytest.raises(ValueError, match="needs hop_length"):
+        frame_mask(mask, 3, align="block")

@@ -34,7 +34,7 @@ def test_vae_splits_mean_and_scale_and_weights_the_kl():
     torch.manual_seed(0)
     sampled = vae.train()(torch.cat([mean, raw], dim=1)).latent
     assert sampled.shape == mean.shape and not torch.equal(sampled, mean)
-    with pytest.raises(ValueError, match=r"even channel count.*got 3"):
+    with pytest.raises(ValueError, match=r"needs \(batch, 2 \* dim, frames\).*\(1, 3, 4\)"):
         vae(torch.randn(1, 3, 4))
 
 

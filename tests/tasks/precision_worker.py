@@ -40,24 +40,31 @@ class Probe:
         self.layers: list[tuple[str, str, bool]] = []
         self._undo: list = []
 
-    def _wrap_stft(self, module, name: str) -> None:
-        original = module.stft
+    def _wrap_stft(self, module, attr: str) -> None:
+        """Record each call of ``module.<attr>`` under the module's name."""
+        original = getattr(module, attr)
 
         def recording(x, *args, **kwargs):
             self.stft.append((module.__name__, str(x.dtype), torch.is_autocast_enabled("cpu")))
             return original(x, *args, **kwargs)
 
-        module.stft = recording
-        self._undo.append(lambda: setattr(module, "stft", original))
+        setattr(module, attr, recording)
+        self._undo.append(lambda: setattr(module, attr, original))
 
     def __enter__(self) -> Probe:
+        import importlib
+
         import audio_core.audio.dsp.modules as dsp_modules
+
+        # the package re-exports the function stft under the submodule's name
+        dsp_stft = importlib.import_module("audio_core.audio.dsp.stft")
         import audio_core.components.discriminators as discriminators
         import audio_core.components.spectral_losses as spectral_losses
 
-        for module in (spectral_losses, discriminators, dsp_modules):
+        # dsp_stft: the discriminators' stacked_spectrogram calls stft there
+        for module in (spectral_losses, discriminators, dsp_modules, dsp_stft):
             if hasattr(module, "stft"):
-                self._wrap_stft(module, module.__name__)
+                self._wrap_stft(module, "stft")
         return self
 
     def watch(self, root: torch.nn.Module, role: str) -> None:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from audio_core.audio.masks import frame_mask
 from audio_core.config import load_config
 from audio_core.errors import ConfigError
 from audio_core.models.build import build_model
 from audio_core.models.latent_diffusion import GenerationError, LatentDiffusion
 from audio_core.plugins import get_registry
-from audio_core.tasks.diffusion import DiffusionTask, frame_mask
+from audio_core.tasks.diffusion import DiffusionTask
 
 CLASSES = ["a", "b", "c"]
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.audio.dsp._common import (
@@ -120,3 +123,13 @@ def istft(
             return_complex=False,
         )
     return y.reshape(*lead, y.shape[-1])
+
+
+def stacked_spectrogram(audio: Tensor, n_fft: int, hop_length: int) -> Tensor:
+    """Waveform ``(batch, channels, time)`` -> the complex STFT as real channels, scaled by
+    ``1 / sqrt(n_fft)``: ``(batch, 2 * channels, frames, bins)`` in float32 (computed with
+    autocast off: what spectral discriminators take as an image)."""
+    with no_autocast(audio.device):
+        spec = stft(audio.float(), n_fft=n_fft, hop_length=hop_length)
+        spec = torch.view_as_real(spec) / math.sqrt(n_fft)
+    return rearrange(spec, "b c f t ri -> b (c ri) t f")

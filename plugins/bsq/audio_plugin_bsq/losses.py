@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
-
-
-def frame_mask(sample_mask: Tensor | None, frames: int, hop_length: int) -> Tensor | None:
-    """Sample mask ``(batch, time)`` -> frame mask ``(batch, frames)``: frame ``t`` (centred
-    at sample ``t * hop_length``) is real when that sample is."""
-    if sample_mask is None:
-        return None
-    idx = (torch.arange(frames, device=sample_mask.device) * hop_length).clamp_max(
-        sample_mask.shape[-1] - 1)
-    return sample_mask[:, idx].bool()
 
 
 def spectrogram_errors(estimate: Tensor, target: Tensor, mask: Tensor | None = None

@@ -69,7 +69,7 @@ class BSQTokenizer(Codec):
     after the decoder. Spectrograms longer than the encoder's ``max_time_patches`` are cut
     into independent chunks of that many time patches (``encode_mel`` and ``decode_mel``
     agree). ``vocoder`` maps a dB mel ``(batch, n_mels, frames)`` to a waveform ``(batch, 1,
-    time)`` (default :class:`GriffinLimVocoder`). Mono: ``channels`` is 1 (a multichannel
+    time)`` (default ``bsq.griffin_lim``). Mono: ``channels`` is 1 (a multichannel
     input is handled as that many mono signals).
     """
 
@@ -92,7 +92,8 @@ class BSQTokenizer(Codec):
         self.mel = MelSpectrogram(sample_rate, n_fft, hop_length, n_mels=n_mels, power=2.0,
                                   log="db", clamp=self.db_range)
         if vocoder is None:
-            vocoder = GriffinLimVocoder(sample_rate, n_fft, hop_length, n_mels)
+            vocoder = GriffinLimVocoder(sample_rate=sample_rate, n_fft=n_fft,
+                                        hop_length=hop_length, n_mels=n_mels)
         geometry = {"sample_rate": self.sample_rate, "n_fft": self.n_fft,
                     "hop_length": self.hop_length, "n_mels": self.n_mels}
         wrong = {k: getattr(vocoder, k) for k in _VOCODER_GEOMETRY

@@ -19,8 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from audio_core import distributed
+from audio_core.audio.masks import frame_mask
 from audio_core.tasks.base import Task
-from audio_plugin_bsq.losses import frame_mask, spectrogram_errors
+from audio_plugin_bsq.losses import spectrogram_errors
 from audio_plugin_bsq.model import BSQTokenizer
 from audio_plugin_bsq.specaugment import SpecAugment
 
@@ -72,7 +73,9 @@ class BSQTokenizerTask(Task):
         mask = batch.get("mask")
         if mask is not None:
             mask = mask.to(engine.device).repeat_interleave(audio.shape[1], dim=0)
-        return mel, frame_mask(mask, mel.shape[-1], self.model.hop_length)
+        if mask is None:
+            return mel, None
+        return mel, frame_mask(mask, mel.shape[-1], self.model.hop_length, align="center")
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, Tensor]:
         engine = self.engines["generator"]
@@ -112,8 +115,7 @@ class BSQTokenizerTask(Task):
         keys = ("mse", "mae", "count")
         totals = torch.tensor([sums.get(k, 0.0) for k in keys], dtype=torch.float64,
                               device=self.engines["generator"].device)
-        if distributed.is_initialized() and distributed.world_size() > 1:
-            torch.distributed.all_reduce(totals)
+        distributed.all_reduce_sum_(totals)
         if totals[2] == 0:
             return {}
         return {"mel_mse_db": float(totals[0] / totals[2]),

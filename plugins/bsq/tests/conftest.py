@@ -36,7 +36,8 @@ def tiny_model(n_mels: int = 16, bits: int = 8, max_frames: int = 32, conv: bool
               depth=2, heads=2, conv_module=conv, conv_kernel=5, checkpointing=checkpointing)
     return BSQTokenizer(SpectrogramEncoder(**kw), BinarySphericalQuantizer(bits, 32),
                         SpectrogramDecoder(**kw), n_fft=256, hop_length=64, n_mels=n_mels,
-                        vocoder=GriffinLimVocoder(16000, 256, 64, n_mels, n_iter=4, nnls_iter=5))
+                        vocoder=GriffinLimVocoder(sample_rate=16000, n_fft=256, hop_length=64,
+                                                  n_mels=n_mels, n_iter=4, nnls_iter=5))
 
 
 @pytest.fixture

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audio_core.audio.masks import frame_mask
 from audio_core.contracts.records import LossOutput
-
-
-def frame_mask(mask: Tensor, frames: int) -> Tensor:
-    """Sample mask ``(batch, time)`` -> ``(batch, frames)`` by nearest-frame lookup."""
-    return F.interpolate(mask[:, None].float(), size=frames, mode="nearest")[:, 0] > 0.5
 
 
 class MelPatchLoss(nn.Module):
@@ -40,5 +35,6 @@ class MelPatchLoss(nn.Module):
         error = (pred - target).abs()
         if mask is None:
             return LossOutput(error.mean())
-        weight = frame_mask(mask, error.shape[-1])[:, None].expand_as(error).float()
+        weight = frame_mask(mask, error.shape[-1], align="nearest")[:, None].expand_as(error)
+        weight = weight.float()
         return LossOutput((error * weight).sum() / weight.sum().clamp_min(1.0))
