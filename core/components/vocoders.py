@@ -8,7 +8,7 @@ vocoder-kind component with the same ``forward`` can take its place (a neural vo
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -24,13 +24,19 @@ class GriffinLimVocoder(nn.Module):
     waveform ``(batch, 1, length)``; ``length`` trims or pads the output.
 
     ``n_fft``, ``hop_length`` and ``n_mels`` are the mel settings the model's decoder
-    predicts; ``sample_rate`` the data rate.
+    predicts; ``sample_rate`` the data rate. ``n_mels`` and ``scale`` default to the class
+    attributes ``default_n_mels`` and ``default_scale`` (a family's subclass sets its own).
     """
 
+    default_n_mels: ClassVar[int] = 80
+    default_scale: ClassVar[MelScale] = "log"
+
     def __init__(self, sample_rate: int = 16000, n_fft: int = 1024, hop_length: int = 160,
-                 n_mels: int = 80, n_iter: int = 32, momentum: float = 0.99,
-                 nnls_iter: int = 50, seed: int = 0, scale: MelScale = "log") -> None:
+                 n_mels: int | None = None, n_iter: int = 32, momentum: float = 0.99,
+                 nnls_iter: int = 50, seed: int = 0, scale: MelScale | None = None) -> None:
         super().__init__()
+        n_mels = self.default_n_mels if n_mels is None else n_mels
+        scale = self.default_scale if scale is None else scale
         if min(sample_rate, n_fft, hop_length, n_mels) < 1 or n_iter < 0 or nnls_iter < 0:
             raise ValueError(f"griffin_lim needs positive sample_rate, n_fft, hop_length, "
                              f"n_mels and n_iter, nnls_iter >= 0; got {sample_rate}, {n_fft}, "

@@ -131,6 +131,10 @@ class Denoiser(Protocol):
 
     def forward(self, x: Tensor, t: Tensor, cond: Conditioning | None = None) -> Tensor: ...
 
+    if TYPE_CHECKING:
+        def __call__(self, x: Tensor, t: Tensor, cond: Conditioning | None = None
+                     ) -> Tensor: ...
+
 
 @runtime_checkable
 class Conditioner(Protocol):
@@ -150,6 +154,9 @@ class Conditioner(Protocol):
     input_key: str | tuple[str, ...] | None = None
 
     def forward(self, values: Any) -> Conditioning: ...
+
+    if TYPE_CHECKING:
+        def __call__(self, values: Any) -> Conditioning: ...
 
     def null(self, batch: int) -> Conditioning:
         """The null condition: embeddings ``(batch, tokens, dim)``."""

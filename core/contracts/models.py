@@ -71,7 +71,7 @@ class AudioModel(nn.Module, ABC):
     def frozen_modules(self) -> Iterator[tuple[str, nn.Module]]:
         yield from self._frozen.items()
 
-    def frozen_on(self, name: str, device: torch.device) -> nn.Module:
+    def frozen_on(self, name: str, device: torch.device) -> Any:
         """Frozen module ``name`` on ``device`` (moved on first use there)."""
         module = self._frozen[name]
         tensor = next(module.parameters(), None)

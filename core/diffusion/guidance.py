@@ -18,8 +18,8 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
+from audio_core.contracts.components import Objective
 from audio_core.contracts.records import Conditioning
-from audio_core.diffusion.objectives import Objective
 
 #: The raw network: ``(net_input, net_time, conditioning or None) -> prediction``.
 NetFn = Callable[[Tensor, Tensor, Conditioning | None], Tensor]

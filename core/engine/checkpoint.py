@@ -149,7 +149,7 @@ def save_safetensors(tensors: Mapping[str, torch.Tensor], path: Path) -> None:
 
 def rng_state() -> dict[str, Any]:
     """RNG states of torch, numpy and Python, in types ``torch.load(weights_only=True)`` reads."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     return {"torch": torch.get_rng_state(), "python": random.getstate(),
             "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:])}
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -167,7 +167,7 @@ def init_from(model: nn.Module, path: str | Path, cfg: Any = None) -> Path:
 def _yaml_mapping(text: str) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_container(OmegaConf.create(text))
+    return cast(dict[str, Any], OmegaConf.to_container(OmegaConf.create(text)))
 
 
 def load(path: str | Path, *, device: str = "cpu", ema: bool | None = None,
@@ -199,8 +199,8 @@ def load(path: str | Path, *, device: str = "cpu", ema: bool | None = None,
 
         registry = get_registry()
     bundled = record.get(BUNDLED)
-    if bundled:  # copies inside the export: built from there; checked as trained
-        data = _yaml_mapping(Path(source).read_text(encoding="utf-8"))
+    if bundled and isinstance(source, Path):  # copies inside the export: built from there;
+        data = _yaml_mapping(source.read_text(encoding="utf-8"))  # checked as trained
         cfg = load_config(restore(data, path, bundled), registry=registry)
         build_cfg = load_config(relocate(data, path, bundled), registry=registry)
     else:

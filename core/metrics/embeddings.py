@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from einops import rearrange
@@ -132,7 +133,7 @@ class CodecLatentEmbedding(AudioEmbedding):
         from audio_core.contracts.models import Autoencoder
         from audio_core.engine.export import load
 
-        self.model = load(str(_local_file(path, "codec embedding model")), ema=ema)
+        self.model: Any = load(str(_local_file(path, "codec embedding model")), ema=ema)
         if not isinstance(self.model, Autoencoder):
             raise EmbeddingError(f"the model at '{path}' ({type(self.model).__name__}) has no "
                                  f"encode(waveform); use an autoencoder or codec export")

@@ -21,7 +21,7 @@ keeps the encoder contract.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -180,7 +180,7 @@ class FrozenEncoderAutoencoder(AudioAutoencoder):
                  channels: int = 1, noise_tau: float = 0.0) -> None:
         super().__init__(None, decoder, quantizer, sample_rate=sample_rate,
                          channels=channels)
-        self.add_frozen("encoder", encoder)
+        self.add_frozen("encoder", cast(nn.Module, encoder))
         if noise_tau < 0:
             raise ValueError(f"noise_tau must be >= 0, got {noise_tau}")
         self.noise_tau = float(noise_tau)
@@ -193,8 +193,8 @@ class FrozenEncoderAutoencoder(AudioAutoencoder):
         from audio_core.models.build import build_slot
 
         ctx = audio_context(cfg)
-        encoder = build_seeded(cfg.run.seed,
-                               lambda: build_slot(cfg, registry, "encoder", **ctx))
+        encoder: Any = build_seeded(cfg.run.seed,
+                                    lambda: build_slot(cfg, registry, "encoder", **ctx))
         model = cls(encoder, build_slot(cfg, registry, "decoder", **ctx),
                     build_slot(cfg, registry, "quantizer", **ctx),
                     sample_rate=cfg.data.sample_rate, channels=cfg.data.channels,
@@ -204,7 +204,7 @@ class FrozenEncoderAutoencoder(AudioAutoencoder):
         return model
 
     def encoder_module(self) -> Encoder:
-        return self._frozen["encoder"]
+        return cast(Encoder, self._frozen["encoder"])
 
     @property
     def latent_dim(self) -> int:

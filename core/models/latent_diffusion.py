@@ -28,7 +28,7 @@ import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor
@@ -170,7 +170,7 @@ class LatentDiffusion(Generator):
         elif named:
             for name in named:
                 check_name(name)
-            self.conditioners = torch.nn.ModuleDict(dict(named))
+            self.conditioners = torch.nn.ModuleDict(cast(dict[str, Any], dict(named)))
         named = dict(named or {})
         self.condition_set = ConditionerSet(
             named, {n: tuple(keys.get(n, own_keys(m))) for n, m in named.items()})
@@ -292,10 +292,10 @@ class LatentDiffusion(Generator):
         """Normalised latents ``(num_samples, latent_dim, frames)`` from the sampler."""
         from audio_core.diffusion.guidance import guided_denoiser
 
-        steps = self.steps if steps is None else int(steps)
-        guidance = self.guidance if guidance is None else float(guidance)
-        if steps < 1 or guidance < 0:
-            raise ValueError(f"need steps >= 1 and guidance >= 0, got {steps} and {guidance}")
+        n_steps = int(cast(int, self.steps)) if steps is None else int(steps)
+        scale = float(cast(float, self.guidance)) if guidance is None else float(guidance)
+        if n_steps < 1 or scale < 0:
+            raise ValueError(f"need steps >= 1 and guidance >= 0, got {n_steps} and {scale}")
         multiple = self.frame_multiple()
         padded = -(-frames // multiple) * multiple
         generator = torch.Generator().manual_seed(int(seed))
@@ -308,7 +308,7 @@ class LatentDiffusion(Generator):
                                   num_samples) if inputs else null
         shape = (num_samples, self.latent_dim, padded)
         size = self.latent_dim * padded
-        grid = self.objective.timesteps(steps, size=size)
+        grid = self.objective.timesteps(n_steps, size=size)
         x_t = self.objective.prior(shape, generator=generator, size=size).to(device)
         dtype = next(self.parameters()).dtype
 
@@ -316,7 +316,7 @@ class LatentDiffusion(Generator):
             return self.denoiser(x.to(dtype), t.to(device),
                                  None if c is None else c.to(dtype)).float()
 
-        denoise = guided_denoiser(net, self.objective, cond, null, guidance)
+        denoise = guided_denoiser(net, self.objective, cond, null, scale)
         x0 = self.sampler(denoise, x_t.float(), grid, self.objective, generator=generator,
                           progress=progress)
         return x0[..., :frames]

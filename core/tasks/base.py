@@ -161,7 +161,7 @@ class Task:
         return True
 
 
-def weighted_losses(losses: list[tuple[nn.Module, Schedule | float]], estimate: Tensor,
+def weighted_losses(losses: Sequence[tuple[nn.Module, Schedule | float]], estimate: Tensor,
                     reference: Tensor, mask: Tensor | None, output: Any = None, *,
                     step: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
     """Sum of ``weight(step) * loss(estimate, reference, mask)`` and each part, for logging
@@ -188,7 +188,8 @@ def weighted_losses(losses: list[tuple[nn.Module, Schedule | float]], estimate: 
     return total, logs
 
 
-def reconstruction_objective(losses: list[tuple[nn.Module, Schedule | float]], output: Any,
+def reconstruction_objective(losses: Sequence[tuple[nn.Module, Schedule | float]],
+                             output: Any,
                              audio: Tensor, mask: Tensor | None, *, step: int = 0
                              ) -> tuple[Tensor, dict[str, Tensor]]:
     """Weighted ``losses`` of ``output.reconstruction`` against ``audio``, plus the loss and

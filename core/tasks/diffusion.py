@@ -115,7 +115,7 @@ class DiffusionTask(Task):
     _embedding: Any = None
 
     @torch.no_grad()
-    def validation_loss(self, model: nn.Module, batch: dict[str, Any], seed: int) -> Tensor:
+    def validation_loss(self, model: Any, batch: dict[str, Any], seed: int) -> Tensor:
         """The objective's loss of ``model`` on ``batch`` at times and noise drawn from
         ``seed``, with the batch's conditioning (none dropped)."""
         objective = model.objective
@@ -139,13 +139,14 @@ class DiffusionTask(Task):
         if engine.zero_stage != 3:
             return engine.module
         state = engine.full_state_dict()
-        if self._replica is None:
+        replica = self._replica
+        if replica is None:
             from audio_core.models.build import build_model
 
             with torch.random.fork_rng(devices=[]):
-                self._replica = build_model(self.cfg, self.registry, loading=True)
-        self._replica.load_state_dict(state)
-        return self._replica.to(engine.device).eval()
+                replica = self._replica = build_model(self.cfg, self.registry, loading=True)
+        replica.load_state_dict(state)
+        return replica.to(engine.device).eval()
 
     @torch.no_grad()
     def evaluate(self, batches: Iterable[dict[str, Any]],

@@ -6,8 +6,11 @@ frames)`` to a waveform ``(batch, 1, time)`` can take its place, e.g. a neural v
 
 from __future__ import annotations
 
-from functools import partial
+from audio_core.components.vocoders import GriffinLimVocoder as CoreGriffinLim
 
-from audio_core.components.vocoders import GriffinLimVocoder as _GriffinLim
 
-GriffinLimVocoder = partial(_GriffinLim, n_mels=128, scale="db")
+class GriffinLimVocoder(CoreGriffinLim):
+    """dB power mel ``(batch, 128 by default, frames)`` -> waveform ``(batch, 1, time)``."""
+
+    default_n_mels = 128
+    default_scale = "db"

@@ -47,7 +47,7 @@ def test_vocoder_slot_defaults_to_griffin_lim_on_the_models_mel(registry):
                                    "model.params.hop_length=128"],
                       registry=registry, check_params=True)
     vocoder = build_model(cfg, registry).vocoder
-    assert isinstance(vocoder, GriffinLimVocoder.func) and vocoder.scale == "db"
+    assert isinstance(vocoder, GriffinLimVocoder) and vocoder.scale == "db"
     assert (vocoder.sample_rate, vocoder.n_fft, vocoder.hop_length, vocoder.n_mels,
             vocoder.n_iter) == (16000, 512, 128, 16, 32)
 

@@ -6,8 +6,12 @@ length) -> (batch, 1, length)`` can take its place in ``model.vocoder``.
 
 from __future__ import annotations
 
-from functools import partial
+from audio_core.components.vocoders import GriffinLimVocoder as CoreGriffinLim
 
-from audio_core.components.vocoders import GriffinLimVocoder as _GriffinLim
 
-GriffinLimVocoder = partial(_GriffinLim, n_mels=80, scale="log")
+class GriffinLimVocoder(CoreGriffinLim):
+    """Natural-log mel power ``(batch, 80 by default, frames)`` -> waveform ``(batch, 1,
+    length)``."""
+
+    default_n_mels = 80
+    default_scale = "log"
