@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from audio_core import __version__
+from audio_core.cli.numbers import non_negative_int
 from audio_core.engine.allocator import tune_cpu_allocator
 from audio_core.errors import AudioCoreError
 
@@ -30,15 +31,24 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``audio-core CMD: error: argument --x: ...``), exit 2;
+    the usage itself is what ``--help`` prints. Sub-command parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} "
+                     f"(see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="audio-core",
         description="Train and run neural audio autoencoders, tokenizers, codecs and "
                     "latent diffusion models.",
         epilog="Run 'audio-core COMMAND --help' for the options of a command.")
     parser.add_argument("--version", action="version", version=f"audio-core {__version__}")
     # `deepspeed --module audio_core ...` passes --local_rank=N before the sub-command.
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=None,
+    parser.add_argument("--local_rank", "--local-rank", type=non_negative_int, default=None,
                         help=argparse.SUPPRESS)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:

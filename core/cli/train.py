@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from audio_core.cli.numbers import non_negative_int
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     t = subparsers.add_parser(
@@ -29,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--overwrite", action="store_true",
                    help="start over in an existing run folder: the old one is renamed to "
                         "RUN_DIR.old-<time> first (nothing is deleted)")
-    t.add_argument("--local_rank", "--local-rank", type=int, default=None,
+    t.add_argument("--local_rank", "--local-rank", type=non_negative_int, default=None,
                    help=argparse.SUPPRESS)  # passed by the deepspeed launcher
     t.set_defaults(handler=run_train)
 
