@@ -77,8 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if type(exc).__module__.split(".")[0] != "yaml":
             raise
-        # a YAML tag (!!python/...) or syntax error in an override or a file
-        print(f"audio-core: error: YAML: {' '.join(str(exc).split())}", file=sys.stderr)
+        # a YAML tag (!!python/...) or syntax error in an override or a file: where and
+        # what, never the text (a file may hold secrets)
+        from audio_core.errors import yaml_problem
+
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        name = getattr(mark, "name", "") or ""
+        where = "" if name.startswith("<") else f"{name}: "
+        print(f"audio-core: error: {where}not valid YAML at {yaml_problem(exc)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("audio-core: interrupted", file=sys.stderr)

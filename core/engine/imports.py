@@ -30,7 +30,7 @@ from torch import nn
 from audio_core import __version__
 from audio_core.engine.checkpoint import MODEL_FILE, save_safetensors
 from audio_core.engine.export import CONFIG_FILE, INFO_FILE
-from audio_core.errors import AudioCoreError, format_choices
+from audio_core.errors import AudioCoreError, format_choices, shown
 
 
 class ModelImportError(AudioCoreError):
@@ -189,6 +189,6 @@ def check_choice(config: Mapping[str, Any], key: str, allowed: Any, file: Path) 
     supported values unless it is one of ``allowed``."""
     value = config.get(key)
     if value not in allowed:
-        raise ModelImportError(f"{file}: {key} = {value!r} is not supported; supported: "
+        raise ModelImportError(f"{file}: {key} = {shown(value)} is not supported; supported: "
                                f"{', '.join(repr(a) for a in allowed)}")
     return value
