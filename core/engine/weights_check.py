@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from audio_core.errors import AudioCoreError
+from audio_core.files import check_readable
 
 #: Data keys that change what a model computes without changing its tensors.
 DATA_KEYS = ("sample_rate", "channels")
@@ -176,6 +177,7 @@ def read_export_info(path: Any, required: bool = False) -> dict[str, Any]:
     from pathlib import Path
 
     file = Path(path)
+    check_readable(file, "export info")  # unreadable is not "damaged"
     try:
         info = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
