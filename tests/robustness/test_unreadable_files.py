@@ -158,3 +158,28 @@ def test_the_subprocess_really_lacks_the_privilege(place):
                            capture_output=True, text=True, preexec_fn=_unprivileged,
                            timeout=60)
     assert probe.returncode == 1 and "PermissionError" in probe.stderr, probe.stderr
+
+
+@pytest.mark.parametrize("reader, name, call", [
+    ("latent statistics file", "stats.safetensors",
+     "from audio_core.latents.stats import load_stats; load_stats(P)"),
+    ("latents index", "index.json",
+     "from audio_core.latents.tar_shards import is_tar_latents; is_tar_latents(P.parent)"),
+    ("trainer state", "trainer_state.json",
+     "from audio_core.engine.checkpoint import read_state; read_state(P.parent)"),
+])
+def test_unreadable_run_and_latents_files_are_named(place, reader, name, call):
+    """Stats files, latents indexes and checkpoints' trainer states: unreadable, not
+    "not a statistics file", "not latents" or "truncated or corrupt"."""
+    hidden = place / name
+    hidden.write_text("{}")
+    _hide(hidden)
+    code = (f"from pathlib import Path; P = Path({str(hidden)!r})\n"
+            "from audio_core.files import ReadError\n"
+            "try:\n    " + call.replace("; ", "\n    ") + "\n"
+            "except ReadError as e:\n    print(e)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=place, preexec_fn=_unprivileged, timeout=120,
+                            env={**os.environ, "HOME": str(place)})
+    assert result.stdout.strip() == (f"{reader} {hidden}: permission denied (this user "
+                                     f"cannot read it; check its permissions)"), result
