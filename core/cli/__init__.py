@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``audio-core`` and ``python -m audio_core``; returns the exit code."""
     args = build_parser().parse_args(argv)
     tune_cpu_allocator()
-    from audio_core.models.pretrained import downloads_allowed
+    from audio_core.network import downloads_allowed
 
     if not downloads_allowed():  # no Hugging Face library contacts the Hub (unless the
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # user says otherwise)
