@@ -65,3 +65,33 @@ class MissingPackageError(AudioCoreError, ImportError):
 class CodecError(AudioCoreError, ValueError):
     """A model is not a discrete codec, a bitrate is out of range, or a token file does not
     belong to the model."""
+
+
+def shown(value: object) -> str:
+    """A value read from a file that is not audio-core's own, as an error message may show
+    it: numbers, booleans and null as they are; anything else by its kind and size only (a
+    string could be a secret)."""
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} items"
+    if isinstance(value, dict):
+        return f"an object with {len(value)} keys"
+    return f"a {type(value).__name__}"
+
+
+def yaml_problem(exc: BaseException) -> str:
+    """``line N, column M: PROBLEM`` of a PyYAML error, one line, with no text of the
+    document: no snippet, quoted parts replaced by ``'...'``; a ``!!python/`` tag is named
+    as such."""
+    import re
+
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or "not valid YAML"
+    if "python/" in problem or "!!python" in problem:
+        problem = "a !!python/ tag (it would run code) is not allowed"
+    problem = re.sub(r"'[^']*'|\"[^\"]*\"", "'...'", " ".join(problem.split()))
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + problem

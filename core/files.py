@@ -27,6 +27,28 @@ _CAUSES = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quot
            errno.ENAMETOOLONG: "the name is too long"}
 
 
+class ReadError(AudioCoreError, OSError):
+    """A file exists but cannot be read (permissions); the message names the path."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def check_readable(path: str | os.PathLike, what: str = "file") -> None:
+    """:class:`ReadError` ``WHAT PATH: permission denied ...`` when ``path`` exists but
+    this process may not open it, so that a reader's own error (``No such file``, ``not a
+    complete safetensors file``) is not shown instead. Other faults are left to the
+    reader."""
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError as exc:
+        raise ReadError(exc.errno, f"{what} {path}: permission denied (this user cannot "
+                                   f"read it; check its permissions)") from exc
+    except OSError:
+        pass
+
+
 class WriteError(AudioCoreError, OSError):
     """A file could not be written; the message names the path and the cause."""
 

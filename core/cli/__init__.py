@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from audio_core.cli.numbers import non_negative_int
 from audio_core.engine.allocator import tune_cpu_allocator
 from audio_core.errors import AudioCoreError
 from audio_core.version import __version__
@@ -33,6 +34,15 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``audio-core CMD: error: argument --x: ...``), exit 2;
+    the usage itself is what ``--help`` prints. Sub-command parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} "
+                     f"(see '{self.prog} --help')\n")
+
+
 def _command_token(argv: Sequence[str]) -> str | None:
     """The sub-command named on the command line (``None``: none, e.g. ``--help``)."""
     tokens = iter(argv)
@@ -46,14 +56,14 @@ def _command_token(argv: Sequence[str]) -> str | None:
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv`` naming no built-in command, plugin commands are added."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="audio-core",
         description="Train and run neural audio autoencoders, tokenizers, codecs and "
                     "latent diffusion models.",
         epilog="Run 'audio-core COMMAND --help' for the options of a command.")
     parser.add_argument("--version", action="version", version=f"audio-core {__version__}")
     # `deepspeed --module audio_core ...` passes --local_rank=N before the sub-command.
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=None,
+    parser.add_argument("--local_rank", "--local-rank", type=non_negative_int, default=None,
                         help=argparse.SUPPRESS)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
@@ -77,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     args = parser.parse_args(argv)
     tune_cpu_allocator()
+    from audio_core.network import downloads_allowed
+
+    if not downloads_allowed():  # no Hugging Face library contacts the Hub (unless the
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # user says otherwise)
     try:
         return int(args.handler(args) or 0)
     except AudioCoreError as exc:
@@ -94,8 +108,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if type(exc).__module__.split(".")[0] != "yaml":
             raise
-        # a YAML tag (!!python/...) or syntax error in an override or a file
-        print(f"audio-core: error: YAML: {' '.join(str(exc).split())}", file=sys.stderr)
+        # a YAML tag (!!python/...) or syntax error in an override or a file: where and
+        # what, never the text (a file may hold secrets)
+        from audio_core.errors import yaml_problem
+
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        name = getattr(mark, "name", "") or ""
+        where = "" if name.startswith("<") else f"{name}: "
+        print(f"audio-core: error: {where}not valid YAML at {yaml_problem(exc)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("audio-core: interrupted", file=sys.stderr)

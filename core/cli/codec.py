@@ -7,6 +7,8 @@ import argparse
 import json
 import math
 
+from audio_core.cli.numbers import MAX_MAGNITUDE
+
 MODEL_HELP = "an export folder or a run folder (its newest checkpoint)"
 
 
@@ -16,9 +18,11 @@ def _number(text: str, *, allow_zero: bool = False, kind=float):
         value = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero) \
+            or value > MAX_MAGNITUDE:
         raise argparse.ArgumentTypeError(
-            f"must be a finite number {'>= 0' if allow_zero else '> 0'}, got {text!r}")
+            f"must be a finite number {'>= 0' if allow_zero else '> 0'} and <= 2**53, "
+            f"got {text!r}")
     return value
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from audio_core.cli.numbers import count
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("config", help="show or validate a run config",
@@ -27,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "otherwise.")
     val.add_argument("source", metavar="NAME|PATH", help="preset name or YAML file")
     val.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides")
-    val.add_argument("--world-size", type=int, default=1, metavar="N",
+    val.add_argument("--world-size", type=count, default=1, metavar="N",
                      help="check for N ranks (batch sizes, DeepSpeed config); default 1")
     val.add_argument("--step", action="store_true",
                      help="also run the training step on one batch (at the first and the "

@@ -7,6 +7,8 @@ import argparse
 import os
 from pathlib import Path
 
+from audio_core.cli import numbers
+from audio_core.cli.codec import seed
 from audio_core.cli.output import print_json, print_table
 
 
@@ -43,10 +45,10 @@ def _cpus() -> int:
 
 
 def _workers(text: str) -> int:
-    n = int(text)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"workers must be >= 0, got {n}")
-    return n
+    """0 or 1: in-process; at most 8 processes per CPU this process may use."""
+    from audio_core.cli.numbers import bounded
+
+    return bounded(text, kind=int, high=max(64, 8 * _cpus()))
 
 
 def _add_pack(sub: argparse._SubParsersAction) -> None:
@@ -60,18 +62,18 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
     pk.add_argument("out", metavar="OUT")
     pk.add_argument("--format", choices=("flac", "wav"), default="flac",
                     help="audio member format (default flac)")
-    pk.add_argument("--shard-size", default="512MB",
+    pk.add_argument("--shard-size", type=numbers.size, default="512MB",
                     help="target bytes per shard: 512MB, 1GB, 100KiB ... (default 512MB)")
-    pk.add_argument("--sample-rate", type=int, default=None,
+    pk.add_argument("--sample-rate", type=numbers.sample_rate, default=None,
                     help="resample every sample to this rate (default: keep each file's)")
-    pk.add_argument("--channels", type=int, default=None,
+    pk.add_argument("--channels", type=numbers.channels, default=None,
                     help="mix down to mono (1) or repeat mono (2) (default: keep)")
-    pk.add_argument("--buckets", default=None, metavar="S1,S2,...",
+    pk.add_argument("--buckets", type=numbers.seconds_list, default=None, metavar="S1,S2,...",
                     help="duration bucket edges in seconds, e.g. 2,5,10: each shard holds "
                          "one bucket's samples")
     pk.add_argument("--labels", choices=("folders",), default=None,
                     help="'folders': label files by their top-level sub-folder (classes)")
-    pk.add_argument("--seed", type=int, default=0,
+    pk.add_argument("--seed", type=seed, default=0,
                     help="seed of the sample order across shards (default 0)")
     pk.add_argument("--no-shuffle", action="store_true",
                     help="keep the source order instead of shuffling")
@@ -114,15 +116,11 @@ def _print_bad(bad: list[dict], where: Path | None = None) -> None:
 def run_pack(args: argparse.Namespace) -> int:
     import attrs
 
-    from audio_core.data.pack import BAD_FILES, PackError, PackOptions, pack, parse_size
+    from audio_core.data.pack import BAD_FILES, PackOptions, pack, parse_size
 
-    try:
-        buckets = tuple(float(b) for b in args.buckets.split(",")) if args.buckets else ()
-    except ValueError as exc:
-        raise PackError(f"--buckets {args.buckets!r}: expected seconds separated by commas, "
-                        "e.g. 2,5,10") from exc
     opts = PackOptions(format=args.format, shard_size=parse_size(args.shard_size),
-                       sample_rate=args.sample_rate, channels=args.channels, buckets=buckets,
+                       sample_rate=args.sample_rate, channels=args.channels,
+                       buckets=tuple(args.buckets or ()),
                        labels=args.labels, seed=None if args.no_shuffle else args.seed)
     result = pack(args.src, args.out, opts, workers=args.workers, overwrite=args.overwrite,
                   progress=not args.no_progress)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import math
 
 
 def _grace(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
-    return value
+    from audio_core.cli.numbers import seconds
+
+    return seconds(text)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from audio_core.cli.numbers import non_negative_int
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     t = subparsers.add_parser(
@@ -29,7 +31,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--overwrite", action="store_true",
                    help="start over in an existing run folder: the old one is renamed to "
                         "RUN_DIR.old-<time> first (nothing is deleted)")
-    t.add_argument("--local_rank", "--local-rank", type=int, default=None,
+    t.add_argument("--force-unlock", action="store_true",
+                   help="break the run folder's lock although its holder seems alive (a "
+                        "crashed host on a shared file system); a lock of a dead process "
+                        "on this host is taken over without it")
+    t.add_argument("--local_rank", "--local-rank", type=non_negative_int, default=None,
                    help=argparse.SUPPRESS)  # passed by the deepspeed launcher
     t.set_defaults(handler=run_train)
 
@@ -126,7 +132,8 @@ def _train(args: argparse.Namespace):
             print(f"audio-core: --resume auto: {_AUTO_MESSAGES[mode]} {run_dir_of(cfg)}",
                   file=sys.stderr)
     target = run_dir or run_dir_of(cfg)
-    with run_lock(target):  # one training process group per run folder
+    # one training process group per run folder
+    with run_lock(target, force=getattr(args, "force_unlock", False)):
         moved = prepare_run_dir(target, resume=resume, overwrite=overwrite, cfg=cfg)
         if moved is not None:
             flag = "--resume auto (no complete checkpoint)" if auto else "--overwrite"

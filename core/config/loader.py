@@ -22,7 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from audio_core.config.merge import attrs_class, merge_config
 from audio_core.config.schema import RunConfig, walk
-from audio_core.errors import ConfigError, did_you_mean, format_choices
+from audio_core.errors import ConfigError, did_you_mean, format_choices, yaml_problem
 
 EXTENDS_KEY = "extends"
 
@@ -99,7 +99,8 @@ def read_config_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]
     except FileNotFoundError as exc:
         raise ConfigError(f"config file '{path}' does not exist") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {exc}") from exc
+        raise ConfigError(f"config file '{path}' is not valid YAML at {yaml_problem(exc)}"
+                          ) from exc
     if not isinstance(node, DictConfig):
         raise ConfigError(f"config file '{path}' must hold a mapping at the top level")
     data = typing.cast(dict[str, Any], OmegaConf.to_container(node, resolve=False))

@@ -16,6 +16,7 @@ from pathlib import Path
 from audio_core.data.base import DatasetError
 from audio_core.data.folders import _IndexedFolder
 from audio_core.data.index import AUDIO_EXTENSIONS
+from audio_core.errors import shown
 
 __all__ = ["CaptionedDataset", "read_captions"]
 
@@ -35,7 +36,7 @@ def read_captions(path: Path, path_column: str = "path",
             except json.JSONDecodeError as exc:
                 raise DatasetError(f"{path}:{n}: not a JSON object ({exc})") from exc
             if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{n}: expected a JSON object, got {row!r}")
+                raise DatasetError(f"{path}:{n}: expected a JSON object, got {shown(row)}")
             rows.append(row)
     elif path.suffix.lower() in (".csv", ".tsv"):
         with path.open(encoding="utf-8", newline="") as f:
@@ -53,9 +54,9 @@ def read_captions(path: Path, path_column: str = "path",
         audio = str(row[path_column])
         key = os.path.normpath(os.path.join(path.parent, audio))  # how the dataset finds it
         if key in first_entry:  # one caption per file: which one to keep is a guess
-            raise DatasetError(f"{path}: entries {first_entry[key]} and {n} both caption "
-                               f"'{audio}'; give each file one row (join the captions, or "
-                               "copy the file)")
+            raise DatasetError(f"{path}: entries {first_entry[key]} and {n} caption the same "
+                               f"audio file ('{path_column}'); give each file one row (join "
+                               "the captions, or copy the file)")
         first_entry[key] = n
         out.append((audio, str(row[text_column])))
     if not out:

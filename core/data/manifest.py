@@ -30,6 +30,7 @@ import numpy as np
 
 from audio_core.data.base import AudioFileDataset, DatasetError
 from audio_core.data.index import FileEntry
+from audio_core.errors import shown
 
 __all__ = ["Manifest", "ManifestDataset", "ManifestError", "read_manifest", "write_manifest"]
 
@@ -118,9 +119,10 @@ def _check_row(where: Path, line: int, row: object) -> dict:
     """Validate one parsed row; its normalised copy, else :class:`ManifestError` naming
     file:line and field."""
     if not isinstance(row, dict):
-        raise _fail(where, line, f"expected a JSON object, got {row!r:.60}")
+        raise _fail(where, line, f"expected a JSON object, got {shown(row)}")
     if not isinstance(row.get("path"), str) or not row["path"]:
-        raise _fail(where, line, f"'path' must be a non-empty string, got {row.get('path')!r}")
+        raise _fail(where, line, f"'path' must be a non-empty string, got "
+                                 f"{shown(row.get('path'))}")
     out = {"path": row["path"]}
     for name, kind in _NUMBERS:
         value = row.get(name)
@@ -132,16 +134,17 @@ def _check_row(where: Path, line: int, row: object) -> dict:
         number_ok = isinstance(value, int | float) and not isinstance(value, bool)
         if not number_ok or not np.isfinite(value) or (kind is int and value != int(value)):
             what = "an integer" if kind is int else "a number"
-            raise _fail(where, line, f"'{name}' must be {what}, got {value!r}")
+            raise _fail(where, line, f"'{name}' must be {what}, got {shown(value)}")
         if value < 0 or (value == 0 and name != "offset"):
             raise _fail(where, line, f"'{name}' must be positive, got {value!r}")
         out[name] = kind(value)
     out["text"] = "" if row.get("text") is None else row["text"]
     if not isinstance(out["text"], str):
-        raise _fail(where, line, f"'text' must be a string, got {row['text']!r:.60}")
+        raise _fail(where, line, f"'text' must be a string, got {shown(row['text'])}")
     label = row.get("label")
     if label is not None and (isinstance(label, bool) or not isinstance(label, int | str)):
-        raise _fail(where, line, f"'label' must be a class name or an int, got {label!r:.60}")
+        raise _fail(where, line, f"'label' must be a class name or an int, got "
+                                 f"{shown(label)}")
     out["label"] = label
     return out
 

@@ -48,7 +48,7 @@ import torch
 from audio_core import distributed
 from audio_core.engine.safe_load import WeightsFileError, load_engine_state, load_safetensors
 from audio_core.errors import AudioCoreError
-from audio_core.files import cause, write_text
+from audio_core.files import cause, check_readable, write_text
 from audio_core.files import save_safetensors as save_tensors
 
 log = logging.getLogger("audio_core")
@@ -77,6 +77,7 @@ def read_state(path: str | Path) -> dict[str, Any]:
     """The trainer state of checkpoint ``path``; :class:`CheckpointError` if it is missing,
     truncated or lacks ``step``/``world_size``/``roles``."""
     file = Path(path) / STATE_FILE
+    check_readable(file, "trainer state")  # unreadable is not "truncated or corrupt"
     try:
         state = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

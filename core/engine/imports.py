@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from audio_core.engine.checkpoint import MODEL_FILE, save_safetensors
-from audio_core.engine.export import CONFIG_FILE, INFO_FILE
-from audio_core.errors import AudioCoreError, format_choices
+from audio_core.engine.weights_check import CONFIG_FILE, INFO_FILE
+from audio_core.errors import AudioCoreError, format_choices, shown
 from audio_core.version import __version__
 
 
@@ -189,6 +189,6 @@ def check_choice(config: Mapping[str, Any], key: str, allowed: Any, file: Path) 
     supported values unless it is one of ``allowed``."""
     value = config.get(key)
     if value not in allowed:
-        raise ModelImportError(f"{file}: {key} = {value!r} is not supported; supported: "
+        raise ModelImportError(f"{file}: {key} = {shown(value)} is not supported; supported: "
                                f"{', '.join(repr(a) for a in allowed)}")
     return value

@@ -209,44 +209,90 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _holder(fd: int) -> tuple[str, str]:
+    """``(pid, host)`` written in a lock file (``"unknown"`` where it says nothing)."""
+    words = os.pread(fd, 256, 0).decode(errors="replace").split()
+    return (words[0] if words else "unknown", words[1] if len(words) > 1 else "")
+
+
+def _open_lock(path: Path) -> int:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise RunDirError(f"cannot create the run lock {path} ({exc.strerror})") from exc
+
+
+def _try_flock(fd: int) -> bool:
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _locked(run_dir: str | os.PathLike, path: Path, force: bool) -> int:
+    """A descriptor of ``path`` holding its ``flock``. A lock held by another process is
+    an error naming it, or with ``force`` is broken: the lock file is replaced by a new one
+    (the old holder keeps a lock on a file nobody looks at any more)."""
+    import logging
+    import socket
+
+    log = logging.getLogger(__name__)
+    fd = _open_lock(path)
+    if not _try_flock(fd):
+        pid, host = _holder(fd)
+        where = f"pid {pid}" + (f" on {host}" if host else "")
+        if not force:
+            os.close(fd)
+            raise RunDirError(
+                f"run folder {run_dir} is in use by another training process ({where}, "
+                f"lock {path}); wait for it to finish or stop it, or choose another "
+                f"run.name; if that process is gone but its lock is not (a crashed host on "
+                f"a shared file system), pass --force-unlock")
+        log.warning("--force-unlock: breaking the lock %s of run folder %s held by %s; "
+                    "make sure that process is not running", path, run_dir, where)
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        fd = _open_lock(path)
+        if not _try_flock(fd):  # someone else took the new one in between
+            os.close(fd)
+            raise RunDirError(f"run folder {run_dir}: another process took the lock {path} "
+                              f"while --force-unlock replaced it; try again")
+    pid, host = _holder(fd)
+    here = socket.gethostname()
+    if pid.isdigit() and int(pid) != os.getpid() and (host or here) == here and not (
+            _pid_alive(int(pid))):
+        log.warning("taking over the lock of run folder %s from pid %s, which is no longer "
+                    "running (it was killed or crashed)", run_dir, pid)
+    elif pid.isdigit() and host and host != here:
+        log.warning("taking over the lock of run folder %s from pid %s on %s, which "
+                    "released it", run_dir, pid, host)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {here}\n".encode(), 0)
+    return fd
+
+
 @contextlib.contextmanager
-def run_lock(run_dir: str | os.PathLike, *, rank: int | None = None) -> Iterator[None]:
+def run_lock(run_dir: str | os.PathLike, *, rank: int | None = None,
+             force: bool = False) -> Iterator[None]:
     """Hold the lock of ``run_dir`` while a run uses it: one training process group per run
     folder. A second ``train`` with the same run name, or a second ``--resume`` of it,
-    raises :class:`RunDirError` naming the holder's pid. The lock is an ``flock`` that the
-    kernel releases when the holder dies, so a lock left by a killed process is taken over
-    (with a warning naming its pid). Only global rank 0 (``rank``, default ``$RANK``) locks:
+    raises :class:`RunDirError` naming the holder's pid and host. The lock is an ``flock``
+    that the kernel releases when the holder dies, so a lock left by a killed process is
+    taken over (with a warning naming its pid). ``force`` (``train --force-unlock``) breaks
+    a lock that is still held, for a holder that is gone but whose lock is not (another
+    host on a shared file system). Only global rank 0 (``rank``, default ``$RANK``) locks:
     the other ranks belong to the same run."""
-    import fcntl
-    import logging
-
     if (int(os.environ.get("RANK", 0)) if rank is None else rank) != 0:
         yield
         return
     path = lock_path(run_dir)
     _check_writable(path)
+    fd = _locked(run_dir, path, force)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:
-        raise RunDirError(f"cannot create the run lock {path} ({exc.strerror})") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise RunDirError(
-                f"run folder {run_dir} is in use by another training process (pid {holder}, "
-                f"lock {path}); wait for it to finish or stop it, or choose another run.name"
-            ) from None
-        previous = os.pread(fd, 64, 0).decode(errors="replace").strip()
-        if previous.isdigit() and int(previous) != os.getpid() and not _pid_alive(
-                int(previous)):
-            logging.getLogger(__name__).warning(
-                "taking over the lock of run folder %s from pid %s, which is no longer "
-                "running (it was killed or crashed)", run_dir, previous)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:
             yield
         finally:

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from audio_core.errors import AudioCoreError
+from audio_core.files import check_readable
 
 #: Classes (``module:qualname``) DeepSpeed's model/optimizer state files may contain.
 #: Found with ``torch.serialization.get_unsafe_globals_in_checkpoint`` over ZeRO 0-3,
@@ -125,6 +126,7 @@ def load_safetensors(path: str | Path, what: str = "weights") -> dict[str, torch
         raise WeightsFileError(f"{what} file {path} does not exist")
     if not path.is_file():
         raise WeightsFileError(f"{what} file {path} is not a file")
+    check_readable(path, f"{what} file")  # not "not a complete safetensors file"
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from audio_core.errors import AudioCoreError
+from audio_core.files import check_readable
 
 #: The files of an export folder beside the weights (``model.safetensors``).
 CONFIG_FILE = "config.yaml"
@@ -185,6 +186,7 @@ def read_export_info(path: Any, required: bool = False) -> dict[str, Any]:
     from pathlib import Path
 
     file = Path(path)
+    check_readable(file, "export info")  # unreadable is not "damaged"
     try:
         info = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

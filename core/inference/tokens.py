@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audio_core.errors import AudioCoreError
+from audio_core.errors import AudioCoreError, shown
 from audio_core.version import __version__
 
 MAGIC = b"ACTOKENS"
@@ -112,7 +112,7 @@ def _int(meta: Mapping[str, Any], key: str, low: int, high: int | None = None) -
     value = meta.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
         raise TokenHeaderError(f"header field '{key}' must be an integer, got "
-                               f"{type(value).__name__} {value!r:.40}")
+                               f"{type(value).__name__} ({shown(value)})")
     if value < low or (high is not None and value > high):
         bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
         raise TokenHeaderError(f"header field '{key}' = {value} is out of range (must be "

@@ -20,7 +20,7 @@ import numpy as np
 from torch import Tensor
 
 from audio_core.data.shards.format import FORMAT, INDEX_FILE, VERSION, ShardTarWriter
-from audio_core.files import write_text
+from audio_core.files import check_readable, write_text
 from audio_core.latents.store import LatentsError, append_progress, progress_entries
 
 __all__ = ["TarLatentWriter", "is_tar_latents", "iter_tar_latents", "write_tar_index"]
@@ -111,6 +111,7 @@ def write_tar_index(root: str | Path, world_size: int, header: dict[str, Any]) -
 def is_tar_latents(root: str | Path) -> dict[str, Any] | None:
     """``root/index.json`` if ``root`` holds latents as tar shards, else None."""
     path = Path(root) / INDEX_FILE
+    check_readable(path, "latents index")  # unreadable is not "not latents"
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from audio_core.errors import AudioCoreError
+from audio_core.files import check_readable
 
 STATS_FORMAT = "audio-core latent stats v1"
 
@@ -121,6 +122,7 @@ def load_stats(path: str | Path, dim: int | None = None) -> tuple[dict[str, Tens
     if not path.is_file():
         raise StatsError(f"latent statistics file {path} does not exist (make it with "
                          f"`audio-core stats MODEL DATA {path}`)")
+    check_readable(path, "latent statistics file")  # not "not a statistics file"
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}

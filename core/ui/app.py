@@ -1,18 +1,24 @@
 """The Gradio page of ``audio-core ui``: a reconstruct tab and a generate tab.
 
 Layout only; the work is :class:`audio_core.ui.session.Models`. Gradio is imported here,
-so ``audio-core --help`` and every other command work without it.
+so ``audio-core --help`` and every other command work without it. Supported: Gradio 5.x and
+6.x (the ``ui`` extra's range; ``tests/ui`` builds the page with the installed one).
+
+Gradio keeps uploads and results in its cache folder (``GRADIO_TEMP_DIR``); the page puts
+it inside the :class:`Models` working folder, which :func:`serve` removes when it stops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from audio_core.errors import MissingPackageError
-from audio_core.ui.session import Models, describe
+from audio_core.errors import AudioCoreError, MissingPackageError
+from audio_core.ui.session import Models, check_page_numbers, describe
 
 UI_EXTRA = "pip install 'audio-core[ui]'"
 
@@ -33,8 +39,23 @@ def _player(rate: int, audio) -> tuple[int, np.ndarray]:
     return rate, data[:, 0] if data.shape[1] == 1 else data
 
 
+def _message(err: Exception) -> str:
+    """One line for the page: audio-core's own errors as they are, others with their type."""
+    text = " ".join(str(err).split())
+    return text if isinstance(err, AudioCoreError) else f"{type(err).__name__}: {text}"
+
+
+def cache_folder(models: Models) -> str:
+    """Gradio's cache of uploads and results for the page of ``models``: inside its
+    working folder."""
+    return str(models.workdir / "gradio")
+
+
 def build_app(models: Models) -> Any:
-    """The ``gradio.Blocks`` page for ``models``."""
+    """The ``gradio.Blocks`` page for ``models``. Points ``GRADIO_TEMP_DIR`` at
+    :func:`cache_folder` (Gradio reads it when components are made and when the server
+    starts)."""
+    os.environ["GRADIO_TEMP_DIR"] = cache_folder(models)
     gr = _gradio()
 
     def slider_settings(name: str | None) -> dict[str, Any]:
@@ -46,7 +67,8 @@ def build_app(models: Models) -> Any:
             n = info["num_codebooks"]
             return {"visible": True, "minimum": 1, "maximum": n, "value": n,
                     "label": f"codebooks ({info['kbps_per_codebook']:g} kbps each)"}
-        return {"visible": False, "minimum": 1, "maximum": 1, "value": 1}
+        # hidden: a placeholder range (Gradio 6 refuses minimum == maximum)
+        return {"visible": False, "minimum": 1, "maximum": 2, "value": 1}
 
     def codebook_slider(name: str | None):
         return gr.update(**slider_settings(name))
@@ -57,7 +79,7 @@ def build_app(models: Models) -> Any:
         try:
             result = models.reconstruct(name, source, int(codebooks) if codebooks else None)
         except Exception as err:  # shown on the page, not as a traceback
-            raise gr.Error(f"{type(err).__name__}: {err}") from err
+            raise gr.Error(_message(err)) from err
         metrics = result.metrics
         rtf = f"real-time factor {metrics['rtf']:.3f} ({1 / max(metrics['rtf'], 1e-9):.1f}x " \
               f"faster than real time)"
@@ -68,11 +90,12 @@ def build_app(models: Models) -> Any:
                 str(result.spectrogram), rows, rtf, str(result.download))
 
     def run_generate(name, text, label, steps, guidance, seed, seconds):
-        try:
-            rate, audio = models.generate(name, text, label, int(steps) if steps else None,
-                                          guidance, int(seed or 0), seconds)
+        try:  # checked like the CLI's flags: one line, never a clip of NaN/zeros
+            steps, guidance, seed, seconds = check_page_numbers(steps, guidance, seed,
+                                                                seconds)
+            rate, audio = models.generate(name, text, label, steps, guidance, seed, seconds)
         except Exception as err:
-            raise gr.Error(f"{type(err).__name__}: {err}") from err
+            raise gr.Error(_message(err)) from err
         return _player(rate, audio)
 
     choices = models.paths
@@ -124,8 +147,29 @@ def build_app(models: Models) -> Any:
     return app
 
 
+@contextlib.contextmanager
+def running(models: Models, host: str = "127.0.0.1", port: int = 7860) -> Iterator[Any]:
+    """The page of ``models`` served on ``host:port`` while the block runs; on the way
+    out (also Ctrl-C, SIGTERM) the server stops and the working folder with Gradio's cache
+    is removed, and ``GRADIO_TEMP_DIR`` is restored."""
+    before = os.environ.get("GRADIO_TEMP_DIR")
+    app = None
+    try:
+        app = build_app(models)
+        app.queue().launch(server_name=host, server_port=port, share=False, inbrowser=False,
+                           show_error=True, prevent_thread_lock=True, quiet=True)
+        yield app
+    finally:
+        if app is not None:
+            app.close(verbose=False)
+        models.close()
+        if before is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = before
+
+
 def serve(paths: list[str], host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve the page until interrupted."""
-    app = build_app(Models(paths))
-    app.queue().launch(server_name=host, server_port=port, share=False, inbrowser=False,
-                       show_error=True)
+    with running(Models(paths), host, port) as app:
+        app.block_thread()

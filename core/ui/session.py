@@ -6,6 +6,8 @@ Kept free of Gradio so it is tested directly; :mod:`audio_core.ui.app` only lays
 
 from __future__ import annotations
 
+import math
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
+
+from audio_core.inference.limits import LIMITS, GenerationLimitError
 
 #: Loudness both A/B players are set to (RMS, dBFS); peaks are kept below 0.99.
 TARGET_DBFS = -23.0
@@ -58,16 +62,61 @@ class Reconstruction:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+def _whole(field: str, value: Any, low: int, high: int, like: str) -> int:
+    """``value`` as an int in ``[low, high]``, else a one-line error naming ``field``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value == int(value) and low <= value <= high
+    if not ok:
+        raise GenerationLimitError(f"{field} must be a whole number from {low} to {high} "
+                                   f"(like {like}), got {value!r}")
+    return int(value)
+
+
+def _real(field: str, value: Any, low: float, high: float, like: str, *,
+          above_low: bool = False) -> float:
+    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` with ``above_low``)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and (value > low if above_low else value >= low) \
+        and value <= high
+    if not ok:
+        side = ">" if above_low else ">="
+        raise GenerationLimitError(f"{field} must be a number {side} {low:g} and <= {high:g} "
+                                   f"(like {like}), got {value!r}")
+    return float(value)
+
+
+def check_page_numbers(steps: Any = None, guidance: Any = None, seed: Any = 0,
+                       seconds: Any = None) -> tuple[int | None, float | None, int,
+                                                     float | None]:
+    """The generate tab's numbers checked like ``audio-core generate`` checks its flags:
+    ``(steps, guidance, seed, seconds)``; ``None`` (an empty field) is the model's own value
+    (seed: 0). Anything else out of range (0, negative, NaN, inf, huge, fractional steps)
+    is a :class:`GenerationLimitError` naming the field, before anything is allocated."""
+    return (None if steps is None else _whole("steps", steps, 1, LIMITS["--steps"],
+                                              "--steps"),
+            None if guidance is None else _real("guidance", guidance, 0.0, 1e6,
+                                                "--guidance"),
+            0 if seed is None else _whole("seed", seed, 0, 2**63 - 1, "--seed"),
+            None if seconds is None else _real("seconds", seconds, 0.0, LIMITS["--seconds"],
+                                               "--seconds", above_low=True))
+
+
 class Models:
     """Models by the name shown in the picker (their path), loaded once, on first use."""
 
     def __init__(self, paths: list[str]) -> None:
         self.paths = list(paths)
         self._loaded: dict[str, nn.Module] = {}
-        # reconstructions and spectrograms for the page; removed with this object (at the
-        # latest when the server's process exits)
+        # reconstructions, spectrograms and Gradio's own cache of uploads and results
+        # (:func:`audio_core.ui.app.build_app`); removed by :meth:`close`, at the latest
+        # with this object or when the server's process exits
         self._workdir = tempfile.TemporaryDirectory(prefix="audio-core-ui-")
         self.workdir = Path(self._workdir.name)
+
+    def close(self) -> None:
+        """Remove the working folder and everything in it."""
+        self._workdir.cleanup()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def get(self, name: str) -> nn.Module:
         from audio_core.engine.export import load
@@ -120,24 +169,26 @@ class Models:
     def generate(self, name: str, text: str = "", label: str = "", steps: int | None = None,
                  guidance: float | None = None, seed: int = 0,
                  seconds: float | None = None) -> tuple[int, Tensor]:
-        """One clip ``(channels, time)`` from generator ``name``."""
+        """One clip ``(channels, time)`` from generator ``name``; the numbers are checked
+        by :func:`check_page_numbers` first."""
         from audio_core.contracts.models import Generator
 
+        steps, guidance, seed, seconds = check_page_numbers(steps, guidance, seed, seconds)
         model = self.get(name)
         if not isinstance(model, Generator):
             raise ValueError(f"{name} is not a generative model")
         from audio_core.inference.limits import check_generation
 
-        check_generation(steps=steps or None, guidance=guidance, seconds=seconds or None,
+        check_generation(steps=steps, guidance=guidance, seconds=seconds,
                          sample_rate=model.sample_rate, channels=model.channels)
         conditioning: dict[str, Any] = {}
-        for name, keys in model.conditions.items():  # text/label conditioners; others null
+        for cond, keys in model.conditions.items():  # text/label conditioners; others null
             if keys == ("text",):
-                conditioning[name] = text or ""
+                conditioning[cond] = text or ""
             elif keys == ("label",) and label:
-                conditioning[name] = label
-        audio = model.generate(conditioning, num_samples=1, steps=steps or None,
-                               guidance=guidance, seed=int(seed), seconds=seconds or None)
+                conditioning[cond] = label
+        audio = model.generate(conditioning, num_samples=1, steps=steps, guidance=guidance,
+                               seed=seed, seconds=seconds)
         return int(model.sample_rate), audio[0].float().clamp(-1, 1).cpu()
 
 

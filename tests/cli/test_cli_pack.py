@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from audio_core.cli import main
@@ -106,10 +107,11 @@ def test_verify_names_bad_shards_and_bad_options_are_errors(tmp_path, capsys, mo
     (tmp_path / "out" / "shard-000001.tar").unlink()
     assert main(["data", "verify", str(tmp_path / "out")]) == 1
     assert "shard-000001.tar: missing" in capsys.readouterr().out
-    assert main(["data", "pack", str(src), str(tmp_path / "o2"), "--shard-size", "lots"]) == 1
-    assert "bad size 'lots'" in capsys.readouterr().err
-    assert main(["data", "pack", str(src), str(tmp_path / "o2"), "--buckets", "2,x"]) == 1
-    assert "--buckets '2,x'" in capsys.readouterr().err
+    for flag, value, expected in (("--shard-size", "lots", "bad size 'lots'"),
+                                  ("--buckets", "2,x", "argument --buckets: expected")):
+        with pytest.raises(SystemExit) as usage:  # a usage error, before any work
+            main(["data", "pack", str(src), str(tmp_path / "o2"), flag, value])
+        assert usage.value.code == 2 and expected in capsys.readouterr().err
     assert main(["data", "pack", str(tmp_path / "nope"), str(tmp_path / "o3")]) == 1
     assert "nope' does not exist" in capsys.readouterr().err
 

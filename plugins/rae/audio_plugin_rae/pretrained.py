@@ -1,57 +1,50 @@
 """Build a ``transformers`` backbone from a local pretrained folder or a config (random init).
 
-Nothing is ever downloaded: ``pretrained`` is a folder written by ``save_pretrained`` or by
-``hf download <id> --local-dir <folder>`` (``huggingface_hub``'s CLI). A hub id (the base
-presets' default, e.g. ``facebook/wav2vec2-base``) loads only from the local Hugging Face
-cache; otherwise the error says how to fetch it. A path that does not exist is an error
-naming it.
+``pretrained`` is a folder written by ``save_pretrained`` or by ``hf download <id>
+--local-dir <folder>`` (``huggingface_hub``'s CLI), loaded with no network call
+(:func:`audio_core.models.pretrained.offline`). Anything else (a Hub id such as the base
+presets' ``facebook/wav2vec2-base``, a path that does not exist) is an error naming
+``model.encoder.params.pretrained`` and the value, before ``transformers`` runs, unless
+``AUDIO_CORE_ALLOW_DOWNLOADS=1``: then it goes to ``from_pretrained`` as it is (the local
+Hugging Face cache or the Hub).
 ``config`` is a dict of the model's config fields: a randomly initialised backbone, seeded
 by the framework (``run.seed``), the same on every rank and at every load.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from audio_core.errors import AudioCoreError
+from audio_core.models.pretrained import offline, resolve_pretrained
 
-class PretrainedLoadError(OSError):
+#: The config key of a frozen encoder's weights.
+KEY = "model.encoder.params.pretrained"
+
+
+class PretrainedLoadError(AudioCoreError, OSError):
     """The pretrained weights at the given path could not be loaded."""
 
-
-def _how_to_fetch(repo: str) -> str:
-    return (f"Nothing is downloaded during training: fetch the weights once where the hub is "
-            f"reachable, `hf download {repo} --local-dir DIR`, and set "
-            f"model.encoder.params.pretrained=DIR")
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
-def _looks_like_hub_id(text: str) -> bool:
-    """``owner/name``: one slash, not a path (``/``, ``.``, ``~`` or a drive first)."""
-    return text.count("/") == 1 and not text.startswith(("/", ".", "~")) and ":" not in text
-
-
-def _from_pretrained(what: str, cls: Any, pretrained: str) -> nn.Module:
-    """``cls.from_pretrained`` from a local folder, or from the local cache for a hub id;
-    never from the network."""
-    where = Path(pretrained).expanduser()
-    hub_id = not where.exists()
-    if hub_id and not _looks_like_hub_id(pretrained):
-        raise PretrainedLoadError(
-            f"{what}: the pretrained folder '{pretrained}' does not exist. "
-            f"{_how_to_fetch('facebook/wav2vec2-base')}")
-    try:  # a hub id: from the local Hugging Face cache only
-        return cls.from_pretrained(pretrained if hub_id else str(where), local_files_only=True)
+def _from_pretrained(what: str, cls: Any, pretrained: str, key: str) -> nn.Module:
+    """``cls.from_pretrained`` from a local folder (offline), or, with downloads allowed,
+    from whatever ``pretrained`` names."""
+    source, local = resolve_pretrained(pretrained, key)
+    try:
+        if local:
+            with offline():
+                return cls.from_pretrained(source, local_files_only=True)
+        return cls.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        if hub_id:
-            raise PretrainedLoadError(
-                f"{what}: pretrained '{pretrained}' is a Hugging Face Hub id, not a local "
-                f"folder, and it is not in the local cache. {_how_to_fetch(pretrained)}"
-            ) from exc
+        reason = " ".join(str(exc).split())
         raise PretrainedLoadError(
-            f"{what}: cannot load pretrained weights from '{pretrained}' ({exc}). "
-            f"{_how_to_fetch('facebook/wav2vec2-base')}") from exc
+            f"{what}: cannot load pretrained weights from {key}='{pretrained}' ({reason})"
+        ) from exc
 
 
 def _transformers() -> Any:
@@ -65,13 +58,14 @@ def _transformers() -> Any:
 
 
 def load_backbone(what: str, model_class: str, config_class: str | None,
-                  pretrained: str | None, config: dict[str, Any] | None) -> nn.Module:
+                  pretrained: str | None, config: dict[str, Any] | None,
+                  key: str = KEY) -> nn.Module:
     """A ``transformers`` model in eval mode, fp32, without gradients.
 
     ``model_class``/``config_class`` name ``transformers`` classes (``"Wav2Vec2Model"``,
     ``"Wav2Vec2Config"``; ``config_class=None``: ``AutoConfig.for_model(config["model_type"])``
     and ``AutoModel``). Exactly one of ``pretrained`` and ``config`` must be given; errors
-    name ``what`` (the component) and the path.
+    name ``what`` (the component), the config ``key`` and the path.
     """
     if (pretrained is None) == (config is None):
         raise ValueError(f"{what}: set exactly one of `pretrained` (a local folder with "
@@ -81,7 +75,7 @@ def load_backbone(what: str, model_class: str, config_class: str | None,
     tf = _transformers()
     cls = getattr(tf, model_class)
     if pretrained is not None:
-        model = _from_pretrained(what, cls, str(pretrained))
+        model = _from_pretrained(what, cls, str(pretrained), key)
     else:
         fields = dict(config)
         if config_class is None:

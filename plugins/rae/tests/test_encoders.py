@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from audio_plugin_rae.frozen import EncoderGeometryError, normalize_waveform
-from audio_plugin_rae.pretrained import PretrainedLoadError
 from audio_plugin_rae.spectrogram import SpectrogramEncoder
 from audio_plugin_rae.speech import HubertEncoder, Wav2Vec2Encoder, receptive_field
 from conftest import TINY_DINO, TINY_SPEECH, noise, seeded
 
 from audio_core.audio.resample import resample
+from audio_core.models.pretrained import PretrainedNotLocalError
 
 
 def speech(cls=Wav2Vec2Encoder, **kw):
@@ -137,23 +137,84 @@ def test_pretrained_weights_load_from_a_local_folder(tmp_path, cls):
     assert not any(p.requires_grad for p in loaded.parameters())
 
 
-def test_a_missing_pretrained_folder_is_named_with_how_to_get_it(tmp_path):
+def test_a_missing_pretrained_folder_is_named_with_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUDIO_CORE_ALLOW_DOWNLOADS", raising=False)
     missing = tmp_path / "wav2vec2-base"
-    with pytest.raises(PretrainedLoadError,
-                       match=re.escape(f"the pretrained folder '{missing}' does not exist")
-                       ) as info:
+    with pytest.raises(PretrainedNotLocalError) as info:
         Wav2Vec2Encoder(pretrained=str(missing))
-    assert "hf download facebook/wav2vec2-base --local-dir DIR" in str(info.value)
-    assert "Repo id" not in str(info.value)
+    message = str(info.value)
+    assert message.startswith(f"model.encoder.params.pretrained: '{missing}' is not an "
+                              f"existing local folder")
+    assert "AUDIO_CORE_ALLOW_DOWNLOADS=1" in message and "hf download" in message
+    assert "\n" not in message and "Repo id" not in message
 
 
-def test_a_hub_id_is_never_downloaded(monkeypatch, tmp_path):
-    """The base presets name a hub id: it loads from the local cache only, else a clear
-    error (no network access is attempted)."""
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_cache"))
-    with pytest.raises(PretrainedLoadError) as info:
-        Wav2Vec2Encoder(pretrained="facebook/no-such-model-here")
-    assert "hf download facebook/no-such-model-here --local-dir DIR" in str(info.value)
+@pytest.fixture()
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a network connection was attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def test_a_hub_id_is_an_error_without_a_network_call(monkeypatch, tmp_path, no_network):
+    """The base presets name a hub id: without AUDIO_CORE_ALLOW_DOWNLOADS=1 it is an error
+    naming the key and the value, before transformers is called."""
+    import transformers
+
+    monkeypatch.delenv("AUDIO_CORE_ALLOW_DOWNLOADS", raising=False)
+    monkeypatch.setattr(transformers.Wav2Vec2Model, "from_pretrained", classmethod(
+        lambda cls, *a, **k: pytest.fail("from_pretrained must not be called")))
+    with pytest.raises(PretrainedNotLocalError) as info:
+        Wav2Vec2Encoder(pretrained="facebook/wav2vec2-base")
+    assert str(info.value).startswith("model.encoder.params.pretrained: "
+                                      "'facebook/wav2vec2-base' is not an existing local")
+    assert info.value.path == "model.encoder.params.pretrained"
+
+
+def test_with_downloads_allowed_the_value_goes_to_transformers(monkeypatch, tmp_path):
+    import transformers
+
+    calls = []
+
+    def spy(cls, source, **kwargs):
+        calls.append((source, kwargs))
+        return cls(transformers.Wav2Vec2Config(**TINY_SPEECH))
+
+    monkeypatch.setenv("AUDIO_CORE_ALLOW_DOWNLOADS", "1")
+    monkeypatch.setattr(transformers.Wav2Vec2Model, "from_pretrained", classmethod(spy))
+    encoder = Wav2Vec2Encoder(pretrained="facebook/wav2vec2-base", max_duration=0.4)
+    assert calls == [("facebook/wav2vec2-base", {})]  # no local_files_only: the Hub may serve
+    assert not any(p.requires_grad for p in encoder.parameters())
+
+
+def test_a_local_folder_loads_offline_with_downloads_not_allowed(tmp_path, monkeypatch,
+                                                                  no_network):
+    import os
+
+    import transformers
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("AUDIO_CORE_ALLOW_DOWNLOADS", raising=False)
+    before = (os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE)
+    seen = []
+    original = transformers.Wav2Vec2Model.from_pretrained.__func__
+
+    def spy(cls, source, **kwargs):
+        seen.append((constants.HF_HUB_OFFLINE, os.environ.get("HF_HUB_OFFLINE"), kwargs))
+        return original(cls, source, **kwargs)
+
+    transformers.Wav2Vec2Model(transformers.Wav2Vec2Config(**TINY_SPEECH)).save_pretrained(
+        tmp_path)
+    monkeypatch.setattr(transformers.Wav2Vec2Model, "from_pretrained", classmethod(spy))
+    Wav2Vec2Encoder(pretrained=str(tmp_path), max_duration=0.4)
+    assert seen == [(True, "1", {"local_files_only": True})]
+    assert (os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE) == before
 
 
 # ---------------------------------------------------------------- spectrogram (DINOv2)
