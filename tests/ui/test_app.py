@@ -26,7 +26,7 @@ from audio_core.ui.session import Models, check_page_numbers  # noqa: E402
 class Tone(torch.nn.Module):
     """A stand-in generator: a 440 Hz tone ``(num_samples, 1, seconds * 8000)``."""
 
-    sample_rate, channels, condition_keys = 8000, 1, ()
+    sample_rate, channels, condition_keys, conditions = 8000, 1, (), {}
 
     def __init__(self) -> None:
         super().__init__()
