@@ -184,6 +184,16 @@ def all_reduce_max_(tensor: Tensor) -> Tensor:
     return tensor
 
 
+def gather_objects(value: Any) -> list[Any]:
+    """``value`` (any picklable object) of every rank, in rank order; ``[value]`` without a
+    process group of several ranks (a collective otherwise: every rank must call it)."""
+    if not is_distributed():
+        return [value]
+    out: list[Any] = [None] * world_size()
+    _torch_distributed().all_gather_object(out, value)
+    return out
+
+
 def all_finite(*tensors: Tensor) -> bool:
     """True when every value of every tensor is finite on every rank.
 

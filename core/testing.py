@@ -153,3 +153,30 @@ class PluginUnderTest:
 
         return check_model_contracts(config, overrides, plugin=self.name, seconds=seconds,
                                      batch=batch)
+
+
+#: Variables a launcher sets; a nested launch must not inherit them.
+LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
+              "MASTER_PORT", "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_RUN_ID")
+
+
+def run_ranks(worker: str | os.PathLike, *args: str | os.PathLike, cwd: str | os.PathLike,
+              nproc: int = 2, timeout: float = 600.0,
+              env: Mapping[str, str] | None = None) -> None:
+    """Run the script ``worker`` with ``args`` as ``nproc`` real processes under
+    ``torch.distributed.run --standalone`` (gloo on CPU), one OpenMP thread each, this
+    process's ``sys.path`` as ``PYTHONPATH`` and none of its launcher variables, plus
+    ``env``. DeepSpeed's comm op is built first (a compiler run stays outside ``timeout``).
+    Raises ``AssertionError`` with the tail of the output when a rank fails."""
+    from audio_core.engine.ops import prebuild_cpu_ops
+
+    prebuild_cpu_ops(("ShareMemCommBuilder",))
+    child = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
+    child.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path), **(env or {}))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={nproc}", str(worker), *map(str, args)]
+    done = subprocess.run(cmd, env=child, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+    if done.returncode != 0:
+        raise AssertionError(f"{nproc}-rank run of {os.path.basename(worker)} failed "
+                             f"({done.returncode}):\n{(done.stdout + done.stderr)[-6000:]}")

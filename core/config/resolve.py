@@ -81,7 +81,7 @@ def check_slots(cfg: RunConfig, registry: Any = None) -> None:
     registry = registry_or_default(registry)
     model = model_class(cfg, registry)
     task = task_class(cfg, registry)
-    slots: dict[str, bool] = {**getattr(task, "slots", {}), **model.slots}
+    slots: dict[str, bool] = {**task.slots, **model.slots}
     owner = f"model {model_type(cfg, registry)} with task " \
             f"{cfg.task.name if cfg.task is not None else DEFAULT_TASK}"
     for slot, required in slots.items():

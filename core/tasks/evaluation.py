@@ -60,15 +60,6 @@ def evaluate_reconstruction(task: Any, batches: Iterable[dict[str, Any]],
     return metrics
 
 
-def gather(value: Any) -> list[Any]:
-    """``value`` of every rank, in rank order (collective when distributed)."""
-    if not distributed.is_distributed():
-        return [value]
-    out: list[Any] = [None] * distributed.world_size()
-    torch.distributed.all_gather_object(out, value)
-    return out
-
-
 def real_audio(model: Any, batch: dict[str, Any], length: int) -> Tensor:
     """The batch's real clips ``(batch, channels, length)`` in fp32 on the CPU: its ``audio``,
     or its pre-encoded ``latent`` decoded by the model's stage-1 model."""
@@ -143,7 +134,7 @@ def evaluate_generation(task: Any, model: Any, batches: Iterable[dict[str, Any]]
         mine["fake"] += clip_embeddings(embedding, fake, sr)
         if labels is not None:
             mine["labels"].append(labels)
-    every = gather(mine)
+    every = distributed.gather_objects(mine)
     real = [e for part in every for e in part["real"]]
     fake = [e for part in every for e in part["fake"]]
     if sum(e.shape[0] for e in real) < 2 or sum(e.shape[0] for e in fake) < 2:

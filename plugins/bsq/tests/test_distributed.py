@@ -5,9 +5,6 @@ exports; the conv module's batch norm is synchronised across ranks."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +13,9 @@ import soundfile as sf
 import torch
 
 import audio_core
+from audio_core.testing import run_ranks
 
 WORKER = Path(__file__).with_name("dist_worker.py")
-LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
-              "MASTER_PORT", "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_RUN_ID")
 TIMEOUT = 500  # DeepSpeed's comm op is JIT-built before the launch, outside this limit
 
 pytestmark = pytest.mark.integration
@@ -43,20 +39,10 @@ def fake_librispeech(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from audio_core.engine.ops import prebuild_cpu_ops
-
-    prebuild_cpu_ops(("ShareMemCommBuilder",))  # a compiler run, if any, happens here
     out = tmp_path_factory.mktemp("bsq_dist")
     corpus = fake_librispeech(out / "data")
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path),
-               AUDIO_CORE_CACHE_DIR=str(out / "cache"))
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node=2", str(WORKER), str(out), str(corpus)], env=env,
-                          cwd=out, capture_output=True, text=True, timeout=TIMEOUT)
-    if proc.returncode != 0:
-        pytest.fail(f"2-rank run failed ({proc.returncode}):\n"
-                    f"{(proc.stdout + proc.stderr)[-6000:]}")
+    run_ranks(WORKER, out, corpus, cwd=out, timeout=TIMEOUT,
+              env={"AUDIO_CORE_CACHE_DIR": str(out / "cache")})
     ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(2)]
     return out, ranks
 

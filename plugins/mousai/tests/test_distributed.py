@@ -3,18 +3,15 @@ exactly and exports; the stage-2 export generates audio through the stage-1 deco
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import write_captions
 
+from audio_core.testing import run_ranks
+
 WORKER = Path(__file__).with_name("dist_worker.py")
-LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
-              "MASTER_PORT")
 
 pytestmark = pytest.mark.integration
 
@@ -23,13 +20,7 @@ pytestmark = pytest.mark.integration
 def result(tmp_path_factory):
     out = tmp_path_factory.mktemp("mousai_dist_zero2")
     captions = write_captions(out / "captions")
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(WORKER), str(out), str(captions)]
-    proc = subprocess.run(cmd, env=env, cwd=out, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        pytest.fail(f"worker failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
+    run_ranks(WORKER, out, captions, cwd=out, timeout=900)
     return torch.load(out / "result.pt", weights_only=True)
 
 

@@ -18,10 +18,9 @@ import torch
 
 import audio_core
 from audio_core.cli import main
+from audio_core.testing import run_ranks
 
 WORKER = Path(__file__).with_name("dist_worker.py")
-LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
-              "MASTER_PORT", "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_RUN_ID")
 TIMEOUT = 500  # a first run JIT-builds DeepSpeed's comm op (~80 s)
 CLASSES = ("effects", "music", "speech")
 
@@ -29,15 +28,8 @@ pytestmark = pytest.mark.integration
 
 
 def launch(out: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path),
-               AUDIO_CORE_CACHE_DIR=str(out / "cache"))
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node=2", str(WORKER), str(out)], env=env,
-                          cwd=out, capture_output=True, text=True, timeout=TIMEOUT)
-    if proc.returncode != 0:
-        pytest.fail(f"2-rank run failed ({proc.returncode}):\n"
-                    f"{(proc.stdout + proc.stderr)[-6000:]}")
+    run_ranks(WORKER, out, cwd=out, timeout=TIMEOUT,
+              env={"AUDIO_CORE_CACHE_DIR": str(out / "cache")})
 
 
 def ranks(out: Path, stage: str) -> list[dict]:

@@ -24,11 +24,6 @@ OVERRIDES = ["data.segment_seconds=0.064", "data.batch_size=2", "train.checkpoin
              "task.params.warmup_steps=1", "data.train.params.num_items=64", "run.seed=3"]
 
 
-def gather(obj):
-    out = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
-    return out
-
 
 def main() -> None:
     from audio_core import distributed
@@ -64,17 +59,17 @@ def main() -> None:
 
     first = Trainer(cfg(4), run_dir=out / "a", registry=registry)
     first.fit()
-    after_4 = gather(codebooks(first))
-    counts = gather(list(replaced))
+    after_4 = distributed.gather_objects(codebooks(first))
+    counts = distributed.gather_objects(list(replaced))
     zero = (first.engines["generator"].zero_stage, first.engines["discriminator"].zero_stage)
     resumed = Trainer(cfg(6), run_dir=out / "a", resume=True, registry=registry)
     resumed.fit()
     resumed_state = resumed.engines["generator"].full_state_dict()
-    after_6 = gather(codebooks(resumed))
+    after_6 = distributed.gather_objects(codebooks(resumed))
     straight = Trainer(cfg(6), run_dir=out / "c", registry=registry)
     straight.fit()
     straight_state = straight.engines["generator"].full_state_dict()
-    disc_same = gather(resumed.engines["discriminator"].full_state_dict())
+    disc_same = distributed.gather_objects(resumed.engines["discriminator"].full_state_dict())
     dist.barrier()
     if rank == 0:
         exported = export_run(out / "a", out / "export")

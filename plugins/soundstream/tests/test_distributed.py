@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from filelock import FileLock
 
+from audio_core.testing import run_ranks
+
 WORKER = Path(__file__).with_name("dist_worker.py")
-LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
-              "MASTER_PORT")
 
 pytestmark = pytest.mark.integration
 
 
 def launch(out: Path, stage: int) -> None:
-    from audio_core.engine.ops import prebuild_cpu_ops
-
-    prebuild_cpu_ops(("ShareMemCommBuilder",))  # a compiler run, if any, before the timeout
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(WORKER), str(out), str(stage)]
-    proc = subprocess.run(cmd, env=env, cwd=out, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        pytest.fail(f"worker failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
+    run_ranks(WORKER, out, stage, cwd=out, timeout=600)
 
 
 @pytest.fixture(scope="session", params=[2, 3], ids=["zero2", "zero3"])

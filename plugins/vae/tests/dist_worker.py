@@ -28,11 +28,6 @@ OVERRIDES = ["data.segment_seconds=0.064", "data.batch_size=2", "train.checkpoin
              "delay_steps: 1}"]
 
 
-def gather(obj):
-    out = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
-    return out
-
 
 def logged(run_dir: Path, key: str) -> dict[int, float]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -67,11 +62,11 @@ def main() -> None:
     resumed = Trainer(cfg(6), run_dir=out / "a", resume=True, registry=registry)
     resumed.fit()
     resumed_state = resumed.engines["generator"].full_state_dict()
-    stats_ranks = gather(statistics(resumed))
+    stats_ranks = distributed.gather_objects(statistics(resumed))
     straight = Trainer(cfg(6), run_dir=out / "c", registry=registry)
     straight.fit()
     straight_state = straight.engines["generator"].full_state_dict()
-    disc = gather(resumed.engines["discriminator"].full_state_dict())
+    disc = distributed.gather_objects(resumed.engines["discriminator"].full_state_dict())
     dist.barrier()
     if rank == 0:
         exported = export_run(out / "a", out / "export")

@@ -3,19 +3,15 @@ exactly (KL warm-up included), exports."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from audio_core.schedules import as_schedule
+from audio_core.testing import run_ranks
 
 WORKER = Path(__file__).with_name("dist_worker.py")
-LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
-              "MASTER_PORT")
 
 pytestmark = pytest.mark.integration
 #: The KL weight schedule dist_worker.py trains with (its OVERRIDES).
@@ -25,13 +21,7 @@ KL = {"start": 0.0, "end": 1.0e-3, "warmup_steps": 8, "delay_steps": 1}
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     out = tmp_path_factory.mktemp("vae_dist_zero2")
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(WORKER), str(out)]
-    proc = subprocess.run(cmd, env=env, cwd=out, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        pytest.fail(f"worker failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
+    run_ranks(WORKER, out, cwd=out, timeout=900)
     return torch.load(out / "result.pt", weights_only=True)
 
 
