@@ -8,6 +8,7 @@ from pathlib import Path
 
 from audio_core.cli.codec import non_negative, positive, positive_int, seed
 from audio_core.inference.limits import LIMITS, check_generation
+from audio_core.inference.placement import add_placement_options, load_placed, precision
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("-o", "--output", required=True, metavar="OUT", help="output audio file")
     g.add_argument("--overwrite", action="store_true",
                    help="replace existing output files (moved aside to NAME.old-<time>)")
+    add_placement_options(g)
     g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
                    help="run folders: EMA or raw weights (default: EMA when present)")
     g.set_defaults(handler=run_generate)
@@ -76,11 +78,10 @@ def run_generate(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from audio_core.audio.io import save_audio
-    from audio_core.engine.export import load
     from audio_core.files import write_text
     from audio_core.models.contracts import Generator, capabilities
 
-    model = load(args.model, ema=args.ema)
+    model = load_placed(args.model, args)
     if not isinstance(model, Generator):
         raise AudioCoreError(f"{args.model} holds a {type(model).__name__} (contracts: "
                              f"{', '.join(capabilities(model)) or 'none'}), not a generator")
@@ -104,14 +105,14 @@ def run_generate(args: argparse.Namespace) -> int:
             raise AudioCoreError(f"--decode-steps: {exc}") from exc
         options["decode_steps"] = args.decode_steps
     steps = args.steps or model.steps
-    with logging_redirect_tqdm(), \
+    with logging_redirect_tqdm(), precision(model, args.dtype), \
             tqdm(total=steps, desc="generate", unit="step", disable=steps is None) as bar:
         audio = model.generate(conditioning, num_samples=args.num_samples, steps=args.steps,
                                guidance=args.guidance, seed=args.seed, seconds=args.seconds,
                                progress=lambda i, total: bar.update(1), **options)
     for path, clip in zip(paths, audio, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_audio(path, clip.clamp(-1, 1).cpu(), model.sample_rate)
+        save_audio(path, clip.float().clamp(-1, 1).cpu(), model.sample_rate)
     guidance = args.guidance if args.guidance is not None else model.guidance
     decode_steps = args.decode_steps if args.decode_steps is not None else model.decode_steps
     settings = {"model": args.model, "text": args.text, "class": args.label, "steps": steps,
