@@ -110,12 +110,25 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("onnx_vs_torch.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="onnx_vs_torch_") as folder:
+        result = measure(args, Path(folder))
+    args.out.write_text(json.dumps(result, indent=2))
+    for name, value in result["rtf"].items():
+        print(f"{name:40s} RTF {value:.4f}")
+    for name, value in result["speedup"].items():
+        print(f"{name:48s} {value['best']:.2f}x (median per round "
+              f"{value['median_per_round']:.2f}x, process CPU time {value['cpu_time']:.2f}x)")
+    print(json.dumps(result["checks"], indent=2))
+    print(f"load before: {result['load_before']}\nload after:  {result['load_after']}")
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict:
+    """Build, export, check and time every model (see the module docstring)."""
     import audio_core
     from audio_core.engine.imports import import_model
     from audio_core.engine.onnx_export import export_onnx
 
     before = load_average()
-    tmp = Path(tempfile.mkdtemp(prefix="onnx_vs_torch_"))
     ref = hf_encodec(tmp)
     ours = audio_core.load(import_model(tmp / "hf", tmp / "imported"))
     n_enc = ours.n_quantizers_for_bandwidth(args.bandwidth)
@@ -180,14 +193,7 @@ def main() -> None:
                 "encodec_24khz audio-core eager", "encodec_24khz audio-core onnxruntime"),
         },
     }
-    args.out.write_text(json.dumps(result, indent=2))
-    for name, value in rtf.items():
-        print(f"{name:40s} RTF {value:.4f}  ({best[name]:.3f} s for {args.seconds:g} s)")
-    for name, value in result["speedup"].items():
-        print(f"{name:48s} {value['best']:.2f}x (median per round "
-              f"{value['median_per_round']:.2f}x, process CPU time {value['cpu_time']:.2f}x)")
-    print(json.dumps(checks, indent=2))
-    print(f"load before: {before}\nload after:  {result['load_after']}")
+    return result
 
 
 if __name__ == "__main__":
