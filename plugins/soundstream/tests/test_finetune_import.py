@@ -102,6 +102,11 @@ def test_finetune_continues_from_exported_discriminators(tmp_path, imported, reg
     assert start.keys() == trained.keys()
     for key, value in trained.items():
         assert torch.equal(start[key], value), key
+    from_run = Trainer(finetune_config(tmp_path / "ft", tmp_path, registry, "ft4",
+                                       "train.init_discriminators=true"), registry=registry)
+    from_run.setup()  # a run folder: its newest checkpoint's discriminators
+    for key, value in from_run.engines["discriminator"].module.state_dict().items():
+        assert torch.equal(value, trained[key]), key
     fresh = Trainer(finetune_config(export, tmp_path, registry, "ft3"), registry=registry)
     fresh.setup()  # without the flag: fresh discriminators
     assert any(not torch.equal(v, trained[k])
