@@ -6,11 +6,28 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from typing import Any
 
 from audio_core.cli.numbers import MAX_MAGNITUDE
+from audio_core.inference.placement import (
+    add_placement_options,
+    check_dtype,
+    precision,
+    resolve_device,
+)
 
 MODEL_HELP = "an export folder or a run folder (its newest checkpoint)"
 
+
+
+def load_placed(path: str, args: argparse.Namespace, **kwargs: Any) -> Any:
+    """``audio_core.load(path)`` on ``--device`` (``--device``/``--dtype`` checked before
+    loading)."""
+    from audio_core.engine.export import load
+
+    device = resolve_device(args.device)
+    check_dtype(args.dtype, device)
+    return load(path, ema=args.ema, device=str(device), **kwargs)
 
 def _number(text: str, *, allow_zero: bool = False, kind=float):
     """argparse type: a finite number > 0 (>= 0 with ``allow_zero``)."""
@@ -79,6 +96,7 @@ def _common(p: argparse.ArgumentParser, *, context: bool = True) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing OUT that is not an earlier output of this "
                         "command (it is moved aside to NAME.old-<time>, not deleted)")
+    add_placement_options(p)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -137,32 +155,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
-    from audio_core.engine.export import load
     from audio_core.inference.paths import claim_outputs, report_paths
 
     claim_outputs(report_paths(args.output, not args.no_report), {"IN": args.input},
                   overwrite=args.overwrite)
-    model = load(args.model, ema=args.ema)
+    model = load_placed(args.model, args)
     if args.bandwidth is None and args.n_quantizers is None:
         from audio_core.inference.reconstruct import reconstruct_file
 
-        baseline = load(args.model, untrained=True) if args.compare_untrained else None
-        metrics = reconstruct_file(model, args.input, args.output, report=not args.no_report,
-                                   chunk_seconds=args.chunk_seconds, baseline=baseline)
+        baseline = load_placed(args.model, args, untrained=True) \
+            if args.compare_untrained else None
+        with precision(model, args.dtype):
+            metrics = reconstruct_file(model, args.input, args.output,
+                                       report=not args.no_report,
+                                       chunk_seconds=args.chunk_seconds, baseline=baseline)
     else:
         from audio_core.inference.codec import reconstruct_codec_file
 
-        metrics = reconstruct_codec_file(model, args.input, args.output,
-                                         bandwidth=args.bandwidth,
-                                         n_quantizers=args.n_quantizers,
-                                         report=not args.no_report,
-                                         chunk_seconds=args.chunk_seconds)
+        with precision(model, args.dtype):
+            metrics = reconstruct_codec_file(model, args.input, args.output,
+                                             bandwidth=args.bandwidth,
+                                             n_quantizers=args.n_quantizers,
+                                             report=not args.no_report,
+                                             chunk_seconds=args.chunk_seconds)
     print(json.dumps(metrics, indent=2))
     return 0
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    from audio_core.engine.export import load
     from audio_core.inference.codec import encode_file
     from audio_core.inference.paths import (
         check_outputs,
@@ -177,12 +197,14 @@ def run_encode(args: argparse.Namespace) -> int:
         check_token_output(args.output, overwrite=args.overwrite)
     claim_outputs({"OUT": args.output}, {"IN": args.input}, overwrite=args.overwrite,
                   owned=is_latent_file if args.latent else is_token_file)
-    model = load(args.model, ema=args.ema)
+    model = load_placed(args.model, args)
     if args.latent:
-        return _encode_latent(model, args)
-    header = encode_file(model, args.input, args.output, bandwidth=args.bandwidth,
-                         n_quantizers=args.n_quantizers, chunk_seconds=args.chunk_seconds,
-                         context_seconds=args.context_seconds)
+        with precision(model, args.dtype):
+            return _encode_latent(model, args)
+    with precision(model, args.dtype):
+        header = encode_file(model, args.input, args.output, bandwidth=args.bandwidth,
+                             n_quantizers=args.n_quantizers, chunk_seconds=args.chunk_seconds,
+                             context_seconds=args.context_seconds)
     print(json.dumps({"tokens": args.output, "fingerprint": header.model_fingerprint,
                       "codebooks": header.num_codebooks, "frames": header.num_frames,
                       "kbps": header.kbps, "seconds": header.length / header.sample_rate},
@@ -191,19 +213,22 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def run_decode(args: argparse.Namespace) -> int:
-    from audio_core.engine.export import load
     from audio_core.inference.codec import decode_file
     from audio_core.inference.paths import claim_outputs
 
     claim_outputs({"OUT": args.output}, {"IN": args.input}, overwrite=args.overwrite)
-    model = load(args.model, ema=args.ema)
+    model = load_placed(args.model, args)
     if args.latent:
         from audio_core.latents.files import decode_latent_file
 
-        print(json.dumps(decode_latent_file(model, args.input, args.output), indent=2))
+        with precision(model, args.dtype):
+            info = decode_latent_file(model, args.input, args.output)
+        print(json.dumps(info, indent=2))
         return 0
-    info = decode_file(model, args.input, args.output, n_quantizers=args.n_quantizers,
-                       chunk_seconds=args.chunk_seconds, context_seconds=args.context_seconds)
+    with precision(model, args.dtype):
+        info = decode_file(model, args.input, args.output, n_quantizers=args.n_quantizers,
+                           chunk_seconds=args.chunk_seconds,
+                           context_seconds=args.context_seconds)
     print(json.dumps(info, indent=2))
     return 0
 

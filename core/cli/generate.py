@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audio_core.cli.codec import non_negative, positive, positive_int, seed
+from audio_core.cli.codec import load_placed, non_negative, positive, positive_int, seed
 from audio_core.inference.limits import LIMITS, check_generation
+from audio_core.inference.placement import add_placement_options, precision
 
 if TYPE_CHECKING:
     from audio_core.contracts.models import Generator
@@ -56,6 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("-o", "--output", required=True, metavar="OUT", help="output audio file")
     g.add_argument("--overwrite", action="store_true",
                    help="replace existing output files (moved aside to NAME.old-<time>)")
+    add_placement_options(g)
     g.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
                    help="run folders: EMA or raw weights (default: EMA when present)")
     g.set_defaults(handler=run_generate)
@@ -88,10 +90,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from audio_core.audio.io import save_audio
     from audio_core.contracts.models import Generator, capabilities
-    from audio_core.engine.export import load
     from audio_core.files import write_text
 
-    model = load(args.model, ema=args.ema)
+    model = load_placed(args.model, args)
     if not isinstance(model, Generator):
         raise AudioCoreError(f"{args.model} holds a {type(model).__name__} (contracts: "
                              f"{', '.join(capabilities(model)) or 'none'}), not a generator")
@@ -108,14 +109,14 @@ def run_generate(args: argparse.Namespace) -> int:
             raise AudioCoreError(f"--decode-steps: {exc}") from exc
         options["decode_steps"] = args.decode_steps
     steps = args.steps or model.steps
-    with logging_redirect_tqdm(), \
+    with logging_redirect_tqdm(), precision(model, args.dtype), \
             tqdm(total=steps, desc="generate", unit="step", disable=steps is None) as bar:
         audio = model.generate(conditioning, num_samples=args.num_samples, steps=args.steps,
                                guidance=args.guidance, seed=args.seed, seconds=args.seconds,
                                progress=lambda i, total: bar.update(1), **options)
     for path, clip in zip(paths, audio, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_audio(path, clip.clamp(-1, 1).cpu(), model.sample_rate)
+        save_audio(path, clip.float().clamp(-1, 1).cpu(), model.sample_rate)
     guidance = args.guidance if args.guidance is not None else model.guidance
     decode_steps = args.decode_steps if args.decode_steps is not None else model.decode_steps
     settings = {"model": args.model, "text": args.text, "class": args.label,

@@ -35,6 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="break the run folder's lock although its holder seems alive (a "
                         "crashed host on a shared file system); a lock of a dead process "
                         "on this host is taken over without it")
+    t.add_argument("--with-discriminators", action="store_true",
+                   help="start the discriminators from those saved with model.init (an "
+                        "export written with --with-discriminators, or a run folder): the "
+                        "same as train.init_discriminators=true")
     t.add_argument("--local_rank", "--local-rank", type=non_negative_int, default=None,
                    help=argparse.SUPPRESS)  # passed by the deepspeed launcher
     t.set_defaults(handler=run_train)
@@ -67,6 +71,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "state as explicit inputs/outputs; transformers: a save_pretrained "
                         "folder of the matching transformers model (EnCodec layout: "
                         "EncodecModel); the last two by installed exporters")
+    e.add_argument("--with-discriminators", action="store_true",
+                   help="also write the run's discriminators to "
+                        "OUT/discriminators.safetensors (their config in export.json), so a "
+                        "fine-tune can continue adversarially: train model.init=OUT "
+                        "--with-discriminators (audio_core.load never reads them)")
     e.add_argument("--register", metavar="NAME",
                    help="also register the export as a new version of MLflow model NAME in "
                         "the run's MLflow store, with the run's latest metrics (default: "
@@ -118,6 +127,8 @@ def _train(args: argparse.Namespace):
         if not saved.is_file():
             raise ConfigError(f"--resume {args.resume}: not a run folder (no config.yaml)")
         source = str(saved)
+    if args.with_discriminators:
+        overrides.append("train.init_discriminators=true")
     cfg = load_config(source, overrides, check_params=True)
     resume, overwrite = bool(args.resume), args.overwrite
     run_dir = Path(args.resume) if resume else None
@@ -163,8 +174,9 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format != "safetensors":
         return _export_other(args)
     out = export_run(args.run_dir, args.out, ema=args.ema, checkpoint=args.checkpoint,
-                     overwrite=args.overwrite)
-    print(f"exported {args.run_dir} to {out}")
+                     overwrite=args.overwrite, with_discriminators=args.with_discriminators)
+    extra = " with its discriminators" if args.with_discriminators else ""
+    print(f"exported {args.run_dir} to {out}{extra}")
     name = args.register or _registered_name(out)
     if name:
         from audio_core.tracking.mlflow_backend import register_export
@@ -181,10 +193,10 @@ def _export_other(args: argparse.Namespace) -> int:
     from audio_core.engine.onnx_export import export_onnx
     from audio_core.errors import ConfigError
 
-    if args.checkpoint or args.register:
+    if args.checkpoint or args.register or args.with_discriminators:
         raise ConfigError(f"--format {args.format} exports RUN_DIR's newest checkpoint or an "
-                          f"export folder; --checkpoint and --register are for --format "
-                          f"safetensors")
+                          f"export folder; --checkpoint, --register and --with-discriminators "
+                          f"are for --format safetensors")
     model = load(args.run_dir, ema=args.ema)
     if args.format != "onnx":
         out = export_model(model, args.out, args.format)

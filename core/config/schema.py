@@ -180,6 +180,9 @@ class TrainConfig:
     log_examples: bool = False
     trackers: list[str] = attrs.field(factory=lambda: ["jsonl", "tensorboard", "mlflow"],
                                       metadata={"items": {"choices": tracker_names}})
+    #: start the discriminators from those saved with ``model.init`` (an export written with
+    #: ``--with-discriminators`` or a run folder); false: fresh discriminators
+    init_discriminators: bool = False
     #: MLflow registered-model name: ``audio-core export`` registers each export as a version
     register_model: str | None = None
 

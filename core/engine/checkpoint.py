@@ -7,6 +7,7 @@ Layout of ``RUN_DIR/checkpoints``::
         discriminator/ckpt/...
         model.safetensors           consolidated fp32 weights of the model (the first role)
         ema.safetensors             EMA weights (when EMA is on)
+        discriminator.safetensors   consolidated fp32 weights of each other role (GAN tasks)
         trainer_state.json          step, data position, counters
         rng/rank_00000.pt           per-rank RNG states (torch/numpy/python; weights_only)
         manifest.json               every other file of the folder with its size
@@ -207,10 +208,12 @@ class CheckpointManager:
     # -- saving ---------------------------------------------------------------------------
     def save(self, step: int, engines: Mapping[str, Any], state: Mapping[str, Any], *,
              model: Mapping[str, torch.Tensor] | None = None,
-             ema: Mapping[str, torch.Tensor] | None = None) -> Path:
+             ema: Mapping[str, torch.Tensor] | None = None,
+             parts: Mapping[str, Mapping[str, torch.Tensor]] | None = None) -> Path:
         """Write a checkpoint for ``step`` (collective: every rank must call it).
 
-        ``model``/``ema``: consolidated fp32 tensors, written by rank 0.
+        ``model``/``ema``: consolidated fp32 tensors, written by rank 0; ``parts``: more of
+        them by file name (``discriminator.safetensors``: the other engine roles' weights).
         """
         final = self.root / step_name(step)
         tmp = final.with_name(final.name + ".tmp")
@@ -227,6 +230,8 @@ class CheckpointManager:
                     save_safetensors(model, tmp / MODEL_FILE)
                 if ema is not None:
                     save_safetensors(ema, tmp / EMA_FILE)
+                for name, tensors in (parts or {}).items():
+                    save_safetensors(tensors, tmp / name)
                 payload = {"step": step, "world_size": distributed.world_size(),
                            "roles": list(engines), **state}
                 write_text(tmp / STATE_FILE, json.dumps(payload, indent=2))

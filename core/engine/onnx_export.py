@@ -189,6 +189,13 @@ def check_onnx(encoder: nn.Module, decoder: nn.Module, out: Path, channels: int,
                                                             .name: x.numpy()})[0])
     got_audio = torch.from_numpy(run["decoder"].run(None, {run["decoder"].get_inputs()[0]
                                                            .name: middle.numpy()})[0])
+    for name, got, want in (("encoder", got_middle, middle), ("decoder", got_audio, audio)):
+        if got.shape != want.shape:  # a length baked into the graph when it was traced
+            raise OnnxExportError(
+                f"{name}.onnx is not length-dynamic: on {length} samples it gives shape "
+                f"{tuple(got.shape)}, PyTorch {tuple(want.shape)} (the {name} computes a "
+                f"size from the input length in Python, which tracing turned into a "
+                f"constant); this model cannot be exported to ONNX yet")
     diffs = {"decoder": float((got_audio - audio).abs().max())}
     if middle.dtype == torch.int64:
         diffs["encoder_codes_differ"] = float((got_middle != middle).sum())

@@ -319,9 +319,14 @@ class Trainer:
         state = {"loader": self.loader.state_dict(), "config": to_yaml(self.cfg),
                  "ema_updates": self.ema.updates if self.ema is not None else 0,
                  "best": self.best}
+        # the other roles' weights (discriminators) consolidated too, for `export
+        # --with-discriminators` (collective under ZeRO-3, so every rank gathers)
+        parts = {f"{role}.safetensors": self.engines[role].full_state_dict()
+                 for role in self.task.roles[1:]}
+        main = distributed.is_main_process()
         path = self.checkpoints.save(self.step, self.engines, state,
-                                     model=model if distributed.is_main_process() else None,
-                                     ema=ema if distributed.is_main_process() else None)
+                                     model=model if main else None,
+                                     ema=ema if main else None, parts=parts if main else None)
         self._saved_step = self.step
         report_run_datasets(self)  # files that failed to load since the last report
         if distributed.is_main_process():

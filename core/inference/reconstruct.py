@@ -28,7 +28,7 @@ class NotAReconstructor(AudioCoreError, TypeError):
 
 def reconstruct_waveform(model: nn.Module, waveform: torch.Tensor) -> torch.Tensor:
     """``model``'s reconstruction of ``waveform`` ``(batch, channels, time)``, same shape,
-    fp32."""
+    fp32 on the CPU (the input is moved to the model's device)."""
     method = getattr(model, "reconstruct", None)
     if not callable(method):
         from audio_core.contracts.models import capabilities
@@ -36,7 +36,11 @@ def reconstruct_waveform(model: nn.Module, waveform: torch.Tensor) -> torch.Tens
         caps = ", ".join(capabilities(model)) or "none"
         raise NotAReconstructor(f"this model ({type(model).__name__}; contracts: {caps}) "
                                 f"cannot reconstruct audio: it has no reconstruct(waveform)")
-    return method(waveform).float()
+    from audio_core.contracts.models import AudioModel
+
+    if isinstance(model, AudioModel):  # on the model's device (--device)
+        waveform = model._place(waveform)
+    return method(waveform).float().cpu()
 
 
 def model_rate(model: nn.Module) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -86,6 +87,22 @@ class AudioAutoencoder(Autoencoder, Codec):
     def encode_latent(self, waveform: Tensor) -> Tensor:
         """Encoder output ``(batch, dim, frames)``, before the bottleneck."""
         return self.encoder(waveform)
+
+    def encode_stream(self, chunks: Iterable[Tensor], n_quantizers: int | None = None
+                      ) -> Iterator[Tensor]:
+        """Causal models: codes (a codec) or latents per waveform chunk ``(batch, channels,
+        n)``, then the flushed last hop (:func:`audio_core.models.streaming.encode_stream`;
+        a :class:`~audio_core.models.streaming.StreamingError` for non-causal models)."""
+        from audio_core.models.streaming import encode_stream
+
+        return encode_stream(self, chunks, n_quantizers)
+
+    def decode_stream(self, chunks: Iterable[Tensor]) -> Iterator[Tensor]:
+        """Causal models: waveform ``(batch, channels, frames * hop_length)`` per chunk of
+        codes or latents (:func:`audio_core.models.streaming.decode_stream`)."""
+        from audio_core.models.streaming import decode_stream
+
+        return decode_stream(self, chunks)
 
     def augment(self, latent: Tensor) -> Tensor:
         """Training-time change of the encoder output before the bottleneck (none here)."""

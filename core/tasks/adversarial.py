@@ -123,8 +123,14 @@ class AdversarialCodecTask(AutoencoderTask):
             raise ValueError("the adversarial task needs at least one entry in "
                              "model.discriminators")
         ctx = {"channels": self.cfg.data.channels, "sample_rate": self.cfg.data.sample_rate}
-        return DiscriminatorList(self.build(ref, "discriminator", f"model.discriminators[{i}]",
-                                            **ctx) for i, ref in enumerate(refs))
+        discriminators = DiscriminatorList(self.build(
+            ref, "discriminator", f"model.discriminators[{i}]", **ctx)
+            for i, ref in enumerate(refs))
+        if self.cfg.train.init_discriminators:  # fine-tuning: continue against saved ones
+            from audio_core.engine.export import init_discriminators
+
+            init_discriminators(discriminators, self.cfg.model.init, self.cfg)
+        return discriminators
 
     def build_modules(self) -> dict[str, nn.Module]:
         modules = super().build_modules()

@@ -65,6 +65,8 @@ class Task:
         over them)."""
         from audio_core.models.build import build_model
 
+        if self.cfg.train.init_discriminators:
+            check_init_discriminators(self.cfg, self.roles)
         model = build_model(self.cfg, self.registry)
         if self.cfg.model.init:  # fine-tuning: start from an export's weights
             from audio_core.engine.export import init_from
@@ -159,6 +161,20 @@ class Task:
         engine.backward(loss)
         engine.step()
         return True
+
+
+def check_init_discriminators(cfg: RunConfig, roles: Sequence[str]) -> None:
+    """``train.init_discriminators`` needs ``model.init`` and a task with discriminators."""
+    from audio_core.errors import ConfigError
+
+    if not cfg.model.init:
+        raise ConfigError("train.init_discriminators=true needs model.init=EXPORT_OR_RUN (the "
+                          "export or run whose discriminators to start from)",
+                          "train.init_discriminators")
+    if "discriminator" not in roles:
+        raise ConfigError(f"train.init_discriminators=true: the task trains {list(roles)}, "
+                          f"no discriminators (use an adversarial task)",
+                          "train.init_discriminators")
 
 
 def weighted_losses(losses: Sequence[tuple[nn.Module, Schedule | float]], estimate: Tensor,

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 NORMS = ("weight_norm", "time_group_norm")
@@ -34,9 +36,31 @@ def _check(norm: str, pad_mode: str) -> None:
         raise ValueError(f"pad_mode must be one of {list(PAD_MODES)}, got {pad_mode!r}")
 
 
+def inference_weight(conv: nn.Conv1d | nn.ConvTranspose1d) -> Tensor | None:
+    """Outside autograd (inference), ``conv``'s weight-normed weight computed once and
+    reused until its parameters change (their version counters, storage, device and dtype
+    are the cache key) instead of on every call: the same values. ``None`` (call the module
+    itself) with autograd on, without weight norm, or with ZeRO-3 partitioned parameters
+    (their gathering hooks run in the module's own forward)."""
+    if torch.is_grad_enabled() or not parametrize.is_parametrized(conv, "weight"):
+        return None
+    weight = conv.parametrizations.weight
+    parts = (weight.original0, weight.original1)
+    if any(hasattr(p, "ds_id") for p in parts):
+        return None
+    key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in parts)
+    cached = conv.__dict__.get("_inference_weight")
+    if cached is None or cached[0] != key:
+        cached = (key, conv.weight.detach())
+        conv.__dict__["_inference_weight"] = cached
+    return cached[1]
+
+
 def pad1d(x: Tensor, left: int, right: int, mode: str) -> Tensor:
     """``x`` ``(batch, channels, time)`` padded to ``time + left + right``; reflection of
     an input no longer than the pad reflects a zero-extended copy (then cut back)."""
+    if left == right == 0:  # 1x1 convolutions: no copy
+        return x
     if mode != "reflect":
         return F.pad(x, (left, right))
     extra = max(0, max(left, right) - x.shape[-1] + 1)
@@ -72,7 +96,8 @@ class PaddedConv1d(nn.Module):
         extra = self.extra_padding(x.shape[-1])
         right = 0 if self.causal else self.padding_total // 2
         x = pad1d(x, self.padding_total - right, right + extra, self.pad_mode)
-        y = self.conv(x)
+        c, weight = self.conv, inference_weight(self.conv)
+        y = c(x) if weight is None else F.conv1d(x, weight, c.bias, c.stride, 0, c.dilation)
         return self.norm(y) if hasattr(self, "norm") else y
 
 
@@ -96,7 +121,8 @@ class PaddedConvTranspose1d(nn.Module):
             self.norm = nn.GroupNorm(1, out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.conv(x)
+        c, weight = self.conv, inference_weight(self.conv)
+        y = c(x) if weight is None else F.conv_transpose1d(x, weight, c.bias, c.stride)
         if hasattr(self, "norm"):
             y = self.norm(y)
         return y[..., self.left: y.shape[-1] - self.right]

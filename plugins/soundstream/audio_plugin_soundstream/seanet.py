@@ -109,6 +109,10 @@ class SEANetEncoder(nn.Module, Encoder):
         latent = self.net(F.pad(waveform, (0, -waveform.shape[-1] % self.hop_length)))
         return latent.contiguous()  # time-major inside (causal.py), plain layout outside
 
+    def stream_state(self) -> StreamingState:
+        """A fresh state for :meth:`stream` (audio_core's ``StreamingEncoder`` protocol)."""
+        return StreamingState()
+
     def stream(self, chunk: Tensor, state: StreamingState) -> Tensor:
         """A chunk of any length -> the latent frames ``(batch, dim, n)`` of the hops it
         completes; the remainder waits in ``state`` for the next chunk."""
@@ -193,6 +197,10 @@ class SEANetDecoder(nn.Module):
         so they do not outlive the step) and ``"stage_factors"``; empty without them."""
         stages, self._stages = self._stages, []
         return {"stages": stages, "stage_factors": self.stage_factors} if stages else {}
+
+    def stream_state(self) -> StreamingState:
+        """A fresh state for :meth:`stream` (audio_core's ``StreamingDecoder`` protocol)."""
+        return StreamingState()
 
     def stream(self, latent: Tensor, state: StreamingState) -> Tensor:
         """Latent frames of one chunk -> their ``frames * hop_length`` samples."""

@@ -141,3 +141,26 @@ def test_deep_rvq_codes_identical(tmp_path):
     with torch.no_grad():
         enc = ref.encode(x, bandwidth=288.0)
     assert torch.equal(model.encode_frames(x)[0], enc.audio_codes)
+
+
+def test_inference_weight_cache_follows_the_weights(tmp_path):
+    """Without autograd the weight-normed kernels are computed once and reused; changed
+    weights (load_state_dict, an optimizer step) are picked up, and training uses the
+    parametrization itself (gradients reach both of its parameters)."""
+    from audio_plugin_soundstream.encodec_layers import PaddedConv1d, inference_weight
+
+    torch.manual_seed(0)
+    conv = PaddedConv1d(2, 3, 5)
+    x = torch.randn(1, 2, 40)
+    with torch.no_grad():
+        first = conv(x)
+        assert inference_weight(conv.conv) is inference_weight(conv.conv)  # cached
+        conv.conv.parametrizations.weight.original0.mul_(2.0)  # the magnitude g changes
+        moved = conv(x)
+    assert not torch.allclose(first, moved)
+    reference = torch.nn.functional.conv1d(torch.nn.functional.pad(x, (4, 0), mode="reflect"),
+                                           conv.conv.weight.detach(), conv.conv.bias.detach())
+    torch.testing.assert_close(moved, reference)
+    assert inference_weight(conv.conv) is None  # autograd on: the module's own forward
+    conv(x).sum().backward()
+    assert conv.conv.parametrizations.weight.original0.grad is not None
