@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from typing import Any
 
-from audio_core.cli.numbers import MAX_MAGNITUDE
+from audio_core.cli.numbers import non_negative, positive, positive_int
 from audio_core.inference.placement import (
     add_placement_options,
     check_dtype,
@@ -19,7 +18,6 @@ from audio_core.inference.placement import (
 MODEL_HELP = "an export folder or a run folder (its newest checkpoint)"
 
 
-
 def load_placed(path: str, args: argparse.Namespace, **kwargs: Any) -> Any:
     """``audio_core.load(path)`` on ``--device`` (``--device``/``--dtype`` checked before
     loading)."""
@@ -28,31 +26,6 @@ def load_placed(path: str, args: argparse.Namespace, **kwargs: Any) -> Any:
     device = resolve_device(args.device)
     check_dtype(args.dtype, device)
     return load(path, ema=args.ema, device=str(device), **kwargs)
-
-def _number(text: str, *, allow_zero: bool = False, kind=float):
-    """argparse type: a finite number > 0 (>= 0 with ``allow_zero``)."""
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero) \
-            or value > MAX_MAGNITUDE:
-        raise argparse.ArgumentTypeError(
-            f"must be a finite number {'>= 0' if allow_zero else '> 0'} and <= 2**53, "
-            f"got {text!r}")
-    return value
-
-
-def positive(text: str) -> float:
-    return _number(text)
-
-
-def non_negative(text: str) -> float:
-    return _number(text, allow_zero=True)
-
-
-def positive_int(text: str) -> int:
-    return _number(text, kind=int)
 
 
 def seed(text: str) -> int:

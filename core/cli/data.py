@@ -46,9 +46,9 @@ def _cpus() -> int:
 
 def _workers(text: str) -> int:
     """0 or 1: in-process; at most 8 processes per CPU this process may use."""
-    from audio_core.cli.numbers import bounded
+    from audio_core.cli.numbers import bounded_int
 
-    return bounded(text, kind=int, high=max(64, 8 * _cpus()))
+    return bounded_int(text, high=max(64, 8 * _cpus()))
 
 
 def _add_pack(sub: argparse._SubParsersAction) -> None:

@@ -111,9 +111,12 @@ def run_generate(args: argparse.Namespace) -> int:
     steps = args.steps or model.steps
     with logging_redirect_tqdm(), precision(model, args.dtype), \
             tqdm(total=steps, desc="generate", unit="step", disable=steps is None) as bar:
+        def advance(step: int, total: int) -> None:
+            bar.update(1)
+
         audio = model.generate(conditioning, num_samples=args.num_samples, steps=args.steps,
                                guidance=args.guidance, seed=args.seed, seconds=args.seconds,
-                               progress=lambda i, total: bar.update(1), **options)
+                               progress=advance, **options)
     for path, clip in zip(paths, audio, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         save_audio(path, clip.float().clamp(-1, 1).cpu(), model.sample_rate)

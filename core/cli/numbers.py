@@ -18,7 +18,7 @@ MAX_MAGNITUDE = 2**53
 
 
 def bounded(text: str, *, kind: type = float, low: float = 0, high: float = MAX_MAGNITUDE,
-            low_open: bool = False) -> int | float:
+            low_open: bool = False) -> float:
     """``text`` as ``kind`` in ``[low, high]`` (``(low, high]`` with ``low_open``), else
     ``argparse.ArgumentTypeError`` saying what is expected."""
     try:
@@ -27,32 +27,52 @@ def bounded(text: str, *, kind: type = float, low: float = 0, high: float = MAX_
         value = None
     what = "an integer" if kind is int else "a finite number"
     side = ">" if low_open else ">="
-    ok = value is not None and math.isfinite(value) and value <= high and (
-        value > low if low_open else value >= low)
-    if not ok:
-        raise argparse.ArgumentTypeError(f"must be {what} {side} {low:g} and <= {high:g}, "
-                                         f"got {text!r}")
+    if value is None or not math.isfinite(value) or value > high or (
+            value <= low if low_open else value < low):
+        raise argparse.ArgumentTypeError(f"must be {what} {side} {low:g} and <= "
+                                         f"{'2**53' if high == MAX_MAGNITUDE else f'{high:g}'}"
+                                         f", got {text!r}")
     return value
+
+
+def bounded_int(text: str, *, low: int = 0, high: int = MAX_MAGNITUDE) -> int:
+    """``text`` as an integer in ``[low, high]`` (see :func:`bounded`)."""
+    return int(bounded(text, kind=int, low=low, high=high))
+
+
+def positive(text: str) -> float:
+    """A finite number > 0."""
+    return bounded(text, low_open=True)
+
+
+def non_negative(text: str) -> float:
+    """A finite number >= 0."""
+    return bounded(text)
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return bounded_int(text, low=1)
 
 
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (a rank, a worker count where 0 means in-process)."""
-    return bounded(text, kind=int)
+    return bounded_int(text)
 
 
 def count(text: str) -> int:
     """An integer >= 1 (a world size)."""
-    return bounded(text, kind=int, low=1)
+    return bounded_int(text, low=1)
 
 
 def sample_rate(text: str) -> int:
     """A sample rate in Hz, 1 to 768000 (the highest rate audio interfaces offer)."""
-    return bounded(text, kind=int, low=1, high=768_000)
+    return bounded_int(text, low=1, high=768_000)
 
 
 def channels(text: str) -> int:
     """A channel count, 1 or 2 (what ``data pack`` can mix to)."""
-    return bounded(text, kind=int, low=1, high=2)
+    return bounded_int(text, low=1, high=2)
 
 
 def seconds(text: str) -> float:

@@ -22,7 +22,7 @@ import copy
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -48,8 +48,8 @@ def fold_weight_norm(model: nn.Module) -> nn.Module:
     for module in model.modules():
         if parametrize.is_parametrized(module):
             with torch.no_grad():
-                values = {name: getattr(module, name).clone()
-                          for name in module.parametrizations}
+                names = list(cast(nn.ModuleDict, module.parametrizations))
+                values = {name: getattr(module, name).clone() for name in names}
             module.__class__ = module.__class__.__bases__[0]  # the class before parametrize
             del module._modules["parametrizations"]
             for name, value in values.items():
@@ -62,6 +62,8 @@ class CodeLookup(nn.Module):
     latent ``(batch, dim, frames)``, the sum of each row's table row (the quantizer's
     ``code_tables()``: what each code decodes to). Row ``i``'s codes
     index table rows ``i * K .. i * K + K - 1`` of the stacked ``(N * K, dim)`` table."""
+
+    table: Tensor  # buffer (N * K, dim)
 
     def __init__(self, tables: list[Tensor]) -> None:
         super().__init__()
@@ -77,7 +79,7 @@ class CodeLookup(nn.Module):
 class EncoderGraph(nn.Module):
     """waveform -> codes (a codec, every codebook) or the latent."""
 
-    def __init__(self, model: nn.Module, codec: bool) -> None:
+    def __init__(self, model: Any, codec: bool) -> None:
         super().__init__()
         self.model, self.codec = model, codec
 
@@ -90,7 +92,7 @@ class EncoderGraph(nn.Module):
 class DecoderGraph(nn.Module):
     """codes (through :class:`CodeLookup`) or latent -> waveform."""
 
-    def __init__(self, model: nn.Module, lookup: CodeLookup | None) -> None:
+    def __init__(self, model: Any, lookup: CodeLookup | None) -> None:
         super().__init__()
         self.model, self.lookup = model, lookup
 
@@ -99,7 +101,7 @@ class DecoderGraph(nn.Module):
         return self.model.decoder(latent)
 
 
-def _graphs(model: nn.Module) -> tuple[EncoderGraph, DecoderGraph, dict[str, Any]]:
+def _graphs(model: Any) -> tuple[EncoderGraph, DecoderGraph, dict[str, Any]]:
     from audio_core.contracts.models import Autoencoder, is_codec
 
     if not isinstance(model, Autoencoder) or not hasattr(model, "decoder"):
@@ -134,14 +136,14 @@ def _axes(name: str) -> dict[int, str]:
         {0: "batch", 2: "length"}
 
 
-def export_onnx(model: nn.Module, out: str | Path, *, seconds: float = 1.0,
+def export_onnx(model: Any, out: str | Path, *, seconds: float = 1.0,
                 check: bool = True) -> dict[str, Any]:
     """Write ``encoder.onnx``, ``decoder.onnx`` and ``onnx.json`` for ``model`` into
     ``out``; traced on ``seconds`` of noise. With ``check`` (and onnxruntime installed) both
     graphs run on a signal of another length and ``onnx.json`` records the max abs
     difference to PyTorch (``max_abs_diff``). Returns the ``onnx.json`` content."""
     out = Path(out)
-    model = fold_weight_norm(model.float().cpu().eval())
+    model = cast(Any, fold_weight_norm(model.float().cpu().eval()))
     encoder, decoder, info = _graphs(model)
     example = torch.randn(1, model.channels, int(seconds * model.sample_rate),
                           generator=torch.Generator().manual_seed(0)) * 0.1

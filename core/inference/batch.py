@@ -17,17 +17,18 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from audio_core.audio.io import load_audio
 from audio_core.errors import AudioCoreError
 from audio_core.inference.reconstruct import model_rate
 
 
-def _batches(model: nn.Module, paths: Sequence[str | os.PathLike], batch_size: int,
+def _batches(model: Any, paths: Sequence[str | os.PathLike], batch_size: int,
              run: Callable[[Tensor], Tensor], frames: Callable[[int], int]) -> list[Tensor]:
     """``run`` on padded groups of ``paths``; each result trimmed to ``frames(length)``."""
     if batch_size < 1:
@@ -51,7 +52,7 @@ def _batches(model: nn.Module, paths: Sequence[str | os.PathLike], batch_size: i
     return results  # type: ignore[return-value]
 
 
-def encode_files(model: nn.Module, paths: Sequence[str | os.PathLike], *,
+def encode_files(model: Any, paths: Sequence[str | os.PathLike], *,
                  n_quantizers: int | None = None, batch_size: int = 8) -> list[Tensor]:
     """Per file: codes ``(n, ceil(length / hop_length))`` (int64) of a codec, else the
     latent ``(latent_dim, frames)`` of ``model.encode``, in the order of ``paths``."""
@@ -72,7 +73,7 @@ def encode_files(model: nn.Module, paths: Sequence[str | os.PathLike], *,
     return _batches(model, paths, batch_size, run, lambda n: math.ceil(n / model.hop_length))
 
 
-def reconstruct_files(model: nn.Module, paths: Sequence[str | os.PathLike], *,
+def reconstruct_files(model: Any, paths: Sequence[str | os.PathLike], *,
                       batch_size: int = 8) -> list[Tensor]:
     """Per file: the reconstruction ``(channels, length)`` (fp32), in the order of ``paths``."""
     from audio_core.inference.reconstruct import reconstruct_waveform

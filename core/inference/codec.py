@@ -67,7 +67,7 @@ class CodecInfo:
         return n_quantizers * self.codebook_bits * self.frame_rate / 1000
 
 
-def codec_info(model: nn.Module) -> CodecInfo:
+def codec_info(model: Any) -> CodecInfo:
     """:class:`CodecInfo` of ``model``; :class:`CodecError` unless it implements the codec
     contract (:class:`~audio_core.contracts.models.Codec`) with discrete codes."""
     from audio_core.contracts.models import Codec, is_codec
@@ -133,13 +133,13 @@ def _progress(spans: list, what: str, show: bool) -> Any:
     return tqdm(spans, desc=what, unit="chunk", disable=not show or len(spans) < 4)
 
 
-def _place(model: nn.Module, x: Tensor) -> Tensor:
+def _place(model: Any, x: Tensor) -> Tensor:
     p = next(model.parameters(), None)
     return x if p is None else x.to(p.device, p.dtype if x.is_floating_point() else x.dtype)
 
 
 @torch.no_grad()
-def encode_audio(model: nn.Module, audio: Tensor, *, n_quantizers: int | None = None,
+def encode_audio(model: Any, audio: Tensor, *, n_quantizers: int | None = None,
                  chunk_seconds: float = 10.0, context_seconds: float = 0.5,
                  show_progress: bool = True) -> Tensor:
     """Audio ``(channels, time)`` at the model's rate -> codes int64 ``(n, ceil(time /
@@ -162,7 +162,7 @@ def encode_audio(model: nn.Module, audio: Tensor, *, n_quantizers: int | None = 
 
 
 @torch.no_grad()
-def decode_audio(model: nn.Module, codes: Tensor, length: int | None = None, *,
+def decode_audio(model: Any, codes: Tensor, length: int | None = None, *,
                  chunk_seconds: float = 10.0, context_seconds: float = 0.5,
                  show_progress: bool = True) -> Tensor:
     """Codes ``(n, frames)`` -> audio ``(channels, length)`` (default ``frames *
@@ -193,7 +193,7 @@ def decode_audio(model: nn.Module, codes: Tensor, length: int | None = None, *,
     return fit_length(out, length)
 
 
-def check_tokens(model: nn.Module, header: TokenHeader, *, source: str | os.PathLike = "tokens",
+def check_tokens(model: Any, header: TokenHeader, *, source: str | os.PathLike = "tokens",
                  fingerprint: str | None = None) -> None:
     """:class:`CodecError` naming both fingerprints unless ``header`` was written by ``model``
     (same fingerprint, sample rate, hop length and bits per code)."""
@@ -221,7 +221,7 @@ def check_tokens(model: nn.Module, header: TokenHeader, *, source: str | os.Path
                          f"weights: --ema or not) that encoded it.")
 
 
-def encode_file(model: nn.Module, source: str | os.PathLike, target: str | os.PathLike, *,
+def encode_file(model: Any, source: str | os.PathLike, target: str | os.PathLike, *,
                 bandwidth: float | None = None, n_quantizers: int | None = None,
                 chunk_seconds: float = 10.0, context_seconds: float = 0.5,
                 show_progress: bool = True) -> TokenHeader:
@@ -245,7 +245,7 @@ def encode_file(model: nn.Module, source: str | os.PathLike, target: str | os.Pa
     return write_tokens(target, codes, header)
 
 
-def decode_file(model: nn.Module, source: str | os.PathLike, target: str | os.PathLike, *,
+def decode_file(model: Any, source: str | os.PathLike, target: str | os.PathLike, *,
                 n_quantizers: int | None = None, chunk_seconds: float = 10.0,
                 context_seconds: float = 0.5, show_progress: bool = True) -> dict[str, Any]:
     """Decode token file ``source`` with ``model`` (which must have encoded it) into audio
@@ -275,7 +275,7 @@ class LimitedCodec(nn.Module):
     """``model`` reconstructing through its first ``n_quantizers`` codebooks:
     ``reconstruct(audio (batch, channels, time))`` = ``decode_codes(encode_codes(audio, n))``."""
 
-    def __init__(self, model: nn.Module, n_quantizers: int) -> None:
+    def __init__(self , model: Any, n_quantizers: int) -> None:
         super().__init__()
         self.model, self.n_quantizers = model, int(n_quantizers)
         self.config = getattr(model, "config", None)
@@ -286,7 +286,7 @@ class LimitedCodec(nn.Module):
         return self.model.decode_codes(codes, audio.shape[-1])
 
 
-def reconstruct_codec_file(model: nn.Module, source: str | os.PathLike,
+def reconstruct_codec_file(model: Any, source: str | os.PathLike,
                            target: str | os.PathLike, *, bandwidth: float | None = None,
                            n_quantizers: int | None = None, report: bool = True,
                            chunk_seconds: float = 10.0) -> dict[str, Any]:

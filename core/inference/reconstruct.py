@@ -9,8 +9,9 @@ and ``sample_rate``/``channels`` attributes.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -26,11 +27,11 @@ class NotAReconstructor(AudioCoreError, TypeError):
     """The model has no waveform-to-waveform path (e.g. a generator)."""
 
 
-def reconstruct_waveform(model: nn.Module, waveform: torch.Tensor) -> torch.Tensor:
+def reconstruct_waveform(model: Any, waveform: torch.Tensor) -> torch.Tensor:
     """``model``'s reconstruction of ``waveform`` ``(batch, channels, time)``, same shape,
     fp32 on the CPU (the input is moved to the model's device)."""
-    method = getattr(model, "reconstruct", None)
-    if not callable(method):
+    method: Any = getattr(model, "reconstruct", None)  # a capability: wrappers have it too
+    if method is None or not callable(method):
         from audio_core.contracts.models import capabilities
 
         caps = ", ".join(capabilities(model)) or "none"
@@ -40,16 +41,16 @@ def reconstruct_waveform(model: nn.Module, waveform: torch.Tensor) -> torch.Tens
 
     if isinstance(model, AudioModel):  # on the model's device (--device)
         waveform = model._place(waveform)
-    return method(waveform).float().cpu()
+    return cast(torch.Tensor, method(waveform)).float().cpu()
 
 
-def model_rate(model: nn.Module) -> tuple[int, int]:
+def model_rate(model: Any) -> tuple[int, int]:
     """Sample rate and channel count of the audio a model handles."""
     return int(model.sample_rate), int(model.channels)
 
 
 @torch.no_grad()
-def reconstruct(model: nn.Module, audio: torch.Tensor, *, chunk_seconds: float = 10.0,
+def reconstruct(model: Any, audio: torch.Tensor, *, chunk_seconds: float = 10.0,
                 overlap_seconds: float = 0.1, show_progress: bool = True) -> torch.Tensor:
     """Reconstruction of ``audio`` ``(channels, time)`` at the model's rate, same shape."""
     check_chunking(chunk_seconds, overlap_seconds, overlap=True)
@@ -66,7 +67,7 @@ def reconstruct(model: nn.Module, audio: torch.Tensor, *, chunk_seconds: float =
                              chunk, overlap, progress)
 
 
-def reconstruct_file(model: nn.Module, source: str | Path, target: str | Path, *,
+def reconstruct_file(model: Any, source: str | os.PathLike, target: str | os.PathLike, *,
                      report: bool = True, chunk_seconds: float = 10.0,
                      baseline: nn.Module | None = None) -> dict[str, Any]:
     """Write ``model``'s reconstruction of ``source`` to ``target`` (wav/flac/...).

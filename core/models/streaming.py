@@ -13,10 +13,10 @@ encode such audio whole or with the chunked, context-padded ``audio-core encode`
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from audio_core.errors import AudioCoreError
 
@@ -35,9 +35,11 @@ class StreamingEncoder(Protocol):
     def stream(self, chunk: Tensor, state: Any) -> Tensor:
         """Waveform chunk ``(batch, channels, n)``, any ``n`` -> latent ``(batch, dim,
         frames)`` of the hops completed so far (possibly 0 frames)."""
+        ...
 
     def flush(self, state: Any) -> Tensor:
         """End of stream: the pending partial hop, zero-padded (``(batch, dim, 0 or 1)``)."""
+        ...
 
 
 @runtime_checkable
@@ -50,9 +52,10 @@ class StreamingDecoder(Protocol):
     def stream(self, latent: Tensor, state: Any) -> Tensor:
         """Latent ``(batch, dim, frames)`` -> waveform ``(batch, channels, frames *
         hop_length)``."""
+        ...
 
 
-def streaming_parts(model: nn.Module) -> tuple[StreamingEncoder, StreamingDecoder]:
+def streaming_parts(model: Any) -> tuple[StreamingEncoder, StreamingDecoder]:
     """``model``'s encoder and decoder; :class:`StreamingError` unless both stream."""
     encoder, decoder = getattr(model, "encoder", None), getattr(model, "decoder", None)
     for role, part, protocol in (("encoder", encoder, StreamingEncoder),
@@ -63,10 +66,10 @@ def streaming_parts(model: nn.Module) -> tuple[StreamingEncoder, StreamingDecode
                 f"({type(part).__name__}) is not causal with a streaming state "
                 f"(audio_core.models.streaming.Streaming{role.title()}); encode the whole "
                 f"signal, or use `audio-core encode` (chunks with context)")
-    return encoder, decoder
+    return cast(StreamingEncoder, encoder), cast(StreamingDecoder, decoder)
 
 
-def _quantizer(model: nn.Module) -> Any:
+def _quantizer(model: Any) -> Any:
     from audio_core.contracts.models import DiscreteQuantizer
 
     q = getattr(model, "quantizer", None)
@@ -74,7 +77,7 @@ def _quantizer(model: nn.Module) -> Any:
 
 
 @torch.no_grad()
-def encode_stream(model: nn.Module, chunks: Iterable[Tensor],
+def encode_stream(model: Any, chunks: Iterable[Tensor],
                   n_quantizers: int | None = None) -> Iterator[Tensor]:
     """Encode waveform chunks ``(batch, channels, n_i)`` one after the other.
 
@@ -105,7 +108,7 @@ def encode_stream(model: nn.Module, chunks: Iterable[Tensor],
 
 
 @torch.no_grad()
-def decode_stream(model: nn.Module, chunks: Iterable[Tensor]) -> Iterator[Tensor]:
+def decode_stream(model: Any, chunks: Iterable[Tensor]) -> Iterator[Tensor]:
     """Decode chunks of codes ``(batch, n, frames_i)`` (integer) or latents ``(batch, dim,
     frames_i)`` one after the other; yields ``(batch, channels, frames_i * hop_length)``
     per chunk. Concatenated they equal the offline ``decode_codes``/``decode`` (trim the

@@ -126,10 +126,11 @@ class AdversarialCodecTask(AutoencoderTask):
         discriminators = DiscriminatorList(self.build(
             ref, "discriminator", f"model.discriminators[{i}]", **ctx)
             for i, ref in enumerate(refs))
-        if self.cfg.train.init_discriminators:  # fine-tuning: continue against saved ones
+        init = self.cfg.model.init
+        if self.cfg.train.init_discriminators and init:  # fine-tuning: continue against them
             from audio_core.engine.export import init_discriminators
 
-            init_discriminators(discriminators, self.cfg.model.init, self.cfg)
+            init_discriminators(discriminators, init, self.cfg)
         return discriminators
 
     def build_modules(self) -> dict[str, nn.Module]:

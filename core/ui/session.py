@@ -32,7 +32,7 @@ def loudness_match(*signals: Tensor, target_dbfs: float = TARGET_DBFS) -> list[T
     return [s * (0.99 / peak) for s in scaled] if peak > 0.99 else scaled
 
 
-def describe(model: nn.Module) -> dict[str, Any]:
+def describe(model: Any) -> dict[str, Any]:
     """What the page needs about a model: contracts, rate, codebooks (scalable or not)."""
     from audio_core.contracts.models import capabilities, is_codec
 

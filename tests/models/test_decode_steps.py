@@ -95,7 +95,7 @@ def test_the_generate_command_forwards_decode_steps(tmp_path, monkeypatch, capsy
     with pytest.raises(SystemExit) as info:  # refused when the arguments are parsed
         main(["generate", "m", "--decode-steps", "0", "-o", str(out), "--overwrite"])
     assert info.value.code == 2
-    assert "--decode-steps: must be a finite number > 0" in capsys.readouterr().err
+    assert "--decode-steps: must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_the_generate_command_refuses_decode_steps_for_a_one_pass_stage1(tmp_path, monkeypatch,
