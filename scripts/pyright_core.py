@@ -1,4 +1,4 @@
-"""pyright (basic mode) over core/ as the package ``audio_core``: ``python scripts/pyright_core.py``.
+"""pyright (basic mode) over core/ as the package ``audio_core``: ``python scripts/pyright_core.py``
 
 core/ is imported as ``audio_core`` (``package-dir`` in pyproject.toml), which pyright cannot
 map, and pyright skips every path below a dot folder (``.tox/...``). So the check runs in a

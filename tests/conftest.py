@@ -34,3 +34,31 @@ def deepspeed_ops() -> None:
     cache.mkdir(parents=True, exist_ok=True)
     with FileLock(str(cache / "audio_core_prebuild.lock")):  # one xdist worker builds
         prebuild_cpu_ops()
+
+
+#: What an in-process run sets for its world of one (audio_core.distributed).
+_RENDEZVOUS = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE",
+               "LOCAL_WORLD_SIZE")
+
+
+@pytest.fixture(autouse=True)
+def _no_process_group_left_behind(request):
+    """After each test: no process group and no rendezvous variables of an in-process run
+    remain, so a later test in this worker (or a process it launches) starts clean. A test
+    that left a process group behind gets a warning naming it."""
+    saved = {key: os.environ.get(key) for key in _RENDEZVOUS}
+    yield
+    if "torch" in sys.modules:
+        from audio_core import distributed
+
+        if distributed.is_initialized():
+            import warnings
+
+            warnings.warn(f"{request.node.nodeid} left a process group initialised; torn down",
+                          stacklevel=1)
+            distributed.teardown()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -102,6 +102,15 @@ class Registry:
         self._specs: dict[str, dict[str, ComponentSpec]] = {k.name: {} for k in self.kinds}
         self._unavailable: dict[str, BrokenPlugin] = {}
 
+    def copy(self) -> Registry:
+        """A registry with the same kinds and components (adding to it leaves this one
+        unchanged): a test's registry with extra components."""
+        other = Registry(KindTable(tuple(self.kinds)))
+        for spec in self.specs():
+            other.add(spec)
+        other._unavailable = dict(self._unavailable)
+        return other
+
     def add_kind(self, kind: Kind) -> None:
         """Make room for components of ``kind`` (already in :attr:`kinds`)."""
         self._specs.setdefault(kind.name, {})
