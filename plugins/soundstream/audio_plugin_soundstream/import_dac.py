@@ -32,6 +32,7 @@ from audio_core.engine.imports import (
     read_hf_weights,
     write_export,
 )
+from audio_core.errors import shown
 from audio_plugin_soundstream.import_encodec import BASE_PRESET
 
 MODEL_TYPE = "dac"
@@ -48,10 +49,10 @@ def run_config(config: dict[str, Any], file: Path) -> dict[str, Any]:
     if not isinstance(ratios, list) or not ratios or not all(
             isinstance(r, int) and r >= 1 for r in ratios):
         raise ModelImportError(f"{file}: downsampling_ratios must be a non-empty list of "
-                               f"positive integers, got {ratios!r}")
+                               f"positive integers, got {shown(ratios)}")
     dim = int(config["encoder_hidden_size"]) * 2 ** len(ratios)
     if config.get("hidden_size", dim) != dim:
-        raise ModelImportError(f"{file}: hidden_size = {config['hidden_size']!r} is not "
+        raise ModelImportError(f"{file}: hidden_size = {shown(config['hidden_size'])} is not "
                                f"supported; supported: encoder_hidden_size * 2 ** "
                                f"len(downsampling_ratios) = {dim}")
     return {

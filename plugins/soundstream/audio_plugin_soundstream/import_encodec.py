@@ -35,6 +35,7 @@ from audio_core.engine.imports import (
     read_hf_weights,
     write_export,
 )
+from audio_core.errors import shown
 
 MODEL_TYPE = "encodec"
 #: the run config an import extends: its data, losses, discriminators and task are the
@@ -47,7 +48,7 @@ def _int_list(config: dict[str, Any], key: str, file: Path) -> list[int]:
     if not isinstance(value, list) or not value or not all(isinstance(v, int) and v >= 1
                                                            for v in value):
         raise ModelImportError(f"{file}: {key} must be a non-empty list of positive integers, "
-                               f"got {value!r}")
+                               f"got {shown(value)}")
     return value
 
 
@@ -57,10 +58,10 @@ def run_config(config: dict[str, Any], file: Path) -> dict[str, Any]:
     check_choice(config, "pad_mode", ("reflect", "constant"), file)
     check_choice(config, "audio_channels", (1, 2), file)
     if config.get("codebook_dim", config["hidden_size"]) != config["hidden_size"]:
-        raise ModelImportError(f"{file}: codebook_dim = {config['codebook_dim']!r} must equal "
-                               f"hidden_size = {config['hidden_size']!r}")
+        raise ModelImportError(f"{file}: codebook_dim = {shown(config['codebook_dim'])} must equal "
+                               f"hidden_size = {shown(config['hidden_size'])}")
     if int(config.get("num_lstm_layers", 2)) < 1:
-        raise ModelImportError(f"{file}: num_lstm_layers = {config['num_lstm_layers']!r} is "
+        raise ModelImportError(f"{file}: num_lstm_layers = {shown(config['num_lstm_layers'])} is "
                                f"not supported; supported: >= 1")
     ratios = list(reversed(_int_list(config, "upsampling_ratios", file)))
     size = int(config["codebook_size"])
