@@ -38,9 +38,9 @@ CONV = {"dim": 16, "width": 32, "ratios": [2, 4, 4, 8]}
 def write_stage1(root: Path) -> Path:
     from audio_core.config import load_config
     from audio_core.config.loader import to_yaml
-    from audio_core.engine.checkpoint import save_safetensors
     from audio_core.models.build import build_model
     from audio_core.plugins import get_registry
+    from audio_core.storage.checkpoint import save_safetensors
 
     cfg = load_config({"data": {"sample_rate": RATE, "channels": 1},
                        "model": {"encoder": {"name": "core.conv", "params": CONV},

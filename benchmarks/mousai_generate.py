@@ -27,8 +27,8 @@ from mousai_autoencoder_train import OVERRIDES, registry
 
 def stage1_export(reg, which: str, folder: Path) -> Path:
     from audio_core.config import load_config, to_yaml
-    from audio_core.engine.checkpoint import save_safetensors
     from audio_core.models.build import build_model
+    from audio_core.storage.checkpoint import save_safetensors
 
     overrides = [o for o in OVERRIDES if not o.startswith(("deepspeed", "train"))] \
         if which == "ae6m" else []

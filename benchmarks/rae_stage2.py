@@ -34,8 +34,8 @@ from rae_stage1 import prepare, timed  # benchmarks/ is on sys.path when run as 
 
 def write_stage1(root: Path, preset: str, overrides: list[str], registry) -> Path:
     from audio_core.config import load_config, to_yaml
-    from audio_core.engine.checkpoint import save_safetensors
     from audio_core.models.build import build_model
+    from audio_core.storage.checkpoint import save_safetensors
 
     cfg = load_config(preset, overrides, registry=registry)
     torch.manual_seed(cfg.run.seed)

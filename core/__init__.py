@@ -27,7 +27,7 @@ def get_registry():
 
 def load(path, **kwargs):
     """A ready model from an export folder or a run folder; see
-    :func:`audio_core.engine.export.load`."""
-    from audio_core.engine.export import load as _load
+    :func:`audio_core.models.loading.load`."""
+    from audio_core.models.loading import load as _load
 
     return _load(path, **kwargs)

@@ -21,7 +21,7 @@ MODEL_HELP = "an export folder or a run folder (its newest checkpoint)"
 def load_placed(path: str, args: argparse.Namespace, **kwargs: Any) -> Any:
     """``audio_core.load(path)`` on ``--device`` (``--device``/``--dtype`` checked before
     loading)."""
-    from audio_core.engine.export import load
+    from audio_core.models.loading import load
 
     device = resolve_device(args.device)
     check_dtype(args.dtype, device)

@@ -74,7 +74,6 @@ def run_eval(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from audio_core.contracts.models import Generator, Reconstructor, is_codec
-    from audio_core.engine.export import load
     from audio_core.evaluation import report
     from audio_core.evaluation.evaluate import (
         claim_eval_folder,
@@ -82,6 +81,7 @@ def run_eval(args: argparse.Namespace) -> int:
         evaluate_reconstruction,
     )
     from audio_core.metrics.embeddings import build_embedding
+    from audio_core.models.loading import load
 
     console = Console(stderr=True)
     out = Path(args.out)

@@ -77,7 +77,7 @@ def _data_options(p: argparse.ArgumentParser) -> None:
 
 def load_model_or_config(spec: str, ema: bool | None = None) -> Any:
     """A trained model from an export/run folder, or an untrained (seeded) one from a config."""
-    from audio_core.engine.export import load
+    from audio_core.models.loading import load
 
     path = Path(spec)
     if path.is_dir():

@@ -188,10 +188,10 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def _export_other(args: argparse.Namespace) -> int:
-    from audio_core.engine.export import load
     from audio_core.engine.imports import export_model
     from audio_core.engine.onnx_export import export_onnx
     from audio_core.errors import ConfigError
+    from audio_core.models.loading import load
 
     if args.checkpoint or args.register or args.with_discriminators:
         raise ConfigError(f"--format {args.format} exports RUN_DIR's newest checkpoint or an "

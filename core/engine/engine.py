@@ -62,10 +62,10 @@ from audio_core import distributed
 from audio_core.config.schema import OptimizerConfig, RunConfig
 from audio_core.engine.device import accelerator_device, configure_backends
 from audio_core.engine.ds_config import build_ds_config, lr_lambda
-from audio_core.engine.safe_load import check_not_universal, make_checkpoint_loading_safe
 from audio_core.engine.zero3 import expose_record_outputs
 from audio_core.errors import ConfigError
 from audio_core.precision import autocast
+from audio_core.storage.safe_load import check_not_universal, make_checkpoint_loading_safe
 
 CLIENT_KEY = "audio_core"  # our client_state lives under this key in DeepSpeed checkpoints
 
@@ -291,7 +291,7 @@ class Engine:
         """Restore what :meth:`save` wrote; returns its ``client_state`` (collective).
 
         State files are loaded with ``torch.load(weights_only=True)`` and a small allow-list
-        (:mod:`audio_core.engine.safe_load`): a file holding anything else is refused."""
+        (:mod:`audio_core.storage.safe_load`): a file holding anything else is refused."""
         root = Path(directory) / self.role
         check_not_universal(self.ds, self.role)
         if not (root / tag).is_dir():

@@ -6,7 +6,7 @@
     OUT/config.yaml         the resolved run config
     OUT/export.json         step, source checkpoint, weights kind, model type, audio-core
                             version, and the fingerprint of the config's model section (see
-                            :mod:`audio_core.engine.weights_check`)
+                            :mod:`audio_core.storage.weights_check`)
     OUT/discriminators.safetensors
                             only with ``with_discriminators=True`` (``export
                             --with-discriminators``): an adversarial run's discriminators,
@@ -20,7 +20,7 @@ loads the weights and returns it in eval mode with ``.config`` set to the run co
 Frozen parts (a pretrained or seeded encoder, a stage-1 model) are rebuilt from their
 reference in the config. The stage-1 model and local frozen weights the config names are
 copied into the export (``OUT/stage1/``, ``OUT/frozen/<slot>/``) and named relative to it
-(:mod:`audio_core.engine.bundle`), so an export folder can be moved or shared. ``PATH`` is
+(:mod:`audio_core.storage.bundle`), so an export folder can be moved or shared. ``PATH`` is
 an export folder or a run folder (its newest checkpoint). Both use the config stored in the
 checkpoint itself, not the run folder's ``config.yaml``, which a later resume with other
 settings may have rewritten.
@@ -30,13 +30,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import torch
 from torch import nn
 
-from audio_core.engine.bundle import BUNDLED, bundle, relocate, restore, to_yaml_text
-from audio_core.engine.checkpoint import (
+from audio_core.files import write_text
+from audio_core.inference.paths import check_export_target
+from audio_core.models.loading import (
+    checkpoint_of,
+    trained_config,
+    weights_file,
+    yaml_mapping,
+)
+from audio_core.storage.bundle import BUNDLED, bundle, to_yaml_text
+from audio_core.storage.checkpoint import (
     EMA_FILE,
     MODEL_FILE,
     CheckpointError,
@@ -44,57 +51,20 @@ from audio_core.engine.checkpoint import (
     read_state,
     save_safetensors,
 )
-from audio_core.engine.safe_load import load_safetensors
-from audio_core.engine.weights_check import (
+from audio_core.storage.safe_load import load_safetensors
+from audio_core.storage.weights_check import (
     CONFIG_FILE,
     INFO_FILE,
-    check_config_record,
     config_record_from_yaml,
     load_checked,
     read_export_info,
 )
-from audio_core.files import write_text
-from audio_core.inference.paths import check_export_target
 from audio_core.version import __version__
 
 #: the optional part of an export: an adversarial run's discriminators (fp32)
 DISCRIMINATORS_FILE = "discriminators.safetensors"
 #: where a checkpoint keeps them (the "discriminator" engine role, consolidated)
 CHECKPOINT_DISCRIMINATORS = "discriminator.safetensors"
-
-
-def _checkpoint_of(run_dir: Path, checkpoint: str | Path | None) -> Path:
-    if checkpoint is not None:
-        return Path(checkpoint)
-    latest = CheckpointManager(run_dir / "checkpoints").latest()
-    if latest is None:
-        raise CheckpointError(f"{run_dir} has no complete checkpoint under "
-                              f"{run_dir / 'checkpoints'}; is it a run folder?")
-    return latest
-
-
-def _trained_config(ckpt: Path, run_dir: Path) -> str:
-    """The resolved config (YAML) ``ckpt`` was trained with: the copy stored in its trainer
-    state, else (older checkpoints) the run's ``config.yaml``."""
-    state_file = ckpt / "trainer_state.json"
-    if state_file.is_file():
-        stored = json.loads(state_file.read_text(encoding="utf-8")).get("config")
-        if stored:
-            return stored
-    config = run_dir / CONFIG_FILE
-    if not config.is_file():
-        raise CheckpointError(f"neither {state_file} nor {config} holds the run config: "
-                              f"cannot rebuild the model without it")
-    return config.read_text(encoding="utf-8")
-
-
-def _weights_file(ckpt: Path, ema: bool | None) -> str:
-    """``ema.safetensors`` when ``ema`` (or ``None`` and the checkpoint has EMA weights)."""
-    if ema is None:
-        return EMA_FILE if (ckpt / EMA_FILE).is_file() else MODEL_FILE
-    if ema and not (ckpt / EMA_FILE).is_file():
-        raise CheckpointError(f"{ckpt} has no EMA weights (train.ema_decay was 0)")
-    return EMA_FILE if ema else MODEL_FILE
 
 
 def export_run(run_dir: str | Path, out: str | Path, *, ema: bool | None = None,
@@ -107,13 +77,13 @@ def export_run(run_dir: str | Path, out: str | Path, *, ema: bool | None = None,
     from audio_core.models.build import model_type
 
     run_dir, out = Path(run_dir), Path(out)
-    ckpt = _checkpoint_of(run_dir, checkpoint)
-    name = _weights_file(ckpt, ema)
+    ckpt = checkpoint_of(run_dir, checkpoint)
+    name = weights_file(ckpt, ema)
     check_export_target(run_dir, out, ckpt, overwrite=overwrite)
     tensors = CheckpointManager.load_tensors(ckpt, name)
     state = read_state(ckpt)
-    config_text = _trained_config(ckpt, run_dir)
-    cfg = load_config(_yaml_mapping(config_text), registry=registry)
+    config_text = trained_config(ckpt, run_dir)
+    cfg = load_config(yaml_mapping(config_text), registry=registry)
     save_safetensors(tensors, out / MODEL_FILE)
     info = {"step": state["step"], "checkpoint": str(ckpt.resolve()),
             "weights": "ema" if name == EMA_FILE else "model",
@@ -130,9 +100,9 @@ def export_run(run_dir: str | Path, out: str | Path, *, ema: bool | None = None,
 
 def _write_config(out: Path, config_text: str, info: dict[str, Any], registry: Any) -> None:
     """``config.yaml`` of export ``out``; the stage-1 model and frozen weights the config
-    refers to are copied into ``out`` first (:mod:`audio_core.engine.bundle`), the config
+    refers to are copied into ``out`` first (:mod:`audio_core.storage.bundle`), the config
     then names them relative to ``out`` and ``info`` lists them (``bundled``)."""
-    data = _yaml_mapping(config_text)
+    data = yaml_mapping(config_text)
     bundled = bundle(data, out, registry, export_run=export_run)
     if bundled:
         info[BUNDLED] = bundled
@@ -164,14 +134,14 @@ def init_from(model: nn.Module, path: str | Path, cfg: Any = None) -> Path:
     Tensor names and shapes must match the model ``cfg`` builds (an error naming the
     differing tensors otherwise); frozen parts are not in the weights and stay as built.
     Returns the weights file read."""
-    from audio_core.engine.weights_check import check_state_dict
+    from audio_core.storage.weights_check import check_state_dict
 
     path = Path(path)
     if (path / MODEL_FILE).is_file():
         weights = path / MODEL_FILE
     elif path.is_dir():
-        ckpt = _checkpoint_of(path, None)
-        weights = ckpt / _weights_file(ckpt, None)
+        ckpt = checkpoint_of(path, None)
+        weights = ckpt / weights_file(ckpt, None)
     else:
         raise CheckpointError(f"model.init: {path} is not an export or run folder")
     tensors = load_safetensors(weights)
@@ -182,7 +152,7 @@ def init_from(model: nn.Module, path: str | Path, cfg: Any = None) -> Path:
 
 def _discriminators_record(cfg: Any) -> dict[str, Any]:
     """``{"config": model.discriminators as plain data, "config_fingerprint": ...}``."""
-    from audio_core.engine.weights_check import _plain, fingerprint
+    from audio_core.storage.weights_check import _plain, fingerprint
 
     entries = _plain(cfg).get("model", {}).get("discriminators") or []
     return {"config": entries, "config_fingerprint": fingerprint({"discriminators": entries})}
@@ -214,7 +184,7 @@ def init_discriminators(discriminators: nn.Module, path: str | Path, cfg: Any) -
     checkpoint's. A ``model.discriminators`` entry that differs from the one the weights
     were saved with is a :class:`WeightsMismatchError` naming the key. Returns the file."""
     from audio_core.config.loader import load_config
-    from audio_core.engine.weights_check import WeightsMismatchError, diff_keys
+    from audio_core.storage.weights_check import WeightsMismatchError, diff_keys
 
     path = Path(path)
     if (path / MODEL_FILE).is_file():
@@ -223,9 +193,9 @@ def init_discriminators(discriminators: nn.Module, path: str | Path, cfg: Any) -
         saved = record.get("config")
         hint = f"export it with `audio-core export RUN {path} --with-discriminators`"
     elif path.is_dir():
-        ckpt = _checkpoint_of(path, None)
+        ckpt = checkpoint_of(path, None)
         weights = ckpt / CHECKPOINT_DISCRIMINATORS
-        run_cfg = load_config(_yaml_mapping(_trained_config(ckpt, path)),
+        run_cfg = load_config(yaml_mapping(trained_config(ckpt, path)),
                               check_components=False)
         saved = _discriminators_record(run_cfg)["config"]
         hint = "its run was not adversarial or predates saved discriminator weights"
@@ -245,54 +215,3 @@ def init_discriminators(discriminators: nn.Module, path: str | Path, cfg: Any) -
     tensors = load_safetensors(weights)
     load_checked(discriminators, tensors, f"train.init_discriminators ({weights})", cfg)
     return weights
-
-
-def _yaml_mapping(text: str) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    return cast(dict[str, Any], OmegaConf.to_container(OmegaConf.create(text)))
-
-
-def load(path: str | Path, *, device: str = "cpu", ema: bool | None = None,
-         registry: Any = None, untrained: bool = False) -> nn.Module:
-    """The model of an export folder or a run folder, ready in eval mode, in one call.
-
-    Run folders give their newest checkpoint's EMA weights when it has them (``ema=None``),
-    or as ``ema`` says. ``untrained=True`` builds the same model freshly initialised (seeded
-    by ``run.seed``) instead of loading weights: the baseline a trained model is compared
-    to. Building never constructs a task, loss or discriminator.
-    """
-    from audio_core.config import load_config
-    from audio_core.models.build import build_model
-
-    path = Path(path)
-    record: dict[str, Any] = {}
-    if (path / MODEL_FILE).is_file():
-        weights, config = path / MODEL_FILE, path / CONFIG_FILE
-        if not config.is_file():
-            raise CheckpointError(f"{config} is missing: cannot rebuild the model without "
-                                  f"its config")
-        source, record = config, read_export_info(path / INFO_FILE, required=True)
-    else:
-        ckpt = _checkpoint_of(path, None)
-        weights = ckpt / _weights_file(ckpt, ema)
-        source = _yaml_mapping(_trained_config(ckpt, path))
-    if registry is None:
-        from audio_core.plugins import get_registry
-
-        registry = get_registry()
-    bundled = record.get(BUNDLED)
-    if bundled and isinstance(source, Path):  # copies inside the export: built from there;
-        data = _yaml_mapping(source.read_text(encoding="utf-8"))  # checked as trained
-        cfg = load_config(restore(data, path, bundled), registry=registry)
-        build_cfg = load_config(relocate(data, path, bundled), registry=registry)
-    else:
-        cfg = build_cfg = load_config(source, registry=registry)
-    check_config_record(record, cfg, str(source))
-    with torch.random.fork_rng():
-        torch.manual_seed(cfg.run.seed)
-        model = build_model(build_cfg, registry, loading=not untrained)
-    if not untrained:
-        load_checked(model, load_safetensors(weights), str(weights), cfg)
-    model.config = cfg
-    return model.to(device).eval()

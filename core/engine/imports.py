@@ -27,9 +27,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from audio_core.engine.checkpoint import MODEL_FILE, save_safetensors
-from audio_core.engine.weights_check import CONFIG_FILE, INFO_FILE
 from audio_core.errors import AudioCoreError, format_choices, shown
+from audio_core.storage.checkpoint import MODEL_FILE, save_safetensors
+from audio_core.storage.weights_check import CONFIG_FILE, INFO_FILE
 from audio_core.version import __version__
 
 
@@ -115,10 +115,10 @@ def write_export(model: nn.Module, cfg: Any, out: Path, *, source: Path, importe
     ``export.json`` to ``out``, as :func:`audio_core.engine.export.export_run` does for a
     run."""
     from audio_core.config.loader import to_yaml
-    from audio_core.engine.weights_check import config_record_from_yaml
     from audio_core.files import write_text
     from audio_core.inference.paths import check_export_target
     from audio_core.models.build import model_type
+    from audio_core.storage.weights_check import config_record_from_yaml
 
     check_export_target(source, out, source)
     text = to_yaml(cfg)

@@ -74,7 +74,7 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
 
     - ``resume``: ``run_dir`` must be an existing folder; with ``cfg`` (the config the
       resumed run will use), it must build the same model as the newest complete
-      checkpoint (:func:`~audio_core.engine.weights_check.check_resume_config`), checked
+      checkpoint (:func:`~audio_core.storage.weights_check.check_resume_config`), checked
       here before the run rewrites ``config.yaml``. ``overwrite`` together with
       ``resume`` is an error.
     - otherwise a missing or empty folder is fine; a non-empty one raises
@@ -92,8 +92,8 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
         if not path.is_dir():
             raise RunDirError(f"--resume {path}: no such run folder")
         if cfg is not None:
-            from audio_core.engine.checkpoint import CheckpointManager
-            from audio_core.engine.weights_check import check_resume_config
+            from audio_core.storage.checkpoint import CheckpointManager
+            from audio_core.storage.weights_check import check_resume_config
 
             latest = CheckpointManager(path / "checkpoints").latest()
             if latest is not None:
@@ -140,7 +140,7 @@ def auto_resume(run_dir: str | os.PathLike) -> str:
     A folder holding anything else is not guessed at: :class:`RunDirError`, as for a new run.
     Reads only, so every rank reaches the same answer before any rank writes.
     """
-    from audio_core.engine.checkpoint import CheckpointManager
+    from audio_core.storage.checkpoint import CheckpointManager
 
     path = Path(run_dir)
     if path.exists() and not path.is_dir():

@@ -32,13 +32,13 @@ from audio_core.config.loader import save_config, to_yaml
 from audio_core.config.schema import RunConfig
 from audio_core.data.loader import make_dataloader
 from audio_core.data.report import ERRORS_FILE, ReportsToFile, report_run_datasets
-from audio_core.engine.checkpoint import BEST, CheckpointManager, rng_state, set_rng_state
 from audio_core.engine.device import pin_memory
 from audio_core.engine.ema import EMA
 from audio_core.engine.engine import Engine
-from audio_core.engine.weights_check import check_resume_config
 from audio_core.errors import AudioCoreError, ConfigError
 from audio_core.models.build import DEFAULT_TASK
+from audio_core.storage.checkpoint import BEST, CheckpointManager, rng_state, set_rng_state
+from audio_core.storage.weights_check import check_resume_config
 
 log = logging.getLogger("audio_core")
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import torch
 from einops import rearrange
@@ -93,7 +92,7 @@ class LogMelEmbedding(AudioEmbedding):
         return torch.cat([windows.mean(-1), windows.std(-1, unbiased=False)], dim=-1)
 
 
-def _local_file(path: str | os.PathLike, what: str) -> Path:
+def local_file(path: str | os.PathLike, what: str) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
         raise EmbeddingError(f"{what} '{path}' does not exist; embedding models load from a "
@@ -107,7 +106,7 @@ class TorchScriptEmbedding(AudioEmbedding):
 
     def __init__(self, path: str, sample_rate: int = 16000, layer: str | int | None = None,
                  name: str | None = None) -> None:
-        file = _local_file(path, "TorchScript embedding model")
+        file = local_file(path, "TorchScript embedding model")
         if file.suffix == ".pt2":  # a torch.export program
             self.model = torch.export.load(str(file)).module()
         else:
@@ -123,27 +122,6 @@ class TorchScriptEmbedding(AudioEmbedding):
         elif isinstance(out, tuple | list):
             out = out[0]
         return out[0] if out.ndim == 3 else out
-
-
-class CodecLatentEmbedding(AudioEmbedding):
-    """Encoder latents ``(frames, dim)`` of the audio-core model (export or run folder) at
-    local ``path``."""
-
-    def __init__(self, path: str, ema: bool | None = None) -> None:
-        from audio_core.contracts.models import Autoencoder
-        from audio_core.engine.export import load
-
-        self.model: Any = load(str(_local_file(path, "codec embedding model")), ema=ema)
-        if not isinstance(self.model, Autoencoder):
-            raise EmbeddingError(f"the model at '{path}' ({type(self.model).__name__}) has no "
-                                 f"encode(waveform); use an autoencoder or codec export")
-        self.sample_rate, self.channels = int(self.model.sample_rate), int(self.model.channels)
-        self.name, self.layer = f"codec_latent:{Path(path).name}", "encoder"
-
-    def frames(self, mono: Tensor) -> Tensor:
-        audio = mono[None, None].expand(1, self.channels, -1)
-        latent = self.model.encode(audio)
-        return rearrange(latent[0], "d f -> f d")
 
 
 def build_embedding(name: str = "core.logmel", params: dict | None = None,

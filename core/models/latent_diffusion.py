@@ -17,7 +17,7 @@ the denoiser says it does not carry past them (``extrapolates_length = False``, 
 decoder (``decode(latent, length, steps=...)``, e.g. a diffusion autoencoder); ``None``
 keeps its own default. The stage-1 model is frozen and held outside the weights: the export
 copies it into ``EXPORT/stage1/`` and names it relative to the export folder
-(:mod:`audio_core.engine.bundle`), and the weights record its fingerprint, which must match
+(:mod:`audio_core.storage.bundle`), and the weights record its fingerprint, which must match
 when the export is loaded.
 """
 
@@ -62,7 +62,7 @@ def fingerprint_bytes(fingerprint: str) -> Tensor:
 def load_stage1(path: str) -> Autoencoder:
     """The stage-1 model at ``path`` (export or run folder), frozen; an error naming the
     path when it is missing or not an autoencoder."""
-    from audio_core.engine.export import load
+    from audio_core.models.loading import load
 
     where = Path(path).expanduser()
     if not where.exists():

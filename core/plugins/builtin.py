@@ -85,7 +85,7 @@ def audio_core_register_embeddings(registry):
     registry.register("torchscript", "audio_core.metrics.embeddings:TorchScriptEmbedding",
                       description="A TorchScript audio model (VGGish, PANNs, CLAP, ...) "
                                   "from a local path")
-    registry.register("codec_latent", "audio_core.metrics.embeddings:CodecLatentEmbedding",
+    registry.register("codec_latent", "audio_core.models.codec_embedding:CodecLatentEmbedding",
                       description="Encoder latents of an audio-core export from a local path")
 
 

@@ -119,7 +119,7 @@ class Models:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def get(self, name: str) -> nn.Module:
-        from audio_core.engine.export import load
+        from audio_core.models.loading import load
 
         if not name:
             raise ValueError("choose a model first")

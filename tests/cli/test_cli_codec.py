@@ -20,7 +20,7 @@ from audio_core.components.conv import ConvDecoder
 from audio_core.components.rvq import ResidualVQ
 from audio_core.config import load_config
 from audio_core.contracts.models import Codec, CodecSpec
-from audio_core.engine.export import load, save_export
+from audio_core.engine.export import save_export
 from audio_core.inference.codec import (
     CodecError,
     codec_info,
@@ -39,6 +39,7 @@ from audio_core.inference.tokens import (
 from audio_core.models.autoencoder import AudioAutoencoder
 from audio_core.models.build import build_model
 from audio_core.models.fingerprint import model_fingerprint
+from audio_core.models.loading import load
 from audio_core.plugins import get_registry
 
 RATE, HOP, CODEBOOKS, BITS = 8000, 4, 3, 4  # 2000 frames/s x 4 bits: 8 kbps per codebook

@@ -14,10 +14,11 @@ import torch
 
 from audio_core.cli import main
 from audio_core.config import load_config
-from audio_core.engine.export import load, save_export
+from audio_core.engine.export import save_export
 from audio_core.latents.files import LatentFileError, read_latent_file, write_latent_file
 from audio_core.models.build import build_model
 from audio_core.models.fingerprint import model_fingerprint
+from audio_core.models.loading import load
 from audio_core.plugins import get_registry
 
 RATE, HOP = 8000, 4

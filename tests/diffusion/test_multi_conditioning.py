@@ -20,11 +20,11 @@ from audio_core.cli import main
 from audio_core.components.conditioners import ByteTextEncoder, ClassEmbedding, TimingConditioner
 from audio_core.config import load_config
 from audio_core.engine.export import save_export
-from audio_core.engine.weights_check import fingerprint, model_section
 from audio_core.errors import ConfigError
 from audio_core.models.build import build_model
 from audio_core.models.conditioning import ConditionerSet, ConditioningError
 from audio_core.models.latent_diffusion import GenerationError
+from audio_core.storage.weights_check import fingerprint, model_section
 
 CLASSES = ["dog", "rain"]
 TIMING = {"seconds_start": torch.tensor([0.0, 2.0]), "seconds_total": torch.tensor([4.0, 9.0])}

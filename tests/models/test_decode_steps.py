@@ -85,7 +85,7 @@ def test_a_one_pass_stage1_refuses_decode_steps_before_sampling():
 def test_the_generate_command_forwards_decode_steps(tmp_path, monkeypatch, capsys):
     first = SamplingDecoder()
     model = stage2(first)
-    monkeypatch.setattr("audio_core.engine.export.load", lambda *a, **k: model)
+    monkeypatch.setattr("audio_core.models.loading.load", lambda *a, **k: model)
     out = tmp_path / "x.wav"
     assert main(["generate", "m", "--steps", "2", "--decode-steps", "5", "-o", str(out)]) == 0
     settings = json.loads(capsys.readouterr().out)
@@ -100,7 +100,7 @@ def test_the_generate_command_forwards_decode_steps(tmp_path, monkeypatch, capsy
 
 def test_the_generate_command_refuses_decode_steps_for_a_one_pass_stage1(tmp_path, monkeypatch,
                                                                         capsys):
-    monkeypatch.setattr("audio_core.engine.export.load", lambda *a, **k: stage2(OnePassDecoder()))
+    monkeypatch.setattr("audio_core.models.loading.load", lambda *a, **k: stage2(OnePassDecoder()))
     out = tmp_path / "x.wav"
     assert main(["generate", "m", "--decode-steps", "5", "-o", str(out)]) == 1
     assert "decodes in one pass" in capsys.readouterr().err and not out.exists()

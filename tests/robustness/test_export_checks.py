@@ -10,11 +10,12 @@ import pytest
 import torch
 import yaml
 
-from audio_core.engine.export import export_run, load
-from audio_core.engine.safe_load import WeightsFileError, load_safetensors
-from audio_core.engine.weights_check import WeightsMismatchError, check_state_dict
+from audio_core.engine.export import export_run
 from audio_core.errors import ConfigError
 from audio_core.inference.paths import OutputPathError
+from audio_core.models.loading import load
+from audio_core.storage.safe_load import WeightsFileError, load_safetensors
+from audio_core.storage.weights_check import WeightsMismatchError, check_state_dict
 
 pytestmark = pytest.mark.integration
 

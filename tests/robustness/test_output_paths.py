@@ -111,9 +111,9 @@ def test_other_numbers_are_checked_before_any_work(exported, clip, capsys, optio
 
 
 def test_the_python_functions_share_the_check(exported, clip):
-    from audio_core.engine.export import load
     from audio_core.inference.codec import decode_audio, encode_audio
     from audio_core.inference.reconstruct import reconstruct
+    from audio_core.models.loading import load
 
     model = load(exported)
     audio = torch.zeros(1, 2400)
@@ -132,8 +132,8 @@ def test_the_python_functions_share_the_check(exported, clip):
 def test_decode_refuses_tokens_of_another_channel_count(exported, clip, tmp_path):
     import dataclasses
 
-    from audio_core.engine.export import load
     from audio_core.inference.codec import CodecError, check_tokens, encode_file
+    from audio_core.models.loading import load
 
     model = load(exported)
     header = encode_file(model, clip, tmp_path / "x.tokens", show_progress=False)

@@ -194,10 +194,10 @@ def test_exports_and_checkpoint_weights_follow_the_umask(export, tmp_path):
     import os
 
     from audio_core.config import load_config
-    from audio_core.engine.checkpoint import save_safetensors
     from audio_core.engine.export import save_export
     from audio_core.models.build import build_model
     from audio_core.plugins import get_registry
+    from audio_core.storage.checkpoint import save_safetensors
 
     cfg = load_config(str(export / "config.yaml"))
     old = os.umask(0o022)
@@ -219,7 +219,7 @@ def test_exports_and_checkpoint_weights_follow_the_umask(export, tmp_path):
 def test_a_checkpoint_on_a_full_disk_keeps_the_previous_one(tmp_path, monkeypatch):
     import safetensors.torch
 
-    from audio_core.engine.checkpoint import CheckpointError, CheckpointManager
+    from audio_core.storage.checkpoint import CheckpointError, CheckpointManager
 
     class Engine:
         def save(self, folder, tag):

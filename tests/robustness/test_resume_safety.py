@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from audio_core.engine.checkpoint import CheckpointManager, incomplete_reason
-from audio_core.engine.safe_load import UnsafeCheckpointError, load_engine_state
+from audio_core.storage.checkpoint import CheckpointManager, incomplete_reason
+from audio_core.storage.safe_load import UnsafeCheckpointError, load_engine_state
 
 pytestmark = pytest.mark.integration
 

@@ -166,7 +166,7 @@ def test_the_subprocess_really_lacks_the_privilege(place):
     ("latents index", "index.json",
      "from audio_core.latents.tar_shards import is_tar_latents; is_tar_latents(P.parent)"),
     ("trainer state", "trainer_state.json",
-     "from audio_core.engine.checkpoint import read_state; read_state(P.parent)"),
+     "from audio_core.storage.checkpoint import read_state; read_state(P.parent)"),
 ])
 def test_unreadable_run_and_latents_files_are_named(place, reader, name, call):
     """Stats files, latents indexes and checkpoints' trainer states: unreadable, not

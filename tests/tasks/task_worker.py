@@ -268,9 +268,10 @@ def scenario_gan_nan(out: Path, rank: int, world: int) -> None:
 # ------------------------------------------------------------------ frozen encoder
 def scenario_frozen(out: Path, rank: int, world: int) -> None:
     """The real Trainer for 3 steps (ZeRO-0), then checkpoint, export and load."""
-    from audio_core.engine.checkpoint import MODEL_FILE
-    from audio_core.engine.export import export_run, load
+    from audio_core.engine.export import export_run
     from audio_core.engine.trainer import Trainer
+    from audio_core.models.loading import load
+    from audio_core.storage.checkpoint import MODEL_FILE
 
     cfg = make_cfg({"name": "core.frozen_encoder", "params": {}}, stages=(0, 0), max_steps=3,
                    lr=1e-2, model__quantizer={"name": "core.identity"})
@@ -352,8 +353,9 @@ def diffusion_cfg(stage1: Path, *, objective: str = "core.edm", max_steps: int =
 def scenario_trainer(out: Path, rank: int, world: int) -> None:
     """The real Trainer end to end: the GAN task (grad_accum 2, warmup 1) and the diffusion
     task with EMA, each 3 steps, then the checkpoint's files and the export's keys."""
-    from audio_core.engine.export import export_run, load
+    from audio_core.engine.export import export_run
     from audio_core.engine.trainer import Trainer
+    from audio_core.models.loading import load
 
     result = {}
     gan = make_cfg({"name": "core.adversarial", "params": {"warmup_steps": 1}}, accum=2,

@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from audio_core.engine.checkpoint import CheckpointManager
 from audio_core.engine.engine import Engine
+from audio_core.storage.checkpoint import CheckpointManager
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Self-contained exports (:mod:`audio_core.engine.bundle`): a stage-2 export copies its
+"""Self-contained exports (:mod:`audio_core.storage.bundle`): a stage-2 export copies its
 stage-1 model into ``EXPORT/stage1/`` and frozen weights into ``EXPORT/frozen/<slot>/``, names
 them relative to the export, and loads from any working directory after the folder is moved;
 a tampered stage-1 copy is refused by the fingerprint check."""
@@ -15,9 +15,9 @@ from safetensors.torch import load_file, save_file
 
 import audio_core
 from audio_core.cli import main
-from audio_core.engine.bundle import BundleError, bundle, relocate
 from audio_core.engine.export import export_run
 from audio_core.models.latent_diffusion import Stage1Mismatch
+from audio_core.storage.bundle import BundleError, bundle, relocate
 
 pytestmark = pytest.mark.integration
 

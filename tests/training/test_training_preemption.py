@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load_file
 
 from audio_core.distributed import free_port
-from audio_core.engine.checkpoint import CheckpointManager, incomplete_reason, read_state
+from audio_core.storage.checkpoint import CheckpointManager, incomplete_reason, read_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

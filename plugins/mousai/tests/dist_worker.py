@@ -42,9 +42,10 @@ def main() -> None:
     from audio_core import distributed
     from audio_core.config import load_config
     from audio_core.data.captioned import CaptionedDataset
-    from audio_core.engine.export import export_run, load
+    from audio_core.engine.export import export_run
     from audio_core.engine.trainer import Trainer
     from audio_core.latents.encode import pre_encode
+    from audio_core.models.loading import load
     from audio_core.testing import PluginUnderTest
 
     out, captions = Path(sys.argv[1]), sys.argv[2]

@@ -50,9 +50,10 @@ def optimized(trainer) -> list[torch.nn.Parameter]:
 
 def run(out: Path, stage: str, registry) -> None:
     from audio_core.config import load_config
-    from audio_core.engine.export import export_run, load
+    from audio_core.engine.export import export_run
     from audio_core.engine.trainer import Trainer
     from audio_core.models.build import build_model
+    from audio_core.models.loading import load
 
     rank = dist.get_rank()
     if stage == "stage1":

@@ -52,8 +52,9 @@ def test_one_hook_registers_the_encoder(both):
 def test_an_rae_decoder_trains_on_it_from_the_config(both, tmp_path):
     from safetensors.torch import load_file
 
-    from audio_core.engine.export import export_run, load
+    from audio_core.engine.export import export_run
     from audio_core.engine.trainer import Trainer
+    from audio_core.models.loading import load
 
     cfg = load_config(EXAMPLE / "rae_myencoder.yaml", [
         f"run.output_dir={tmp_path}", "train.max_steps=3", "train.checkpoint_every=3",

@@ -92,7 +92,7 @@ def test_stage1_encoder_is_unchanged_and_never_optimised(stage1):
 def test_stage1_encoder_is_in_no_checkpoint_and_no_export(stage1):
     from safetensors.torch import load_file
 
-    from audio_core.engine.safe_load import load_engine_state
+    from audio_core.storage.safe_load import load_engine_state
 
     out, (r0, _) = stage1
     expected = sorted(r0["trained"])

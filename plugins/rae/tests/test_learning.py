@@ -19,8 +19,8 @@ HELD_OUT = CLIPS / "speech" / "de_16k.flac"
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from audio_core.engine.export import load
     from audio_core.engine.trainer import Trainer
+    from audio_core.models.loading import load
 
     if not HELD_OUT.is_file():
         pytest.fail(f"the real clips are missing at {CLIPS}", pytrace=False)

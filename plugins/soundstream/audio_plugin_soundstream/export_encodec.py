@@ -21,8 +21,8 @@ from typing import Any
 
 from torch import nn
 
-from audio_core.engine.checkpoint import save_safetensors
 from audio_core.engine.imports import ModelImportError
+from audio_core.storage.checkpoint import save_safetensors
 from audio_plugin_soundstream.encodec import EncodecDecoder, EncodecEncoder
 
 #: audio-core SEANet param -> EnCodec config field (both networks share them)

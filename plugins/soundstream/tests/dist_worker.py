@@ -29,8 +29,9 @@ def main() -> None:
     from audio_core import distributed
     from audio_core.components.rvq import EMACodebook
     from audio_core.config import load_config
-    from audio_core.engine.export import export_run, load
+    from audio_core.engine.export import export_run
     from audio_core.engine.trainer import Trainer
+    from audio_core.models.loading import load
     from audio_core.testing import PluginUnderTest
 
     out, stage = Path(sys.argv[1]), int(sys.argv[2])

@@ -18,12 +18,13 @@ from safetensors.torch import save_file  # noqa: E402
 
 from audio_core import distributed  # noqa: E402
 from audio_core.config import load_config  # noqa: E402
-from audio_core.engine.checkpoint import CheckpointError  # noqa: E402
-from audio_core.engine.export import export_run, load  # noqa: E402
+from audio_core.engine.export import export_run  # noqa: E402
 from audio_core.engine.imports import import_model  # noqa: E402
 from audio_core.engine.trainer import Trainer, build_task  # noqa: E402
-from audio_core.engine.weights_check import WeightsMismatchError  # noqa: E402
 from audio_core.errors import ConfigError  # noqa: E402
+from audio_core.models.loading import load  # noqa: E402
+from audio_core.storage.checkpoint import CheckpointError  # noqa: E402
+from audio_core.storage.weights_check import WeightsMismatchError  # noqa: E402
 
 
 @pytest.fixture

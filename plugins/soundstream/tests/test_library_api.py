@@ -11,9 +11,10 @@ import torch
 
 from audio_core.audio.io import save_audio
 from audio_core.config import load_config
-from audio_core.engine.export import load, save_export
+from audio_core.engine.export import save_export
 from audio_core.inference.batch import encode_files
 from audio_core.models.build import build_model
+from audio_core.models.loading import load
 from audio_core.models.streaming import StreamingError
 
 

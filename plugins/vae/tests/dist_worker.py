@@ -37,8 +37,9 @@ def logged(run_dir: Path, key: str) -> dict[int, float]:
 def main() -> None:
     from audio_core import distributed
     from audio_core.config import load_config
-    from audio_core.engine.export import export_run, load
+    from audio_core.engine.export import export_run
     from audio_core.engine.trainer import Trainer
+    from audio_core.models.loading import load
     from audio_core.testing import PluginUnderTest
 
     out = Path(sys.argv[1])

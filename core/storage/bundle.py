@@ -108,8 +108,8 @@ def bundle(data: dict[str, Any], out: Path, registry: Any,
 def copy_model(source: Path, dest: Path, registry: Any, export_run: Callable[..., Path]) -> Path:
     """Export or run folder ``source`` as a self-contained export at ``dest`` (a run folder
     through ``export_run``, :func:`audio_core.engine.export.export_run`)."""
-    from audio_core.engine.checkpoint import MODEL_FILE
-    from audio_core.engine.weights_check import CONFIG_FILE, INFO_FILE, read_export_info
+    from audio_core.storage.checkpoint import MODEL_FILE
+    from audio_core.storage.weights_check import CONFIG_FILE, INFO_FILE, read_export_info
 
     if not source.is_dir():
         raise BundleError(f"model.params.stage1: {source} does not exist (the stage-1 export "

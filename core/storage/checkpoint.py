@@ -27,7 +27,7 @@ leaves the previous best (or the new one) whole.
 Reading: :meth:`CheckpointManager.latest` returns the newest checkpoint that is complete
 (:func:`incomplete_reason`: trainer state readable, every manifest file present with its
 size) and logs a warning naming each newer one it skipped and why. Engine state files are
-unpickled without running code (:mod:`audio_core.engine.safe_load`).
+unpickled without running code (:mod:`audio_core.storage.safe_load`).
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ import numpy as np
 import torch
 
 from audio_core import distributed
-from audio_core.engine.safe_load import WeightsFileError, load_engine_state, load_safetensors
 from audio_core.errors import AudioCoreError
 from audio_core.files import cause, check_readable, write_text
 from audio_core.files import save_safetensors as save_tensors
+from audio_core.storage.safe_load import WeightsFileError, load_engine_state, load_safetensors
 
 log = logging.getLogger("audio_core")
 
