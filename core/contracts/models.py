@@ -205,9 +205,12 @@ class Generator(AudioModel):
         ``conditioning={NAME: value}`` and ``audio-core generate --cond NAME=VALUE`` take.
         Default: none."""
         return {}
+
     #: Default sampler steps and guidance scale of :meth:`generate` (``None``: it has none).
     steps: int | None = None
     guidance: float | None = None
+    #: Default length in seconds of :meth:`generate`'s clips (``None``: the model decides).
+    seconds: float | None = None
 
     @property
     def decode_steps(self) -> int | None:

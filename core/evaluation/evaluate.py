@@ -165,7 +165,7 @@ def evaluate_generator(model: Any, reference: str | Path, out: Path, *, embeddin
     from audio_core.inference.limits import check_generation
 
     check_generation(num_samples=num_samples, steps=steps, guidance=guidance,
-                     seconds=seconds if seconds is not None else getattr(model, "seconds", None),
+                     seconds=seconds if seconds is not None else model.seconds,
                      sample_rate=model.sample_rate, channels=model.channels)
     files = audio_files(reference, limit)
     audio = model.generate(conditioning, num_samples=num_samples, steps=steps,
