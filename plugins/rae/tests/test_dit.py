@@ -7,9 +7,10 @@ import re
 import pytest
 import torch
 from audio_plugin_rae.dit import DiT
-from audio_plugin_rae.transformer import rotary, sincos_positions
+from audio_plugin_rae.transformer import sincos_positions
 from conftest import noise, seeded
 
+from audio_core.components.attention import rotary
 from audio_core.contracts.records import Conditioning
 
 
