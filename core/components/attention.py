@@ -42,17 +42,19 @@ class SelfAttention(nn.Module):
     """Multi-head self-attention ``(batch, tokens, width)`` -> same shape, on
     ``scaled_dot_product_attention``: a fused ``qkv`` projection, optional per-head QK layer
     norm (``qk_norm``), rotary positions (``rope``) and attention ``dropout`` (training
-    only); ``mask`` bool ``(batch, tokens)`` (True = real) keeps padding out of the keys;
-    the output projection is ``proj``."""
+    only); ``mask`` bool ``(batch, tokens)`` (True = real) keeps padding out of the keys.
+    ``proj_name`` names the output projection's attribute (``proj``; a family whose saved
+    weights call it otherwise keeps its name)."""
 
     def __init__(self, width: int, heads: int, qk_norm: bool = False,
-                 rope: bool = False, dropout: float = 0.0) -> None:
+                 rope: bool = False, dropout: float = 0.0, proj_name: str = "proj") -> None:
         super().__init__()
         if width % heads:
             raise ValueError(f"attention width {width} is not divisible by heads {heads}")
         self.heads, self.rope, self.dropout = heads, rope, dropout
         self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
+        self._proj_name = proj_name
+        self.add_module(proj_name, nn.Linear(width, width))
         head = width // heads
         self.q_norm = nn.LayerNorm(head) if qk_norm else nn.Identity()
         self.k_norm = nn.LayerNorm(head) if qk_norm else nn.Identity()
@@ -67,4 +69,5 @@ class SelfAttention(nn.Module):
             q, k = rotary(q, angles), rotary(k, angles)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=keys,
                                              dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(rearrange(out, "b h n d -> b n (h d)"))
+        proj = getattr(self, self._proj_name)
+        return proj(rearrange(out, "b h n d -> b n (h d)"))

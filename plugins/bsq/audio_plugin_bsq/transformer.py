@@ -3,31 +3,20 @@ convolution module and gradient checkpointing."""
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from audio_core.components.attention import SelfAttention
 from audio_plugin_bsq.conformer import ConvModule
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention: ``(batch, tokens, width)`` -> same shape."""
+class Attention(SelfAttention):
+    """Core's multi-head self-attention (:class:`audio_core.components.attention.
+    SelfAttention`) with attention dropout: ``(batch, tokens, width)`` -> same shape; the
+    output projection keeps the name ``out`` of bsq's saved weights."""
 
     def __init__(self, width: int, heads: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        if width % heads:
-            raise ValueError(f"width {width} is not divisible by heads {heads}")
-        self.heads, self.dropout = heads, dropout
-        self.qkv = nn.Linear(width, 3 * width)
-        self.out = nn.Linear(width, width)
-
-    def forward(self, x: Tensor) -> Tensor:
-        q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3,
-                            h=self.heads)
-        h = F.scaled_dot_product_attention(q, k, v,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        return self.out(rearrange(h, "b h n d -> b n (h d)"))
+        super().__init__(width, heads, dropout=dropout, proj_name="out")
 
 
 class FeedForward(nn.Sequential):
