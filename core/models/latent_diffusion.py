@@ -340,15 +340,15 @@ class LatentDiffusion(Generator):
                  progress: ProgressFn | None = None, decode_steps: int | None = None) -> Tensor:
         """As :meth:`Generator.generate`; ``decode_steps``: sampler steps of a stage-1 model
         that samples when decoding (``None``: its own default)."""
-        seconds = self.seconds if seconds is None else float(seconds)
-        if seconds <= 0 or num_samples < 1:
-            raise ValueError(f"need seconds > 0 and num_samples >= 1, got {seconds} and "
+        clip = float(cast(float, self.seconds)) if seconds is None else float(seconds)
+        if clip <= 0 or num_samples < 1:
+            raise ValueError(f"need seconds > 0 and num_samples >= 1, got {clip} and "
                              f"{num_samples}")
         self.check_decode_steps(decode_steps)
-        self.warn_past_training_length(seconds)
-        length = round(seconds * self.sample_rate)
+        self.warn_past_training_length(clip)
+        length = round(clip * self.sample_rate)
         latent = self.sample_latents(conditioning, num_samples, steps, guidance, seed,
-                                     self.num_frames(seconds), progress)
+                                     self.num_frames(clip), progress)
         return self.to_audio(latent, length, decode_steps)
 
 
