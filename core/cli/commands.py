@@ -54,8 +54,9 @@ def add_plugin_commands(subparsers: argparse._SubParsersAction, registry: Any,
     """Add every plugin command to ``subparsers``; only the one named ``wanted`` is imported
     (for its options), the others are listed by their registered description."""
     specs = list(registry.specs("command"))
+    every = cli_names(specs, set(subparsers.choices))  # core's commands only, so far
     for spec in specs:
-        names = cli_names(specs, set(subparsers.choices) - {s.name for s in specs})[spec.name]
+        names = every[spec.name]
         help_text = f"{spec.description} (plugin '{spec.plugin}')".lstrip()
         if wanted not in names:
             subparsers.add_parser(names[0], aliases=names[1:], help=help_text, add_help=False)

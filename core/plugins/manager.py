@@ -329,8 +329,8 @@ class PluginManager:
         if problems:
             self.pm.unregister(name=cand.name)
             return self._fail(cand, "broken", "; ".join(problems))
-        hooks: list[str] = [h for h in ("audio_core_register_kinds",)
-                            if self._own_impls(h, cand.name)]
+        kinds_hook = "audio_core_register_kinds"
+        hooks = [kinds_hook] if self._own_impls(kinds_hook, cand.name) else []
         hook_name = ""
         try:
             for kind in self.kinds:

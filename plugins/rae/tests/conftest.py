@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from audio_core.testing import PluginUnderTest
@@ -46,3 +50,17 @@ def seeded(build, seed: int = 0):
 
 def noise(*shape: int, seed: int = 0, scale: float = 0.1) -> torch.Tensor:
     return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def class_folder(root: Path, classes: tuple[str, ...], max_seconds: float) -> Path:
+    """``root/<class>/{0,1}.wav``: 16 kHz noisy tones of 0.6 to ``max_seconds`` s, a pitch
+    of 150 Hz times the class's position."""
+    rng = np.random.default_rng(0)
+    for c, label in enumerate(classes):
+        (root / label).mkdir(parents=True)
+        for i in range(2):
+            t = np.arange(int(rng.uniform(0.6, max_seconds) * 16000)) / 16000
+            wave = 0.3 * np.sin(2 * np.pi * 150 * (c + 1) * t) + 0.05 * rng.standard_normal(
+                t.size)
+            sf.write(root / label / f"{i}.wav", wave.astype(np.float32), 16000)
+    return root

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import class_folder
 
 import audio_core
 from audio_core.cli import main
@@ -41,22 +42,10 @@ def logged_steps(run: Path) -> list[int]:
     return [x["step"] for x in lines if "loss/total" in x["metrics"]]
 
 
-def class_folder(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for c, label in enumerate(CLASSES):
-        (root / label).mkdir(parents=True)
-        for i in range(2):
-            t = np.arange(int(rng.uniform(0.6, 1.2) * 16000)) / 16000
-            wave = 0.3 * np.sin(2 * np.pi * 150 * (c + 1) * t) + 0.05 * rng.standard_normal(
-                t.size)
-            sf.write(root / label / f"{i}.wav", wave.astype(np.float32), 16000)
-    return root
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("rae_dist")
-    class_folder(out / "clips")
+    class_folder(out / "clips", CLASSES, 1.2)
     launch(out)
     return out
 

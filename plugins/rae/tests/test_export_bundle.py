@@ -12,8 +12,8 @@ import shutil
 
 import torch
 import transformers
-from conftest import PLUGIN, TINY_SPEECH, seeded
-from test_validation import CLASSES, STAGE1, STAGE2, class_folder, train
+from conftest import PLUGIN, TINY_SPEECH, class_folder, seeded
+from test_validation import CLASSES, STAGE1, STAGE2, train
 
 import audio_core
 from audio_core.cli import main as cli
@@ -32,7 +32,7 @@ def test_a_moved_two_stage_export_with_frozen_weights_generates_the_same(tmp_pat
                                 f"model.encoder.params.pretrained={pretrained}"], registry)
     stage1 = export_run(runs / "stage1", tmp_path / "stage1_export", registry=registry)
     assert (stage1 / "frozen" / "encoder" / "config.json").is_file()
-    clips = class_folder(tmp_path / "clips")
+    clips = class_folder(tmp_path / "clips", CLASSES, 1.0)
     assert cli(["latents", str(stage1), str(clips), str(tmp_path / "latents"), "--labels"]) == 0
     train("rae.dit_tiny", [
         *STAGE2, f"run.output_dir={runs}", f"model.params.stage1={stage1}", "train.val_every=0",

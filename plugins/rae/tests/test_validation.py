@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
-import soundfile as sf
-from conftest import PLUGIN
+from conftest import PLUGIN, class_folder
 
 from audio_core import distributed
 from audio_core.cli import main as cli
@@ -32,18 +30,6 @@ STAGE2 = ["model.denoiser.params.width=32", "model.denoiser.params.depth=1",
 COMMON = ["data.num_workers=0", "train.log_every=1", "train.trackers=[jsonl]"]
 
 
-def class_folder(root):
-    rng = np.random.default_rng(0)
-    for c, label in enumerate(CLASSES):
-        (root / label).mkdir(parents=True)
-        for i in range(2):
-            t = np.arange(int(rng.uniform(0.6, 1.0) * 16000)) / 16000
-            wave = 0.3 * np.sin(2 * np.pi * 150 * (c + 1) * t) + 0.05 * rng.standard_normal(
-                t.size)
-            sf.write(root / label / f"{i}.wav", wave.astype(np.float32), 16000)
-    return root
-
-
 def train(preset, overrides, registry):
     cfg = load_config(preset, [*overrides, *COMMON], registry=registry, check_params=True)
     trainer = Trainer(cfg, registry=registry)
@@ -59,7 +45,7 @@ def test_dit_tiny_logs_fad_and_class_accuracy_and_keeps_the_best(tmp_path):
     train("rae.wav2vec2_tiny", [*STAGE1, f"run.output_dir={tmp_path}", "run.name=stage1"],
           registry)
     stage1 = export_run(tmp_path / "stage1", tmp_path / "stage1_export", registry=registry)
-    clips = class_folder(tmp_path / "clips")
+    clips = class_folder(tmp_path / "clips", CLASSES, 1.0)
     assert cli(["latents", str(stage1), str(clips), str(tmp_path / "latents"), "--labels"]) == 0
 
     trainer = train("rae.dit_tiny", [

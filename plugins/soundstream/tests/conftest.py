@@ -17,6 +17,26 @@ PLUGIN = PluginUnderTest("soundstream", "audio-plugin-soundstream",
                          "audio_plugin_soundstream.hooks")
 
 
+def tiny_encodec(folder: Path) -> Path:
+    """A tiny random transformers ``EncodecModel`` (24 kHz layout, usable codebooks) saved
+    with ``save_pretrained`` to ``folder``; returns ``folder``."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.EncodecConfig(hidden_size=8, num_filters=4, upsampling_ratios=[4, 2],
+                                        codebook_size=16, num_lstm_layers=1,
+                                        target_bandwidths=[12.0, 24.0])
+    ref = transformers.EncodecModel(config)
+    with torch.no_grad():
+        for layer in ref.quantizer.layers:
+            layer.codebook.embed.normal_(0, 0.1)
+            layer.codebook.embed_avg.copy_(layer.codebook.embed)
+            layer.codebook.cluster_size.fill_(4.0)
+    ref.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def registry():
     """A registry with audio-core's built-ins and this plugin only."""

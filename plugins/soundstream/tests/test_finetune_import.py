@@ -14,6 +14,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from conftest import tiny_encodec  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 from audio_core import distributed  # noqa: E402
@@ -29,18 +30,7 @@ from audio_core.storage.weights_check import WeightsMismatchError  # noqa: E402
 
 @pytest.fixture
 def imported(tmp_path):
-    torch.manual_seed(0)
-    config = transformers.EncodecConfig(hidden_size=8, num_filters=4, upsampling_ratios=[4, 2],
-                                        codebook_size=16, num_lstm_layers=1,
-                                        target_bandwidths=[12.0, 24.0])
-    ref = transformers.EncodecModel(config)
-    with torch.no_grad():
-        for layer in ref.quantizer.layers:
-            layer.codebook.embed.normal_(0, 0.1)
-            layer.codebook.embed_avg.copy_(layer.codebook.embed)
-            layer.codebook.cluster_size.fill_(4.0)
-    ref.save_pretrained(tmp_path / "hf")
-    return import_model(tmp_path / "hf", tmp_path / "imported")
+    return import_model(tiny_encodec(tmp_path / "hf"), tmp_path / "imported")
 
 
 def finetune_config(init, tmp_path, registry, name, *extra):
