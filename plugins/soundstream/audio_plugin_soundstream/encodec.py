@@ -12,6 +12,8 @@ Decoder: ``(batch, dim, frames)`` -> ``(batch, channels, frames * hop_length)``.
 ``ratios`` are the encoder's downsampling factors in order (EnCodec's
 ``upsampling_ratios`` reversed); ``nn.Sequential`` ``net`` holds the layers in EnCodec's
 order, so a weight ``encoder.layers.<i>...`` of EnCodec is ``encoder.net.<i>...`` here.
+Inference (autograd off) runs ``net`` on time-major activations
+(:mod:`audio_plugin_soundstream.encodec_inference`), training through its modules.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch import Tensor, nn
 
 from audio_core.contracts.components import Decoder, Encoder
 from audio_plugin_soundstream.causal import CausalLSTM
+from audio_plugin_soundstream.encodec_inference import applies, run_time_major
 from audio_plugin_soundstream.encodec_layers import (
     EncodecResidualUnit,
     PaddedConv1d,
@@ -70,6 +73,8 @@ class EncodecEncoder(nn.Module, Encoder):
         if waveform.ndim != 3 or waveform.shape[1] != self.channels:
             raise ValueError(f"expected a waveform (batch, {self.channels}, time), got shape "
                              f"{tuple(waveform.shape)}")
+        if applies(self.net, waveform):
+            return run_time_major(self.net, waveform)
         return self.net(waveform)
 
 
@@ -106,4 +111,6 @@ class EncodecDecoder(nn.Module, Decoder):
         if latent.ndim != 3 or latent.shape[1] != self.dim:
             raise ValueError(f"expected a latent (batch, {self.dim}, frames), got shape "
                              f"{tuple(latent.shape)}")
+        if applies(self.net, latent):
+            return run_time_major(self.net, latent)
         return self.net(latent)
