@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from audio_core.components.attention import CrossAttention, multihead_keys
 from audio_core.contracts.components import Denoiser
 from audio_core.contracts.records import Conditioning
 
@@ -53,25 +54,26 @@ class ChannelLayerNorm(nn.LayerNorm):
         return rearrange(super().forward(rearrange(x, "b c f -> b f c")), "b f c -> b c f")
 
 
-class CrossAttention(nn.Module):
-    """Frames ``(batch, hidden, frames)`` attend to condition tokens ``(batch, tokens,
-    cond_dim)`` with a bool mask ``(batch, tokens)`` (True = real); rows without any real
-    token get no update. Returns the residual update ``(batch, hidden, frames)``."""
+def block_cross_attention(hidden: int, cond_dim: int, heads: int) -> CrossAttention:
+    """The blocks' cross-attention: frames ``(batch, frames, hidden)`` to condition tokens
+    ``(batch, tokens, cond_dim)``, ``heads`` of ``hidden / heads``, query pre-norm, biased
+    projections, initialised as ``nn.MultiheadAttention`` (Xavier weights, zero biases).
+    Weights saved in that module's layout (``attn.in_proj_weight`` ...) load through a
+    state-dict pre-hook."""
+    attn = CrossAttention(hidden, heads, hidden // heads, cond_dim, qkv_bias=True)
+    for proj in (attn.to_q, attn.to_kv):
+        nn.init.xavier_uniform_(proj.weight)
+        nn.init.zeros_(proj.bias)
+    nn.init.zeros_(attn.to_out.bias)
+    attn.register_load_state_dict_pre_hook(_multihead_layout)
+    return attn
 
-    def __init__(self, hidden: int, cond_dim: int, heads: int) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(hidden)
-        self.attn = nn.MultiheadAttention(hidden, heads, kdim=cond_dim, vdim=cond_dim,
-                                          batch_first=True)
 
-    def forward(self, h: Tensor, cond: Conditioning) -> Tensor:
-        has_tokens = cond.mask.any(1)
-        ignore = ~(cond.mask | rearrange(~has_tokens, "b -> b 1"))
-        query = self.norm(rearrange(h, "b c f -> b f c"))
-        emb = cond.embeddings.to(query.dtype)
-        out, _ = self.attn(query, emb, emb, key_padding_mask=ignore, need_weights=False)
-        out = out * rearrange(has_tokens, "b -> b 1 1").to(out.dtype)
-        return rearrange(out, "b f c -> b c f")
+def _multihead_layout(module: nn.Module, state_dict: dict[str, Tensor], prefix: str,
+                      *_: object) -> None:
+    """Load-state-dict pre-hook: weights saved before the blocks used core's
+    :class:`CrossAttention` hold an ``nn.MultiheadAttention`` under ``attn.``."""
+    multihead_keys(state_dict, prefix + "attn.", prefix)
 
 
 class ResidualBlock(nn.Module):
@@ -87,14 +89,15 @@ class ResidualBlock(nn.Module):
         self.conv = nn.Conv1d(hidden, hidden, kernel_size, dilation=dilation,
                               padding=dilation * (kernel_size - 1) // 2)
         self.mix = nn.Conv1d(hidden, hidden, 1)
-        self.cross = CrossAttention(hidden, cond_dim, heads) if cross_attention else None
+        self.cross = block_cross_attention(hidden, cond_dim, heads) if cross_attention else None
 
     def forward(self, h: Tensor, emb: Tensor, cond: Conditioning | None) -> Tensor:
         scale, shift = rearrange(self.film(emb), "b (two c) -> two b c 1", two=2)
         update = self.norm(h) * (1 + scale) + shift
         h = h + self.mix(F.silu(self.conv(F.silu(update))))
         if self.cross is not None and cond is not None:
-            h = h + self.cross(h, cond)
+            frames = rearrange(h, "b c f -> b f c")
+            h = h + rearrange(self.cross.attend(frames, cond), "b f c -> b c f")
         return h
 
 

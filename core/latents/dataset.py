@@ -16,12 +16,13 @@ import torch
 from torch.utils.data import Dataset
 
 from audio_core.data.base import DatasetError, EpochRankMixin, item_rng
+from audio_core.data.latent_model import LatentModelMixin
 from audio_core.latents.store import LatentsError, ShardReader, read_index
 
 __all__ = ["LatentDataset"]
 
 
-class LatentDataset(EpochRankMixin, Dataset):
+class LatentDataset(LatentModelMixin, EpochRankMixin, Dataset):
     """Latents under ``root`` (an ``audio-core latents`` output folder).
 
     ``expected_fingerprint`` (optional) must equal the source model's fingerprint recorded
@@ -36,9 +37,7 @@ class LatentDataset(EpochRankMixin, Dataset):
         except LatentsError as exc:
             raise DatasetError(str(exc)) from exc
         self.root, self.model = str(root), index["model"]
-        if expected_fingerprint is not None and expected_fingerprint != self.fingerprint:
-            raise DatasetError(f"latents in {root} come from a model with fingerprint "
-                               f"{self.fingerprint}, expected {expected_fingerprint}")
+        self.check_fingerprint(expected_fingerprint, f"latents in {root}")
         self.items = index["items"]
         if not self.items:
             raise DatasetError(f"latents folder {root} holds no items")
@@ -51,14 +50,6 @@ class LatentDataset(EpochRankMixin, Dataset):
         self.random_crop, self.seed = random_crop, int(seed)
         self.bad_files: list = []
         self._reader = ShardReader(root)
-
-    @property
-    def fingerprint(self) -> str:
-        return str(self.model["fingerprint"])
-
-    @property
-    def latent_dim(self) -> int:
-        return int(self.model["latent_dim"])
 
     @property
     def units_per_item(self) -> tuple[str, float]:

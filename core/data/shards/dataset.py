@@ -44,6 +44,7 @@ from audio_core.data.base import (
     cut_window,
     read_window,
 )
+from audio_core.data.latent_model import LatentModelMixin
 from audio_core.data.sampler import ResumableSampler
 from audio_core.data.shards.format import ShardFormatError, ShardMembers
 from audio_core.data.shards.plan import Segment, rank_plan
@@ -54,7 +55,7 @@ __all__ = ["ShardDataset", "ShardSampler"]
 log = logging.getLogger("audio_core.data")
 
 
-class ShardDataset(EpochRankMixin, Dataset):
+class ShardDataset(LatentModelMixin, EpochRankMixin, Dataset):
     """Samples of the shards named by ``urls`` (see :mod:`.source` for the forms).
 
     ``shuffle``/``buffer``: per-epoch shard order and a shuffle buffer of ``buffer``
@@ -114,20 +115,10 @@ class ShardDataset(EpochRankMixin, Dataset):
             raise DatasetError("latent shards need index.json's \"model\" with fingerprint, "
                                "frame_rate and latent_dim (written by `audio-core latents`)")
         self.model = model
-        if expected_fingerprint is not None and expected_fingerprint != self.fingerprint:
-            raise DatasetError(f"latent shards come from a model with fingerprint "
-                               f"{self.fingerprint}, expected {expected_fingerprint}")
+        self.check_fingerprint(expected_fingerprint, "latent shards")
         self.frame_rate = float(model["frame_rate"])
         self.segment_frames = None if self.segment_seconds is None else \
             max(1, round(self.segment_seconds * self.frame_rate))
-
-    @property
-    def fingerprint(self) -> str:
-        return str(self.model["fingerprint"])
-
-    @property
-    def latent_dim(self) -> int:
-        return int(self.model["latent_dim"])
 
     # -- sizes, order -------------------------------------------------------------------
     def __len__(self) -> int:

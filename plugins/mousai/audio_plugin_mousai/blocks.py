@@ -1,9 +1,8 @@
 """Building blocks of the encoder and the U-Net, all on ``(batch, channels, length)``.
 
 - :class:`ResnetBlock`: two GroupNorm-SiLU-conv layers, FiLM from an embedding in between;
-- :class:`Attention`: multi-head attention (``heads x head_features`` wide) over the frames,
-  or from the frames to condition tokens (cross-attention, with a key mask);
-- :class:`TransformerItem`: optional self-attention, optional cross-attention, feed-forward;
+- :class:`TransformerItem`: optional self-attention, optional cross-attention (core's
+  :class:`~audio_core.components.attention.CrossAttention`), feed-forward;
 - :func:`downsample` / :class:`Upsample`: strided conv / nearest upsampling + conv;
 - :class:`InjectLatent`: a latent on the same frame grid mixed in by a 1x1 conv.
 """
@@ -15,6 +14,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from audio_core.components.attention import CrossAttention
 from audio_core.contracts.records import Conditioning
 
 
@@ -72,47 +72,20 @@ class Upsample(nn.Module):
         return self.conv(x)
 
 
-class Attention(nn.Module):
-    """Multi-head attention, ``heads * head_features`` wide: queries from ``x`` ``(batch, n,
-    features)``, keys and values from ``context`` ``(batch, m, context_features)`` (``None``:
-    ``x`` itself, self-attention), ``mask`` bool ``(batch, m)`` True on keys to attend to.
-    Returns the update ``(batch, n, features)``; the output projection starts at zero."""
-
-    def __init__(self, features: int, heads: int, head_features: int,
-                 context_features: int | None = None) -> None:
-        super().__init__()
-        inner = heads * head_features
-        self.heads = heads
-        self.norm = nn.LayerNorm(features)
-        self.norm_context = nn.LayerNorm(context_features) if context_features else None
-        self.to_q = nn.Linear(features, inner, bias=False)
-        self.to_kv = nn.Linear(context_features or features, 2 * inner, bias=False)
-        self.to_out = nn.Linear(inner, features)
-        nn.init.zeros_(self.to_out.weight)
-        nn.init.zeros_(self.to_out.bias)
-
-    def forward(self, x: Tensor, context: Tensor | None = None,
-                mask: Tensor | None = None) -> Tensor:
-        x = self.norm(x)
-        source = x if self.norm_context is None else self.norm_context(context)
-        k, v = self.to_kv(source).chunk(2, dim=-1)
-        q, k, v = (rearrange(a, "b n (h d) -> b h n d", h=self.heads)
-                   for a in (self.to_q(x), k, v))
-        attn_mask = None if mask is None else rearrange(mask, "b m -> b 1 1 m")
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-        return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
-
-
 class TransformerItem(nn.Module):
     """``(batch, channels, length)`` -> same: self-attention over the frames (optional),
     cross-attention to condition tokens (optional; rows without any real token get no
-    update), then a feed-forward layer; each a pre-norm residual."""
+    update), then a feed-forward layer; each a pre-norm residual. Both attentions are
+    ``heads x head_features`` wide with unbiased query/key/value projections and zero-init
+    outputs; the cross-attention also layer-norms the tokens."""
 
     def __init__(self, channels: int, heads: int, head_features: int, self_attention: bool,
                  cond_dim: int = 0, ff_multiplier: int = 2) -> None:
         super().__init__()
-        self.attend = Attention(channels, heads, head_features) if self_attention else None
-        self.cross = Attention(channels, heads, head_features, cond_dim) if cond_dim else None
+        self.attend = CrossAttention(channels, heads, head_features, zero_out=True) \
+            if self_attention else None
+        self.cross = CrossAttention(channels, heads, head_features, cond_dim, context_norm=True,
+                                    zero_out=True) if cond_dim else None
         self.ff = nn.Sequential(nn.LayerNorm(channels),
                                 nn.Linear(channels, ff_multiplier * channels), nn.GELU(),
                                 nn.Linear(ff_multiplier * channels, channels))
@@ -122,10 +95,7 @@ class TransformerItem(nn.Module):
         if self.attend is not None:
             h = h + self.attend(h)
         if self.cross is not None and cond is not None:
-            has_tokens = cond.mask.any(1)
-            mask = cond.mask | rearrange(~has_tokens, "b -> b 1")  # keep empty rows finite
-            update = self.cross(h, cond.embeddings.to(h.dtype), mask.to(h.device))
-            h = h + update * rearrange(has_tokens, "b -> b 1 1").to(h.dtype)
+            h = h + self.cross.attend(h, cond)
         h = h + self.ff(h)
         return rearrange(h, "b n c -> b c n")
 

@@ -73,6 +73,23 @@ def test_attention_sits_where_configured():
     assert not torch.allclose(with_attention, net(x, t))
 
 
+def test_attention_weights_keep_their_saved_names():
+    """Core's attention under mousai's items has the parameter names (and shapes) mousai's
+    own attention had, so saved U-Nets load: unbiased to_q / to_kv, a context norm only on
+    the cross-attention."""
+    item = unet(cond_dim=6).levels[2].down_items[0].transformer
+    shapes = {name: tuple(p.shape) for name, p in item.state_dict().items()
+              if name.startswith(("attend.", "cross."))}
+    attend = {"attend.norm.weight": (16,), "attend.norm.bias": (16,),
+              "attend.to_q.weight": (8, 16), "attend.to_kv.weight": (16, 16),
+              "attend.to_out.weight": (16, 8), "attend.to_out.bias": (16,)}
+    cross = {"cross.norm.weight": (16,), "cross.norm.bias": (16,),
+             "cross.norm_context.weight": (6,), "cross.norm_context.bias": (6,),
+             "cross.to_q.weight": (8, 16), "cross.to_kv.weight": (16, 6),
+             "cross.to_out.weight": (16, 8), "cross.to_out.bias": (16,)}
+    assert shapes == {**attend, **cross}
+
+
 def test_latent_injection_at_the_configured_depth():
     net = unet(inject_depth=1, inject_dim=3)
     x, t = torch.randn(2, 2, 64), torch.rand(2)
