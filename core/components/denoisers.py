@@ -46,6 +46,28 @@ class SinusoidalTimeEmbedding(nn.Module):
         return F.pad(out, (0, self.features - out.shape[-1]))
 
 
+def time_mlp(features: int, width: int, max_frequency: float = 100.0) -> nn.Sequential:
+    """``t`` ``(batch,)`` -> ``(batch, width)``: :class:`SinusoidalTimeEmbedding` then
+    ``Linear -> SiLU -> Linear`` (a denoiser's ``time`` module)."""
+    return nn.Sequential(SinusoidalTimeEmbedding(features, max_frequency),
+                         nn.Linear(features, width), nn.SiLU(), nn.Linear(width, width))
+
+
+def time_and_condition(time: nn.Sequential, cond_proj: nn.Linear | None, t: Tensor,
+                       cond: Conditioning | None, dtype: torch.dtype, owner: str) -> Tensor:
+    """A denoiser's global embedding ``(batch, width)``: ``time(t)`` (:func:`time_mlp`,
+    computed in ``dtype`` after the float32 sinusoids) plus ``cond_proj`` of the pooled
+    condition ``cond.pooled()`` ``(batch, cond_dim)`` when both are given. A condition of
+    another width is an error naming ``owner`` (the denoiser) and both widths."""
+    emb = time[1:](time[0](t).to(dtype))
+    if cond_proj is None or cond is None:
+        return emb
+    if cond.embeddings.shape[-1] != cond_proj.in_features:
+        raise ValueError(f"{owner} has cond_dim={cond_proj.in_features} but the "
+                         f"conditioning has dim {cond.embeddings.shape[-1]}")
+    return emb + cond_proj(cond.pooled().to(dtype))
+
+
 class ChannelLayerNorm(nn.LayerNorm):
     """``nn.LayerNorm`` over the channel axis of ``(batch, channels, frames)``: per frame,
     so no frame sees another and lengths never matter."""
@@ -128,9 +150,7 @@ class ConvDenoiser(nn.Module, Denoiser):
                              "conditioner's dim)")
         self.dim, self.hidden, self.cond_dim = dim, hidden, cond_dim
         emb_dim = 4 * hidden
-        self.time = nn.Sequential(SinusoidalTimeEmbedding(time_features),
-                                  nn.Linear(time_features, emb_dim), nn.SiLU(),
-                                  nn.Linear(emb_dim, emb_dim))
+        self.time = time_mlp(time_features, emb_dim)
         self.cond_proj = nn.Linear(cond_dim, emb_dim) if cond_dim else None
         self.inp = nn.Conv1d(dim, hidden, kernel_size, padding=(kernel_size - 1) // 2)
         self.blocks = nn.ModuleList(
@@ -144,14 +164,8 @@ class ConvDenoiser(nn.Module, Denoiser):
 
     def embedding(self, t: Tensor, cond: Conditioning | None) -> Tensor:
         """Time (+ pooled condition) embedding ``(batch, 4 * hidden)``."""
-        dtype = self.inp.weight.dtype
-        emb = self.time[1:](self.time[0](t).to(dtype))
-        if self.cond_proj is not None and cond is not None:
-            if cond.embeddings.shape[-1] != self.cond_dim:
-                raise ValueError(f"conv_denoiser has cond_dim={self.cond_dim} but the "
-                                 f"conditioning has dim {cond.embeddings.shape[-1]}")
-            emb = emb + self.cond_proj(cond.pooled().to(dtype))
-        return F.silu(emb)
+        return F.silu(time_and_condition(self.time, self.cond_proj, t, cond,
+                                         self.inp.weight.dtype, "conv_denoiser"))
 
     def forward(self, x: Tensor, t: Tensor, cond: Conditioning | None = None) -> Tensor:
         if x.ndim != 3 or x.shape[1] != self.dim or t.shape != x.shape[:1]:

@@ -23,7 +23,7 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from audio_core.components.denoisers import SinusoidalTimeEmbedding
+from audio_core.components.denoisers import time_and_condition, time_mlp
 from audio_core.contracts.components import Denoiser
 from audio_core.contracts.records import Conditioning
 from audio_plugin_mousai.blocks import (
@@ -148,9 +148,7 @@ class UNet1d(nn.Module, Denoiser):
         self.cond_dim, self.inject_depth, self.inject_dim = int(cond_dim), inject_depth, inject_dim
         self.patch_size, self.factors = int(patch_size), [int(f) for f in factors]
         emb_dim = int(emb_dim or 4 * channels[0])
-        self.time = nn.Sequential(SinusoidalTimeEmbedding(time_features),
-                                  nn.Linear(time_features, emb_dim), nn.SiLU(),
-                                  nn.Linear(emb_dim, emb_dim))
+        self.time = time_mlp(time_features, emb_dim)
         self.cond_proj = nn.Linear(cond_dim, emb_dim) if cond_dim and pooled_conditioning \
             else None
         patch_kernel = patch_size if patch_size > 1 else 3
@@ -191,11 +189,8 @@ class UNet1d(nn.Module, Denoiser):
     # -- forward --------------------------------------------------------------------------
     def embedding(self, t: Tensor, cond: Conditioning | None) -> Tensor:
         """Time (+ pooled condition) embedding ``(batch, emb_dim)``."""
-        dtype = self.patch_in.weight.dtype
-        emb = self.time[1:](self.time[0](t).to(dtype))
-        if self.cond_proj is not None and cond is not None:
-            emb = emb + self.cond_proj(cond.pooled().to(dtype))
-        return F.silu(emb)
+        return F.silu(time_and_condition(self.time, self.cond_proj, t, cond,
+                                         self.patch_in.weight.dtype, "mousai.unet"))
 
     def _check(self, x: Tensor, t: Tensor, cond: Conditioning | None,
                latent: Tensor | None) -> None:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from audio_core.components.denoisers import SinusoidalTimeEmbedding
+from audio_core.components.denoisers import time_and_condition, time_mlp
 from audio_core.contracts.records import Conditioning
 from audio_plugin_rae.transformer import AdaLNBlock, AdaLNOutput, sincos_positions
 
@@ -63,9 +63,7 @@ class DiT(nn.Module):
         self.patch_size = self.length_multiple = patch_size
         patch = dim * patch_size
         self.embed = nn.Linear(patch, width)
-        self.time = nn.Sequential(SinusoidalTimeEmbedding(time_features, max_frequency=1000.0),
-                                  nn.Linear(time_features, width), nn.SiLU(),
-                                  nn.Linear(width, width))
+        self.time = time_mlp(time_features, width, max_frequency=1000.0)
         self.cond_proj = nn.Linear(cond_dim, width) if cond_dim else None
         self.blocks = nn.ModuleList(AdaLNBlock(width, heads, width, mlp_ratio, qk_norm, rope)
                                     for _ in range(depth))
@@ -83,14 +81,8 @@ class DiT(nn.Module):
 
     def conditioning(self, t: Tensor, cond: Conditioning | None) -> Tensor:
         """``c = MLP(time features) (+ projected pooled condition)``: ``(batch, width)``."""
-        dtype = self.embed.weight.dtype
-        c = self.time[1:](self.time[0](t).to(dtype))
-        if self.cond_proj is not None and cond is not None:
-            if cond.embeddings.shape[-1] != self.cond_dim:
-                raise ValueError(f"rae.dit has cond_dim={self.cond_dim} but the conditioning "
-                                 f"has dim {cond.embeddings.shape[-1]}")
-            c = c + self.cond_proj(cond.pooled().to(dtype))
-        return c
+        return time_and_condition(self.time, self.cond_proj, t, cond, self.embed.weight.dtype,
+                                  "rae.dit")
 
     @property
     def extrapolates_length(self) -> bool:
