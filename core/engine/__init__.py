@@ -18,7 +18,8 @@ _EXPORTS = {
     "teardown": "audio_core.distributed",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["Engine", "build_ds_config", "init_distributed", "lr_lambda", "teardown"]
+assert sorted(_EXPORTS) == __all__
 
 
 def __getattr__(name: str) -> Any:
