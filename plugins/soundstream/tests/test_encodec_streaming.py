@@ -39,11 +39,18 @@ def chunk_sizes(kind: str, total: int, seed: int = 0) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def imported(tmp_path_factory, registry):
-    """The imported tiny 24 kHz EnCodec (audio_core.load) and the transformers original."""
+def imported_dir(tmp_path_factory):
+    """A tiny 24 kHz transformers EnCodec and its ``audio-core import`` folder."""
     folder = tmp_path_factory.mktemp("encodec")
     ref, src = _save(folder, "24khz")
-    return load(import_model(src, folder / "imported"), registry=registry), ref
+    return ref, import_model(src, folder / "imported")
+
+
+@pytest.fixture(scope="module")
+def imported(imported_dir, registry):
+    """The imported tiny 24 kHz EnCodec (audio_core.load) and the transformers original."""
+    ref, path = imported_dir
+    return load(path, registry=registry), ref
 
 
 def _signal(length: int = LENGTH, batch: int = 2) -> torch.Tensor:
@@ -156,3 +163,62 @@ def test_normalized_causal_model_does_not_stream(tmp_path, registry):
                                              r"true divides the input by the RMS of the "
                                              r"whole signal"):
         model.encode_stream([torch.zeros(1, 1, 80)])
+
+
+def test_streaming_onnx_of_imported_encodec(imported, imported_dir, tmp_path):
+    """--format onnx-streaming: onnxruntime, first call of 7 hops (the started flag makes
+    each layer reflect its own first samples), then 3, 1 and 29 hops: transformers' codes
+    and the offline audio."""
+    ort = pytest.importorskip("onnxruntime")
+    import json
+
+    from audio_core.cli import main
+
+    model, ref = imported
+    assert main(["export", str(imported_dir[1]), str(tmp_path / "s"),
+                 "--format", "onnx-streaming"]) == 0
+    info = json.loads((tmp_path / "s" / "onnx_streaming.json").read_text())
+    assert info["first_chunk_min_hops"] == 7 and info["hop_length"] == HOP
+    assert info["encoder_states"][0] == {"name": "state_0", "shape": [1, 1, 1],
+                                         "batch_axis": 0}  # the started flag
+    sessions = {k: ort.InferenceSession(str(tmp_path / "s" / f"{k}_step.onnx"),
+                                        providers=["CPUExecutionProvider"])
+                for k in ("encoder", "decoder")}
+    batch = 2
+
+    def zeros(states):
+        out = []
+        for s in states:
+            shape = list(s["shape"])
+            shape[s["batch_axis"]] = batch
+            out.append(torch.zeros(shape).numpy())
+        return out
+
+    x = _signal(40 * HOP, batch)
+    states = {"encoder": zeros(info["encoder_states"]), "decoder": zeros(info["decoder_states"])}
+    codes, audio = [], []
+    for lo, hi in [(0, 7), (7, 10), (10, 11), (11, 40)]:
+        feeds = {f"state_{i}": s for i, s in enumerate(states["encoder"])}
+        c, *states["encoder"] = sessions["encoder"].run(
+            None, {"chunk": x[..., lo * HOP: hi * HOP].numpy(), **feeds})
+        feeds = {f"state_{i}": s for i, s in enumerate(states["decoder"])}
+        a, *states["decoder"] = sessions["decoder"].run(None, {"codes": c, **feeds})
+        codes.append(torch.from_numpy(c))
+        audio.append(torch.from_numpy(a))
+    codes = torch.cat(codes, dim=-1)
+    with torch.no_grad():
+        assert torch.equal(codes, ref.encode(x, bandwidth=48.0).audio_codes[0])
+    assert torch.equal(codes, model.encode_codes(x))
+    diff = (torch.cat(audio, dim=-1) - model.decode_codes(codes)).abs().max().item()
+    print(f"encodec streaming onnx: max abs diff {diff:.2e}")
+    assert diff <= 1e-4
+
+
+def test_streaming_onnx_refuses_the_48khz_layout(tmp_path, registry):
+    from audio_core.engine.imports import ModelImportError, export_model
+
+    _, src = _save(tmp_path, "48khz")
+    model = load(import_model(src, tmp_path / "imported"), registry=registry)
+    with pytest.raises(ModelImportError, match="no onnx-streaming exporter accepts this "
+                                               "EncodecCodec"):
+        export_model(model, tmp_path / "s", "onnx-streaming", registry=registry)
