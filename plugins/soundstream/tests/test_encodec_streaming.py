@@ -105,13 +105,19 @@ def test_short_streams_are_exact(imported, length):
         assert all(p.shape[-1] == 0 for p in parts[:-1])
 
 
-def test_startup_delay_is_short_then_streams_every_hop(imported):
-    """After the start, each whole hop in gives its frame (no growing lag)."""
+def test_startup_delay_is_seven_frames_then_no_lag(imported):
+    """The encoder's last and the decoder's first convolution (kernel 7 at the frame rate)
+    reflect frames 1..6: nothing for 6 hops, then 7 frames at once, then one per hop."""
     model, _ = imported
     state = model.encoder.stream_state()
     x = _signal(40 * HOP, batch=1)
     out = [model.encoder.stream(c, state).shape[-1] for c in torch.split(x, HOP, dim=-1)]
-    assert out[0] == 0 and sum(out) >= 38 and out[-10:] == [1] * 10
+    assert out == [0] * 6 + [7] + [1] * 33
+    state = model.decoder.stream_state()
+    latent = torch.randn(1, model.decoder.dim, 12)
+    out = [model.decoder.stream(f, state).shape[-1] for f in torch.split(latent, 1, dim=-1)]
+    assert out == [0] * 6 + [7 * HOP] + [HOP] * 5
+    assert model.decoder.flush(state).shape == (1, 1, 0)  # nothing held back any more
 
 
 @pytest.mark.parametrize("options", [
