@@ -14,7 +14,7 @@ import torch
 transformers = pytest.importorskip("transformers")
 
 from audio_plugin_soundstream.encodec import EncodecDecoder, EncodecEncoder  # noqa: E402
-from test_import_encodec import _save  # noqa: E402  (tiny published layouts, used codebooks)
+from conftest import saved_encodec as _save  # noqa: E402  (tiny published layouts)
 
 from audio_core.engine.imports import import_model  # noqa: E402
 from audio_core.models.loading import load  # noqa: E402
