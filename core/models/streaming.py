@@ -55,6 +55,16 @@ class StreamingDecoder(Protocol):
         ...
 
 
+@runtime_checkable
+class FlushingDecoder(StreamingDecoder, Protocol):
+    """A streaming decoder that may hold samples back until the stream ends (EnCodec's
+    reflect padding waits for the samples it reflects)."""
+
+    def flush(self, state: Any) -> Tensor:
+        """End of stream: the samples held back, ``(batch, channels, n)``, ``n >= 0``."""
+        ...
+
+
 def streaming_parts(model: Any) -> tuple[StreamingEncoder, StreamingDecoder]:
     """``model``'s encoder and decoder; :class:`StreamingError` unless both stream."""
     encoder, decoder = getattr(model, "encoder", None), getattr(model, "decoder", None)
@@ -111,8 +121,9 @@ def encode_stream(model: Any, chunks: Iterable[Tensor],
 def decode_stream(model: Any, chunks: Iterable[Tensor]) -> Iterator[Tensor]:
     """Decode chunks of codes ``(batch, n, frames_i)`` (integer) or latents ``(batch, dim,
     frames_i)`` one after the other; yields ``(batch, channels, frames_i * hop_length)``
-    per chunk. Concatenated they equal the offline ``decode_codes``/``decode`` (trim the
-    result to the signal's length yourself: the stream does not know where it ends)."""
+    per chunk (a :class:`FlushingDecoder` fewer at the start, and what it held back once
+    more at the end). Concatenated they equal the offline ``decode_codes``/``decode`` (trim
+    the result to the signal's length yourself: the stream does not know where it ends)."""
     _, decoder = streaming_parts(model)
     quantizer = _quantizer(model)
     state = decoder.stream_state()
@@ -127,3 +138,5 @@ def decode_stream(model: Any, chunks: Iterable[Tensor]) -> Iterator[Tensor]:
                                      f"decode_stream takes latents (float), got {chunk.dtype}")
             chunk = quantizer.decode(chunk)
         yield decoder.stream(chunk, state)
+    if isinstance(decoder, FlushingDecoder):
+        yield decoder.flush(state)

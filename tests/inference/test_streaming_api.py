@@ -64,3 +64,28 @@ def test_non_causal_model_refuses_to_stream():
     model = AudioAutoencoder(LookAheadEncoder(), FrameDecoder(), sample_rate=RATE)
     with pytest.raises(StreamingError, match=r"its encoder \(LookAheadEncoder\) is not causal"):
         next(model.encode_stream([torch.zeros(1, 1, 8)]))
+
+
+class LateDecoder(FrameDecoder):
+    """Holds each chunk's last frame back until the next chunk or :meth:`flush` (a
+    ``FlushingDecoder``, as EnCodec's reflect padding makes its decoder)."""
+
+    def stream(self, latent, state):
+        held = torch.cat([state.get("held", latent[..., :0]), latent], dim=-1)
+        state["held"] = held[..., -1:]
+        return super().stream(held[..., :-1], state) if held.shape[-1] > 1 \
+            else latent.new_zeros(latent.shape[0], 1, 0)
+
+    def flush(self, state):
+        held = state.get("held")
+        return super().stream(held, state) if held is not None else torch.zeros(1, 1, 0)
+
+
+def test_flushing_decoder_gives_the_held_back_samples_at_the_end(codec):
+    model = AudioAutoencoder(codec.encoder, LateDecoder(), codec.quantizer, sample_rate=RATE)
+    model.decoder.load_state_dict(codec.decoder.state_dict())
+    codes = codec.encode_codes(torch.randn(1, 1, LENGTH))
+    parts = list(model.decode_stream(torch.split(codes, [100, 1, 150], dim=-1)))
+    assert [p.shape[-1] for p in parts] == [99 * HOP, HOP, 150 * HOP, HOP]  # then the flush
+    torch.testing.assert_close(torch.cat(parts, dim=-1), codec.decode_codes(codes),
+                               atol=1e-6, rtol=1e-5)

@@ -5,7 +5,11 @@ Same stages as :mod:`audio_plugin_soundstream.seanet` (per ratio: residual units
 strided conv of kernel ``2 r`` doubling the width; an LSTM at the frame rate), but with
 EnCodec's padding (:mod:`audio_plugin_soundstream.encodec_layers`: reflect padding, causal
 or centred, per-layer right padding), an optional 1x1-conv shortcut in each residual unit
-and weight norm or time group norm. Offline only (no ``stream``).
+and weight norm or time group norm. Causal weight-normed networks (EnCodec 24 kHz) also run
+chunk by chunk (``stream_state``/``stream``/``flush``, audio_core's streaming protocols;
+:mod:`audio_plugin_soundstream.encodec_streaming`): a short start-up delay, completed by
+``flush``, then outputs equal to the offline ones. Centred padding or time group norm
+(EnCodec 48 kHz): ``stream_state`` raises a ``StreamingError`` naming why.
 
 Encoder: ``(batch, channels, time)`` -> ``(batch, dim, ceil(time / hop_length))``.
 Decoder: ``(batch, dim, frames)`` -> ``(batch, channels, frames * hop_length)``.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from audio_core.contracts.components import Decoder, Encoder
@@ -31,6 +36,8 @@ from audio_plugin_soundstream.encodec_layers import (
     PaddedConv1d,
     PaddedConvTranspose1d,
 )
+from audio_plugin_soundstream.encodec_streaming import check_streamable, stream_net
+from audio_plugin_soundstream.streaming import StreamingState
 
 
 def _units(width: int, layers: int, dilation_base: int, kernel_size: int, compress: int,
@@ -39,7 +46,42 @@ def _units(width: int, layers: int, dilation_base: int, kernel_size: int, compre
                                 conv_shortcut, **conv) for j in range(layers)]
 
 
-class EncodecEncoder(nn.Module, Encoder):
+class _Streams:
+    """``stream_state``/``stream``/``flush`` of an EnCodec-layout ``net`` mapping
+    ``(batch, in_channels, n)`` chunks to ``(batch, out_channels, m)``."""
+
+    net: nn.Sequential
+    io_channels: tuple[int, int]  # (in, out) channels of ``net``
+
+    def stream_state(self) -> StreamingState:
+        """A fresh state for one stream; ``StreamingError`` (naming why) unless the
+        network is causal with weight norm."""
+        check_streamable(self.net, type(self).__name__)
+        return StreamingState()
+
+    def stream(self, chunk: Tensor, state: StreamingState) -> Tensor:
+        """One chunk ``(batch, in, n)``, any ``n`` -> what it completes, ``(batch, out,
+        m)``: ``m`` may be smaller than offline's at the start of the stream (reflect
+        padding waits for its samples); :meth:`flush` gives the rest."""
+        c_in = self.io_channels[0]
+        if chunk.ndim != 3 or chunk.shape[1] != c_in:
+            raise ValueError(f"expected a chunk (batch, {c_in}, n), got shape "
+                             f"{tuple(chunk.shape)}")
+        if self not in state:  # the first chunk: a state made elsewhere is checked too
+            check_streamable(self.net, type(self).__name__)
+        state[self] = chunk[..., :0]  # batch, dtype and device for flush
+        return stream_net(self.net, chunk, state, final=False)
+
+    def flush(self, state: StreamingState) -> Tensor:
+        """End of stream: everything not given yet, ``(batch, out, m)`` (the last partial
+        hop padded as offline, and what the start-up delay held back)."""
+        ref = state.get(self)
+        if ref is None:
+            return torch.zeros(1, self.io_channels[1], 0)
+        return stream_net(self.net, ref, state, final=True)
+
+
+class EncodecEncoder(_Streams, nn.Module, Encoder):
     """EnCodec SEANet encoder: ``(batch, channels, time)`` -> ``(batch, dim, frames)``.
 
     ``causal``/``pad_mode``/``norm`` as :class:`~audio_plugin_soundstream.encodec_layers.
@@ -55,7 +97,7 @@ class EncodecEncoder(nn.Module, Encoder):
                  conv_shortcut: bool = True) -> None:
         super().__init__()
         self.channels, self.dim, self.ratios = channels, dim, [int(r) for r in ratios]
-        self.hop_length = math.prod(self.ratios)
+        self.hop_length, self.io_channels = math.prod(self.ratios), (channels, dim)
         conv = {"causal": causal, "pad_mode": pad_mode, "norm": norm}
         layers: list[nn.Module] = [PaddedConv1d(channels, width, kernel_size, **conv)]
         w = width
@@ -78,7 +120,7 @@ class EncodecEncoder(nn.Module, Encoder):
         return self.net(waveform)
 
 
-class EncodecDecoder(nn.Module, Decoder):
+class EncodecDecoder(_Streams, nn.Module, Decoder):
     """EnCodec SEANet decoder: ``(batch, dim, frames)`` -> ``(batch, channels, frames *
     hop_length)``; params as :class:`EncodecEncoder` plus ``trim_right_ratio`` (causal
     transposed convs: the share of their ``kernel - stride`` trim taken on the right)."""
@@ -91,7 +133,7 @@ class EncodecDecoder(nn.Module, Decoder):
                  conv_shortcut: bool = True, trim_right_ratio: float = 1.0) -> None:
         super().__init__()
         self.channels, self.dim, self.ratios = channels, dim, [int(r) for r in ratios]
-        self.hop_length = math.prod(self.ratios)
+        self.hop_length, self.io_channels = math.prod(self.ratios), (dim, channels)
         conv = {"causal": causal, "pad_mode": pad_mode, "norm": norm}
         w = width * 2 ** len(self.ratios)
         layers: list[nn.Module] = [PaddedConv1d(dim, w, kernel_size, **conv)]

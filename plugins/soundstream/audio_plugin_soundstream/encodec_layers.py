@@ -1,7 +1,8 @@
 """Convolutions with EnCodec's padding rules (the layout of published EnCodec weights).
 
-Every layer maps ``(batch, channels, time)`` to ``(batch, channels', time')`` offline only
-(no streaming path: reflect padding and time group norm look at the whole input).
+Every layer maps ``(batch, channels, time)`` to ``(batch, channels', time')`` on the whole
+input; causal weight-normed layers also run chunk by chunk through
+:mod:`audio_plugin_soundstream.encodec_streaming` (time group norm looks at the whole input).
 
 Padding rules (:class:`PaddedConv1d`): a conv of effective kernel ``k`` and stride ``s``
 pads ``k - s`` samples in total, all on the left when ``causal``, else split with the

@@ -14,17 +14,21 @@ decoder) it adds what EnCodec does around the networks:
 chunk on the frame grid ``(batch, n, ceil(time / hop))``: with ``normalize`` the
 encoder sees the normalised input and :meth:`decode_codes` returns unit-scale audio (the
 scale is not a code). :meth:`reconstruct` runs the full chunked, scaled round trip.
+Streaming (``encode_stream``/``decode_stream``) follows the codec contract too, for causal
+networks without ``normalize`` (the scale is the RMS of the whole input).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from audio_core.models.autoencoder import AudioAutoencoder, AutoencoderOutput, audio_context
+from audio_core.models.streaming import StreamingError, streaming_parts
 
 
 def chunk_scale(chunk: Tensor) -> Tensor:
@@ -139,6 +143,18 @@ class EncodecCodec(AudioAutoencoder):
     @torch.no_grad()
     def encode_codes(self, waveform: Tensor, n_quantizers: int | None = None) -> Tensor:
         return self._encode_chunk(waveform, n_quantizers)[0]
+
+    def encode_stream(self, chunks: Iterable[Tensor], n_quantizers: int | None = None
+                      ) -> Iterator[Tensor]:
+        """As :meth:`AudioAutoencoder.encode_stream`; a ``StreamingError`` (raised here, not
+        at the first chunk) when the networks do not stream or with ``normalize``."""
+        encoder, _ = streaming_parts(self)
+        encoder.stream_state()  # the encoder's own reason first (EnCodec 48 kHz)
+        if self.normalize:
+            raise StreamingError(f"{type(self).__name__} does not stream: normalize = true "
+                                 f"divides the input by the RMS of the whole signal; code "
+                                 f"the whole signal (encode_codes) instead")
+        return super().encode_stream(chunks, n_quantizers)
 
     @torch.no_grad()
     def reconstruct(self, waveform: Tensor) -> Tensor:

@@ -43,6 +43,12 @@ def audio_core_register_exporters(registry):
                       description="--format onnx-streaming: causal SEANet + RVQ codec -> "
                                   "step graphs with the streaming state as explicit "
                                   "inputs/outputs")
+    registry.register("encodec_onnx_streaming",
+                      "audio_plugin_soundstream.onnx_streaming_encodec:"
+                      "EncodecStreamingOnnxExporter",
+                      description="--format onnx-streaming: causal EnCodec-layout codec "
+                                  "(imported 24 kHz EnCodec) -> step graphs with explicit "
+                                  "state and a started flag (reflect padding of the start)")
 
 
 @hookimpl

@@ -97,8 +97,12 @@ def _graphs(model: nn.Module) -> tuple[StepGraph, StepGraph, list, list]:
         enc_layers, dec_layers
 
 
-def _export(graph: StepGraph, layers: list, x: Tensor, path: Path, names: tuple[str, str],
-            axes: dict[int, str]) -> list[dict[str, Any]]:
+def export_step_graph(graph: nn.Module, layers: list, x: Tensor, path: Path,
+                      names: tuple[str, str], axes: dict[int, str]) -> list[dict[str, Any]]:
+    """Export ``graph`` ``(x, *states) -> (y, *new_states)`` to ``path``: inputs ``names[0]``
+    and ``state_i``, outputs ``names[1]`` and ``new_state_i`` (``axes`` dynamic on ``x``
+    and ``y``, the batch axis on the states); ``layers``: ``(layer, [state shapes])`` in
+    order. Returns each state's name, shape and batch axis (for the json)."""
     states = _zeros(layers, x.shape[0])
     state_names = [f"state_{i}" for i in range(len(states))]
     new_names = [f"new_{n}" for n in state_names]
@@ -143,12 +147,13 @@ class StreamingOnnxExporter:
             encoder, decoder, enc_layers, dec_layers = _graphs(model)
             hop, n = model.encoder.hop_length, model.quantizer.num_codebooks
             chunk = 0.1 * torch.randn(1, model.encoder.channels, chunk_hops * hop)
-            enc_states = _export(encoder, enc_layers, chunk, out / "encoder_step.onnx",
-                                 ("chunk", "codes"), {0: "batch", 2: "length"})
+            enc_states = export_step_graph(encoder, enc_layers, chunk,
+                                           out / "encoder_step.onnx", ("chunk", "codes"),
+                                           {0: "batch", 2: "length"})
             codes = torch.zeros(1, n, chunk_hops, dtype=torch.long)
-            dec_states = _export(decoder, dec_layers, codes, out / "decoder_step.onnx",
-                                 ("codes", "audio"), {0: "batch", 1: "codebooks",
-                                                      2: "frames"})
+            dec_states = export_step_graph(decoder, dec_layers, codes,
+                                           out / "decoder_step.onnx", ("codes", "audio"),
+                                           {0: "batch", 1: "codebooks", 2: "frames"})
         info = {"sample_rate": model.sample_rate, "channels": model.channels,
                 "hop_length": hop, "num_codebooks": n, "encoder_states": enc_states,
                 "decoder_states": dec_states}

@@ -37,6 +37,47 @@ def tiny_encodec(folder: Path) -> Path:
     return folder
 
 
+#: tiny versions of the published configs (24 kHz mono causal; 48 kHz stereo non-causal,
+#: time group norm, normalised, 10 ms chunks with 1% overlap)
+ENCODEC_CONFIGS = {
+    "24khz": dict(sampling_rate=24000, audio_channels=1, hidden_size=16, num_filters=4,
+                  upsampling_ratios=[4, 2], codebook_size=16, num_lstm_layers=1,
+                  target_bandwidths=[12.0, 24.0, 48.0]),
+    "48khz": dict(sampling_rate=48000, audio_channels=2, hidden_size=16, num_filters=4,
+                  upsampling_ratios=[4, 2], codebook_size=16, num_lstm_layers=1,
+                  target_bandwidths=[24.0, 48.0, 96.0], normalize=True, chunk_length_s=0.01,
+                  overlap=0.01, use_causal_conv=False, norm_type="time_group_norm"),
+}
+
+
+def saved_encodec(tmp_path: Path, name: str, **extra):
+    """A tiny transformers ``EncodecModel`` of layout ``name`` (:data:`ENCODEC_CONFIGS`,
+    ``extra`` overriding fields) with perturbed weights and used codebooks, saved to
+    ``tmp_path / f"hf_{name}"``; returns ``(model in eval mode, folder)``."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.EncodecConfig(**{**ENCODEC_CONFIGS[name], **extra})
+    ref = transformers.EncodecModel(config)
+    with torch.no_grad():
+        for p in ref.parameters():  # group-norm affine params are 1/0 otherwise
+            p.add_(0.1 * torch.randn_like(p))
+        # codebooks (transformers initialises them to zeros): latent frames of noise for
+        # the first, random vectors at the residual's scale for the others
+        rows = ref.encoder(0.3 * torch.randn(4, ref.config.audio_channels, 800))
+        rows = rows.transpose(1, 2).reshape(-1, rows.shape[1])
+        for i, layer in enumerate(ref.quantizer.layers):
+            size = layer.codebook.embed.shape[0]
+            layer.codebook.embed.copy_(rows[torch.randperm(len(rows))[:size]] if i == 0 else
+                                       torch.randn(size, rows.shape[1]) * rows.std(0) * 0.5 ** i)
+            layer.codebook.embed_avg.copy_(layer.codebook.embed)
+            layer.codebook.cluster_size.fill_(1.0)
+    src = tmp_path / f"hf_{name}"
+    ref.save_pretrained(src)
+    return ref.eval(), src
+
+
 @pytest.fixture(scope="session")
 def registry():
     """A registry with audio-core's built-ins and this plugin only."""

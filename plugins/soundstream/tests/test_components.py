@@ -23,6 +23,7 @@ def test_components_are_registered(registry):
         {"soundstream.factorized_rvq"}
     assert {("importer", "soundstream.encodec_hf"), ("importer", "soundstream.dac_hf"),
             ("exporter", "soundstream.encodec_hf"), ("exporter", "soundstream.onnx_streaming"),
+            ("exporter", "soundstream.encodec_onnx_streaming"),
             ("model", "soundstream.encodec")} <= names
     assert {f"preset:{p}" for p in PRESETS} <= {f"{k}:{n}" for k, n in names}
 

@@ -1,6 +1,6 @@
 """The codec-as-a-library API on exports of this plugin's models (``audio_core.load``):
-the causal SEANet codec streams chunk by chunk like offline; an imported EnCodec does not
-stream (a one-line error) but batch-encodes files of different lengths."""
+the causal SEANet codec streams chunk by chunk like offline and batch-encodes files of
+different lengths (an imported EnCodec's streaming: test_encodec_streaming.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from audio_core.engine.export import save_export
 from audio_core.inference.batch import encode_files
 from audio_core.models.build import build_model
 from audio_core.models.loading import load
-from audio_core.models.streaming import StreamingError
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +46,3 @@ def test_batch_of_files_equals_one_by_one(tiny, tmp_path):
     for path, got in zip(paths, codes, strict=True):
         assert torch.equal(got, encode_files(tiny, [path], batch_size=1)[0])
 
-
-def test_imported_encodec_does_not_stream(tmp_path, registry):
-    transformers = pytest.importorskip("transformers")
-    from audio_core.engine.imports import import_model
-
-    config = transformers.EncodecConfig(hidden_size=8, num_filters=4, upsampling_ratios=[4, 2],
-                                        codebook_size=16, num_lstm_layers=1,
-                                        target_bandwidths=[12.0, 24.0])
-    transformers.EncodecModel(config).save_pretrained(tmp_path / "hf")
-    model = load(import_model(tmp_path / "hf", tmp_path / "imported"), registry=registry)
-    with pytest.raises(StreamingError, match=r"its encoder \(EncodecEncoder\) is not causal"):
-        next(model.encode_stream([torch.zeros(1, 1, 80)]))
