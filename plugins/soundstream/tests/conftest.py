@@ -78,6 +78,39 @@ def saved_encodec(tmp_path: Path, name: str, **extra):
     return ref.eval(), src
 
 
+def run_onnx_stream(folder: Path, x, hop: int, bounds) -> tuple:
+    """Run the ``--format onnx-streaming`` graphs in ``folder`` (onnxruntime) on ``x``
+    ``(batch, channels, time)`` in chunks of whole hops (``bounds``: ``(first, last)`` hop
+    pairs), states starting at zeros; returns the concatenated (codes, audio) tensors."""
+    import json
+
+    import onnxruntime as ort
+    import torch
+
+    info = json.loads((folder / "onnx_streaming.json").read_text())
+    sessions = {k: ort.InferenceSession(str(folder / f"{k}_step.onnx"),
+                                        providers=["CPUExecutionProvider"])
+                for k in ("encoder", "decoder")}
+
+    def zeros(states):
+        shapes = [list(s["shape"]) for s in states]
+        for shape, s in zip(shapes, states, strict=True):
+            shape[s["batch_axis"]] = x.shape[0]
+        return [torch.zeros(shape).numpy() for shape in shapes]
+
+    states = {"encoder": zeros(info["encoder_states"]), "decoder": zeros(info["decoder_states"])}
+    codes, audio = [], []
+    for lo, hi in bounds:
+        feeds = {f"state_{i}": s for i, s in enumerate(states["encoder"])}
+        c, *states["encoder"] = sessions["encoder"].run(
+            None, {"chunk": x[..., lo * hop: hi * hop].numpy(), **feeds})
+        feeds = {f"state_{i}": s for i, s in enumerate(states["decoder"])}
+        a, *states["decoder"] = sessions["decoder"].run(None, {"codes": c, **feeds})
+        codes.append(torch.from_numpy(c))
+        audio.append(torch.from_numpy(a))
+    return torch.cat(codes, dim=-1), torch.cat(audio, dim=-1)
+
+
 @pytest.fixture(scope="session")
 def registry():
     """A registry with audio-core's built-ins and this plugin only."""

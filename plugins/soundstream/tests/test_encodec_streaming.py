@@ -14,6 +14,7 @@ import torch
 transformers = pytest.importorskip("transformers")
 
 from audio_plugin_soundstream.encodec import EncodecDecoder, EncodecEncoder  # noqa: E402
+from conftest import run_onnx_stream  # noqa: E402
 from conftest import saved_encodec as _save  # noqa: E402  (tiny published layouts)
 
 from audio_core.engine.imports import import_model  # noqa: E402
@@ -175,7 +176,7 @@ def test_streaming_onnx_of_imported_encodec(imported, imported_dir, tmp_path):
     """--format onnx-streaming: onnxruntime, first call of 7 hops (the started flag makes
     each layer reflect its own first samples), then 3, 1 and 29 hops: transformers' codes
     and the offline audio."""
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     import json
 
     from audio_core.cli import main
@@ -187,35 +188,12 @@ def test_streaming_onnx_of_imported_encodec(imported, imported_dir, tmp_path):
     assert info["first_chunk_min_hops"] == 7 and info["hop_length"] == HOP
     assert info["encoder_states"][0] == {"name": "state_0", "shape": [1, 1, 1],
                                          "batch_axis": 0}  # the started flag
-    sessions = {k: ort.InferenceSession(str(tmp_path / "s" / f"{k}_step.onnx"),
-                                        providers=["CPUExecutionProvider"])
-                for k in ("encoder", "decoder")}
-    batch = 2
-
-    def zeros(states):
-        out = []
-        for s in states:
-            shape = list(s["shape"])
-            shape[s["batch_axis"]] = batch
-            out.append(torch.zeros(shape).numpy())
-        return out
-
-    x = _signal(40 * HOP, batch)
-    states = {"encoder": zeros(info["encoder_states"]), "decoder": zeros(info["decoder_states"])}
-    codes, audio = [], []
-    for lo, hi in [(0, 7), (7, 10), (10, 11), (11, 40)]:
-        feeds = {f"state_{i}": s for i, s in enumerate(states["encoder"])}
-        c, *states["encoder"] = sessions["encoder"].run(
-            None, {"chunk": x[..., lo * HOP: hi * HOP].numpy(), **feeds})
-        feeds = {f"state_{i}": s for i, s in enumerate(states["decoder"])}
-        a, *states["decoder"] = sessions["decoder"].run(None, {"codes": c, **feeds})
-        codes.append(torch.from_numpy(c))
-        audio.append(torch.from_numpy(a))
-    codes = torch.cat(codes, dim=-1)
+    x = _signal(40 * HOP, 2)
+    codes, audio = run_onnx_stream(tmp_path / "s", x, HOP, [(0, 7), (7, 10), (10, 11), (11, 40)])
     with torch.no_grad():
         assert torch.equal(codes, ref.encode(x, bandwidth=48.0).audio_codes[0])
     assert torch.equal(codes, model.encode_codes(x))
-    diff = (torch.cat(audio, dim=-1) - model.decode_codes(codes)).abs().max().item()
+    diff = (audio - model.decode_codes(codes)).abs().max().item()
     print(f"encodec streaming onnx: max abs diff {diff:.2e}")
     assert diff <= 1e-4
 

@@ -12,6 +12,8 @@ import torch
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
+from conftest import run_onnx_stream  # noqa: E402
+
 from audio_core.config import load_config  # noqa: E402
 from audio_core.engine.onnx_export import export_onnx  # noqa: E402
 from audio_core.models.build import build_model  # noqa: E402
@@ -85,34 +87,13 @@ def test_streaming_onnx_carries_state(tmp_path):
     assert main(["export", str(tmp_path / "export"), str(tmp_path / "s"),
                  "--format", "onnx-streaming"]) == 0
     info = json.loads((tmp_path / "s" / "onnx_streaming.json").read_text())
-    sessions = {k: ort.InferenceSession(str(tmp_path / "s" / f"{k}_step.onnx"),
-                                        providers=["CPUExecutionProvider"])
-                for k in ("encoder", "decoder")}
     hop, batch = info["hop_length"], 2
-
-    def zeros(states):
-        out = []
-        for s in states:
-            shape = list(s["shape"])
-            shape[s["batch_axis"]] = batch
-            out.append(torch.zeros(shape).numpy())
-        return out
-
     x = 0.1 * torch.randn(batch, 1, 40 * hop, generator=torch.Generator().manual_seed(3))
-    states = {"encoder": zeros(info["encoder_states"]), "decoder": zeros(info["decoder_states"])}
-    codes, audio = [], []
-    for lo, hi in [(0, 3), (3, 10), (10, 11), (11, 40)]:
-        feeds = {f"state_{i}": s for i, s in enumerate(states["encoder"])}
-        c, *states["encoder"] = sessions["encoder"].run(
-            None, {"chunk": x[..., lo * hop: hi * hop].numpy(), **feeds})
-        feeds = {f"state_{i}": s for i, s in enumerate(states["decoder"])}
-        a, *states["decoder"] = sessions["decoder"].run(None, {"codes": c, **feeds})
-        codes.append(torch.from_numpy(c))
-        audio.append(torch.from_numpy(a))
+    codes, audio = run_onnx_stream(tmp_path / "s", x, hop, [(0, 3), (3, 10), (10, 11), (11, 40)])
     with torch.no_grad():
         ref_codes = model.encode_codes(x)
         ref_audio = model.decoder(model.quantizer.decode(ref_codes))
-    assert torch.equal(torch.cat(codes, -1), ref_codes)
-    diff = (torch.cat(audio, -1) - ref_audio).abs().max().item()
+    assert torch.equal(codes, ref_codes)
+    diff = (audio - ref_audio).abs().max().item()
     print(f"streaming onnx: max abs diff {diff:.2e}")
     assert diff <= 1e-4
