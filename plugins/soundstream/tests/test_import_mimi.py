@@ -131,3 +131,68 @@ def test_split_rvq_rejects_fewer_codebooks_than_semantic(tmp_path):
     with pytest.raises(ValueError, match=r"n_quantizers must be in 2\.\.5 \(the semantic "
                                          r"codebooks are always used\), got 1"):
         model.encode_codes(x, n_quantizers=1)
+
+
+def test_split_rvq_training_forward():
+    """Training: the straight-through latent carries gradients to the encoder side, the
+    loss is the commitment term, and the codebook statistics move by EMA; in eval mode the
+    forward's codes and latent are ``encode``'s and ``decode``'s."""
+    from audio_plugin_soundstream.mimi_quantizer import SplitResidualVQ
+
+    torch.manual_seed(0)
+    q = SplitResidualVQ(dim=8, num_codebooks=3, num_semantic=1, codebook_size=4,
+                        codebook_dim=4, decay=0.5)
+    latent = torch.randn(2, 8, 5, requires_grad=True)
+    usage = q.acoustic.codebooks[0].cluster_usage.clone()
+    q.train()
+    result = q(latent)
+    assert result.codes.shape == (2, 3, 5) and result.latent.shape == (2, 8, 5)
+    assert result.bits_per_frame == 6.0 and float(result.loss.detach()) > 0
+    (result.latent.sum() + result.loss).backward()
+    assert latent.grad is not None and latent.grad.abs().sum() > 0
+    assert q.semantic.in_proj.weight.grad is not None
+    counts = torch.bincount(result.codes[:, 1].flatten(), minlength=4).float()
+    assert torch.allclose(q.acoustic.codebooks[0].cluster_usage, 0.5 * usage + 0.5 * counts)
+    q.eval()
+    with torch.no_grad():
+        result = q(latent, n_quantizers=2)
+        assert torch.equal(result.codes, q.encode(latent, n_quantizers=2))
+        assert torch.allclose(result.latent, q.decode(result.codes), atol=1e-6)
+    with pytest.raises(ValueError, match=r"split_rvq expects a latent \(batch, dim=8, frames\)"):
+        q.encode(torch.zeros(1, 4, 2))
+
+
+@pytest.mark.integration
+def test_finetune_starts_from_imported_mimi(tmp_path, registry):
+    """``model.init`` of an imported Mimi: two training steps start from its weights, move
+    the encoder and the codebook statistics, and the run exports."""
+    import math
+    import os
+
+    from audio_core import distributed
+    from audio_core.config import load_config
+    from audio_core.engine.export import export_run
+    from audio_core.engine.trainer import Trainer
+
+    save_tiny_mimi(tmp_path / "hf")
+    imported = import_model(tmp_path / "hf", tmp_path / "imported")
+    start = audio_core.load(imported).state_dict()
+    cfg = load_config(str(imported / "config.yaml"), [
+        f"model.init={imported}", f"run.output_dir={tmp_path}", "run.name=ft",
+        "train.max_steps=2", "train.val_every=0", "train.checkpoint_every=2",
+        "train.log_every=1", "train.trackers=[jsonl]", "data.segment_seconds=0.16",
+        "data.batch_size=2", "task.params.warmup_steps=0",
+        "model.discriminators=[{name: core.msd, params: {scales: 1, width: 4, layers: 2, "
+        "max_width: 8}}]"], registry=registry)
+    saved = dict(os.environ)
+    try:
+        logs = Trainer(cfg, registry=registry).fit()
+    finally:
+        distributed.teardown()
+        os.environ.clear()
+        os.environ.update(saved)
+    assert math.isfinite(logs["loss/total"])
+    tuned = audio_core.load(export_run(tmp_path / "ft", tmp_path / "export")).state_dict()
+    changed = {k for k, v in tuned.items() if not torch.equal(v, start[k])}
+    assert any(k.startswith("encoder.transformer.") for k in changed)
+    assert any(k.endswith("cluster_usage") for k in changed)
