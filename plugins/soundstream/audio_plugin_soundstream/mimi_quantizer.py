@@ -99,6 +99,14 @@ class ResidualGroup(nn.Module):
             codes.append(idx)
         return torch.stack(codes, dim=1), rearrange(total, "b t d -> b d t"), projected
 
+    def code_tables(self) -> list[Tensor]:
+        """Per codebook, ``out_proj`` of every code: ``(codebook_size, dim)`` tables
+        (``out_proj`` is linear without bias, so :meth:`decode` is a sum of their rows)."""
+        tables = [rearrange(c.vectors(), "k d -> 1 d k") for c in self.codebooks]
+        if self.out_proj is not None:
+            tables = [self.out_proj(t) for t in tables]
+        return [rearrange(t, "1 d k -> k d") for t in tables]
+
     def decode(self, codes: Tensor) -> Tensor:
         """Codes ``(batch, q, frames)`` -> ``out_proj`` of the summed vectors ``(batch, dim,
         frames)``."""
@@ -189,3 +197,9 @@ class SplitResidualVQ(DiscreteQuantizer):
         if codes.shape[1] > self.num_semantic:
             out = out + self.acoustic.decode(codes[:, self.num_semantic:])
         return out
+
+    def code_tables(self) -> list[Tensor]:
+        """Per codebook (semantic first), the latent each code contributes: ``(codebook_size,
+        dim)`` tables; :meth:`decode` is the sum of the chosen rows (ONNX export gathers
+        from them)."""
+        return self.semantic.code_tables() + self.acoustic.code_tables()

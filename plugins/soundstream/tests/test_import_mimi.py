@@ -196,3 +196,19 @@ def test_finetune_starts_from_imported_mimi(tmp_path, registry):
     changed = {k for k, v in tuned.items() if not torch.equal(v, start[k])}
     assert any(k.startswith("encoder.transformer.") for k in changed)
     assert any(k.endswith("cluster_usage") for k in changed)
+
+
+def test_imported_mimi_exports_to_onnx(tmp_path):
+    """``--format onnx``: the split RVQ's code tables make the decoder graph a gather; the
+    check (onnxruntime, a signal of another length, beyond the attention window) finds the
+    codes identical and the audio within 1e-4."""
+    pytest.importorskip("onnxruntime")
+    from audio_core.engine.onnx_export import export_onnx
+
+    save_tiny_mimi(tmp_path / "hf")
+    model = audio_core.load(import_model(tmp_path / "hf", tmp_path / "out"))
+    info = export_onnx(model, tmp_path / "onnx", seconds=1.0)
+    print("Mimi onnx", info["max_abs_diff"])
+    assert info["num_codebooks"] == 5 and info["hop_length"] == 1920
+    assert info["max_abs_diff"]["encoder_codes_differ"] == 0
+    assert info["max_abs_diff"]["decoder"] <= 1e-4
