@@ -68,10 +68,6 @@ class Upsample(nn.Module):
         return y[..., self.left: y.shape[-1] - self.right]
 
 
-def _seanet_params(params: dict[str, Any]) -> dict[str, Any]:
-    return {**params, "lstm_layers": 0, "norm": "none"}
-
-
 class MimiEncoder(nn.Module, Encoder):
     """Mimi encoder (module docstring). SEANet params as :class:`~audio_plugin_soundstream.
     encodec.EncodecEncoder` (Mimi's defaults: ``pad_mode="constant"``, no conv shortcut,
@@ -85,12 +81,12 @@ class MimiEncoder(nn.Module, Encoder):
                  pad_mode: str = "constant", conv_shortcut: bool = False, stride: int = 2,
                  transformer: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.seanet = EncodecEncoder(**_seanet_params(dict(
+        self.seanet = EncodecEncoder(
             channels=channels, dim=dim, width=width, ratios=ratios,
             residual_layers=residual_layers, dilation_base=dilation_base,
             kernel_size=kernel_size, last_kernel_size=last_kernel_size,
-            residual_kernel_size=residual_kernel_size, compress=compress, causal=causal,
-            pad_mode=pad_mode, conv_shortcut=conv_shortcut)))
+            residual_kernel_size=residual_kernel_size, compress=compress, lstm_layers=0,
+            causal=causal, pad_mode=pad_mode, norm="none", conv_shortcut=conv_shortcut)
         self.transformer = MimiTransformer(dim, **dict(transformer or {}))
         self.downsample = Downsample(dim, stride, causal) if stride > 1 else None
         self.channels, self.dim = channels, dim
@@ -123,13 +119,13 @@ class MimiDecoder(nn.Module, Decoder):
         self.upsample = Upsample(dim, stride, groups, causal, trim_right_ratio) \
             if stride > 1 else None
         self.transformer = MimiTransformer(dim, **dict(transformer or {}))
-        self.seanet = EncodecDecoder(**_seanet_params(dict(
+        self.seanet = EncodecDecoder(
             channels=channels, dim=dim, width=width, ratios=ratios,
             residual_layers=residual_layers, dilation_base=dilation_base,
             kernel_size=kernel_size, last_kernel_size=last_kernel_size,
-            residual_kernel_size=residual_kernel_size, compress=compress, causal=causal,
-            pad_mode=pad_mode, conv_shortcut=conv_shortcut,
-            trim_right_ratio=trim_right_ratio)))
+            residual_kernel_size=residual_kernel_size, compress=compress, lstm_layers=0,
+            causal=causal, pad_mode=pad_mode, norm="none", conv_shortcut=conv_shortcut,
+            trim_right_ratio=trim_right_ratio)
         self.channels, self.dim = channels, dim
         self.hop_length = self.seanet.hop_length * stride
 
@@ -138,4 +134,5 @@ class MimiDecoder(nn.Module, Decoder):
             raise ValueError(f"expected a latent (batch, {self.dim}, frames), got shape "
                              f"{tuple(latent.shape)}")
         h = self.upsample(latent) if self.upsample is not None else latent
-        return self.seanet(self.transformer(h.transpose(1, 2)).transpose(1, 2))
+        # the SEANet's modules, as in the encoder: the same arithmetic as transformers'
+        return self.seanet.net(self.transformer(h.transpose(1, 2)).transpose(1, 2))
