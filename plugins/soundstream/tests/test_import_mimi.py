@@ -102,6 +102,35 @@ def test_variants_match_transformers(tmp_path):
     assert (model.decode_codes(codes_ref, audio_ref.shape[-1]) - audio_ref).abs().max() <= 1e-4
 
 
+def test_legacy_config_and_nested_weight_layout(tmp_path):
+    """``kyutai/mimi``'s config.json style (``frame_rate``, top-level ``rope_theta``) and
+    weights saved in transformers' nested layout (``encoder.encoder_seanet.layers...``)
+    import to the same model."""
+    from safetensors.torch import load_file, save_file
+
+    ref = save_tiny_mimi(tmp_path / "hf")
+    file = tmp_path / "hf" / "config.json"
+    config = json.loads(file.read_text())
+    del config["rope_parameters"], config["_frame_rate"]
+    file.write_text(json.dumps({**config, "rope_theta": 10000.0, "frame_rate": 12.5}))
+    nested = {"encoder.": "encoder.encoder_seanet.", "decoder.": "decoder.decoder_seanet.",
+              "encoder_transformer.": "encoder.encoder_transformer.",
+              "decoder_transformer.": "decoder.decoder_transformer.",
+              "downsample.": "encoder.downsample.", "upsample.": "decoder.upsample."}
+    weights = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    renamed = {}
+    for key, value in weights.items():
+        prefix = next((p for p in nested if key.startswith(p)), "")
+        renamed[nested.get(prefix, "") + key[len(prefix):]] = value
+    assert "encoder.encoder_seanet.layers.0.conv.weight" in renamed
+    save_file(renamed, str(tmp_path / "hf" / "model.safetensors"))
+    model = audio_core.load(import_model(tmp_path / "hf", tmp_path / "out"))
+    x = 0.3 * torch.randn(1, 1, 20000, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        codes_ref = ref.encode(x).audio_codes
+    assert torch.equal(model.encode_codes(x), codes_ref)
+
+
 def test_unsupported_config_names_field(tmp_path):
     save_tiny_mimi(tmp_path / "hf")
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
