@@ -12,8 +12,9 @@ are first zero-extended on the right so the reflection exists, and the extension
 again) or ``"constant"`` (zeros). :class:`PaddedConvTranspose1d` trims ``k - s`` samples
 of the full transposed convolution: ``ceil((k - s) * trim_right_ratio)`` on the right when
 ``causal``, else ``(k - s) // 2`` on the right and the rest on the left, so ``time' = time
-* s``. ``norm`` is ``"weight_norm"`` (a weight-norm parametrization of the conv weight) or
-``"time_group_norm"`` (one-group ``GroupNorm`` over channels and time after the conv).
+* s``. ``norm`` is ``"weight_norm"`` (a weight-norm parametrization of the conv weight),
+``"time_group_norm"`` (one-group ``GroupNorm`` over channels and time after the conv) or
+``"none"`` (a plain conv, as Mimi's SEANet).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
-NORMS = ("weight_norm", "time_group_norm")
+NORMS = ("weight_norm", "time_group_norm", "none")
 PAD_MODES = ("reflect", "constant")
 
 

@@ -31,6 +31,9 @@ def audio_core_register_importers(registry):
                       description="transformers DacModel save_pretrained folder -> "
                                   "core.autoencoder export (DAC encoder/decoder, factorised "
                                   "RVQ)")
+    registry.register("mimi_hf", "audio_plugin_soundstream.import_mimi:MimiImporter",
+                      description="transformers MimiModel save_pretrained folder -> "
+                                  "core.autoencoder export (Mimi encoder/decoder, split RVQ)")
 
 
 @hookimpl
@@ -68,6 +71,10 @@ def audio_core_register_encoders(registry):
     registry.register("dac_encoder", "audio_plugin_soundstream.dac:DacEncoder",
                       description="DAC encoder (Snake activations, centred convs): "
                                   "(batch, channels, time) -> (batch, dim, frames)")
+    registry.register("mimi_encoder", "audio_plugin_soundstream.mimi:MimiEncoder",
+                      description="Mimi encoder: SEANet (EnCodec layout, plain convs), causal "
+                                  "sliding-window transformer, strided conv to the frame "
+                                  "rate: (batch, channels, time) -> (batch, dim, frames)")
 
 
 @hookimpl
@@ -85,6 +92,10 @@ def audio_core_register_decoders(registry):
     registry.register("dac_decoder", "audio_plugin_soundstream.dac:DacDecoder",
                       description="DAC decoder (Snake activations, tanh output): "
                                   "(batch, dim, frames) -> (batch, channels, ~frames * hop)")
+    registry.register("mimi_decoder", "audio_plugin_soundstream.mimi:MimiDecoder",
+                      description="Mimi decoder: grouped transposed conv, causal "
+                                  "sliding-window transformer, SEANet decoder: "
+                                  "(batch, dim, frames) -> (batch, channels, frames * hop)")
 
 
 @hookimpl
@@ -93,6 +104,9 @@ def audio_core_register_quantizers(registry):
                       "audio_plugin_soundstream.factorized_vq:FactorizedResidualVQ",
                       description="Residual VQ with factorised (low-dim projection) and "
                                   "L2-normalised (cosine) codebook lookup, DAC's quantizer")
+    registry.register("split_rvq", "audio_plugin_soundstream.mimi_quantizer:SplitResidualVQ",
+                      description="Mimi's split residual VQ: semantic + acoustic RVQ groups "
+                                  "on the same latent, each with 1x1 in/out projections")
 
 
 @hookimpl

@@ -17,11 +17,13 @@ def test_components_are_registered(registry):
     assert {("encoder", "soundstream.encoder"), ("decoder", "soundstream.decoder"),
             ("encoder", "soundstream.spectral_encoder"),
             ("decoder", "soundstream.spectral_decoder"), ("loss", "soundstream.aux")} <= names
-    # the presets' residual VQ is core's; the plugin's only quantizer is DAC's factorised
-    # one, for imported DAC models
+    # the presets' residual VQ is core's; the plugin's quantizers are those of imported
+    # models (DAC's factorised one, Mimi's split one)
     assert {n for k, n in names if k == "quantizer" and n.startswith("soundstream.")} == \
-        {"soundstream.factorized_rvq"}
+        {"soundstream.factorized_rvq", "soundstream.split_rvq"}
     assert {("importer", "soundstream.encodec_hf"), ("importer", "soundstream.dac_hf"),
+            ("importer", "soundstream.mimi_hf"), ("encoder", "soundstream.mimi_encoder"),
+            ("decoder", "soundstream.mimi_decoder"),
             ("exporter", "soundstream.encodec_hf"), ("exporter", "soundstream.onnx_streaming"),
             ("exporter", "soundstream.encodec_onnx_streaming"),
             ("model", "soundstream.encodec")} <= names
