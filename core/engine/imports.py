@@ -184,6 +184,54 @@ def read_hf_weights(src: Path) -> dict[str, torch.Tensor]:
                            f"or pytorch_model.bin")
 
 
+def check_complete(converted: Mapping[str, Any], target: Mapping[str, Any], src: Path,
+                   optional: tuple[str, ...] = ()) -> None:
+    """:class:`ModelImportError` naming (up to 5 of) the tensors of ``target`` (the built
+    model's state dict) that ``converted`` lacks; names ending in ``optional`` may be
+    missing."""
+    missing = [k for k in target if k not in converted and not k.endswith(optional)]
+    if missing:
+        raise ModelImportError(f"{src}: the weights lack {len(missing)} tensor(s) the model "
+                               f"needs: {', '.join(sorted(missing)[:5])}")
+
+
+class TransformersImporter:
+    """Base of the importers of transformers ``save_pretrained`` folders of one
+    ``model_type``. A subclass sets ``model_type`` and ``name`` (its registered
+    ``plugin.importer`` name) and writes the two conversions: :meth:`run_config` (the
+    folder's ``config.json`` dict -> an audio-core run config mapping) and
+    :meth:`convert_weights` (the folder's tensors -> the built model's state dict);
+    ``detect`` and ``convert`` are the importer protocol (module docstring)."""
+
+    model_type: str
+    name: str
+
+    @classmethod
+    def detect(cls, src: Path) -> bool:
+        return hf_model_type(src) == cls.model_type
+
+    @classmethod
+    def run_config(cls, config: dict[str, Any], file: Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def convert_weights(cls, weights: dict[str, torch.Tensor], target: dict[str, Any],
+                        config: dict[str, Any], src: Path) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    @classmethod
+    def convert(cls, src: Path, out: Path, registry: Any) -> Path:
+        from audio_core.models.build import build_model
+
+        config = read_hf_config(src, cls.model_type)
+        cfg = import_config(cls.run_config(config, src / "config.json"), registry)
+        model = build_model(cfg, registry, loading=True)
+        model.load_state_dict(cls.convert_weights(read_hf_weights(src), model.state_dict(),
+                                                  config, src))
+        return write_export(model, cfg, out, source=src, importer=cls.name,
+                            registry=registry)
+
+
 def check_choice(config: Mapping[str, Any], key: str, allowed: Any, file: Path) -> Any:
     """``config[key]``; :class:`ModelImportError` naming the file, the field and the
     supported values unless it is one of ``allowed``."""

@@ -26,11 +26,8 @@ import torch
 
 from audio_core.engine.imports import (
     ModelImportError,
-    hf_model_type,
-    import_config,
-    read_hf_config,
-    read_hf_weights,
-    write_export,
+    TransformersImporter,
+    check_complete,
 )
 from audio_core.errors import shown
 from audio_plugin_soundstream.import_encodec import BASE_PRESET
@@ -125,29 +122,17 @@ def convert_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.
             raise ModelImportError(f"{src}: tensor {key!r} {tuple(value.shape)} does not fit "
                                    f"the model built from config.json ({name}: {expected})")
         out[name] = value.float()
-    missing = sorted(target.keys() - out.keys())
-    if missing:
-        raise ModelImportError(f"{src}: the weights lack {len(missing)} tensor(s) the model "
-                               f"needs: {', '.join(missing[:5])}")
+    check_complete(out, target, src)
     return out
 
 
-class DacImporter:
+class DacImporter(TransformersImporter):
     """``audio-core import`` for transformers ``DacModel`` folders."""
 
-    @staticmethod
-    def detect(src: Path) -> bool:
-        return hf_model_type(src) == MODEL_TYPE
+    model_type, name = MODEL_TYPE, "soundstream.dac_hf"
+    run_config = staticmethod(run_config)
 
     @staticmethod
-    def convert(src: Path, out: Path, registry: Any) -> Path:
-        from audio_core.models.build import build_model
-
-        config = read_hf_config(src, MODEL_TYPE)
-        cfg = import_config(run_config(config, src / "config.json"), registry)
-        model = build_model(cfg, registry, loading=True)
-        blocks = len(config["downsampling_ratios"])
-        model.load_state_dict(convert_state_dict(read_hf_weights(src), model.state_dict(),
-                                                 blocks, src))
-        return write_export(model, cfg, out, source=src, importer="soundstream.dac_hf",
-                            registry=registry)
+    def convert_weights(weights: dict[str, torch.Tensor], target: dict[str, Any],
+                        config: dict[str, Any], src: Path) -> dict[str, torch.Tensor]:
+        return convert_state_dict(weights, target, len(config["downsampling_ratios"]), src)

@@ -28,12 +28,9 @@ import torch
 
 from audio_core.engine.imports import (
     ModelImportError,
+    TransformersImporter,
     check_choice,
-    hf_model_type,
-    import_config,
-    read_hf_config,
-    read_hf_weights,
-    write_export,
+    check_complete,
 )
 from audio_core.errors import shown
 
@@ -138,40 +135,31 @@ def convert_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.
                                    f"model built from config.json expects "
                                    f"{tuple(target[name].shape)} ({name})")
         out[name] = value.to(target[name].dtype)
-    missing = [k for k in target if k not in out and not k.endswith((".updates", "steps"))]
-    if missing:
-        raise ModelImportError(f"{src}: the weights lack {len(missing)} tensor(s) the model "
-                               f"needs: {', '.join(missing[:5])}")
+    check_complete(out, target, src, optional=(".updates", "steps"))
     return {**target, **out}
 
 
-class EncodecImporter:
+class EncodecImporter(TransformersImporter):
     """``audio-core import`` for transformers ``EncodecModel`` folders."""
 
-    @staticmethod
-    def detect(src: Path) -> bool:
-        return hf_model_type(src) == MODEL_TYPE
+    model_type, name = MODEL_TYPE, "soundstream.encodec_hf"
 
     @staticmethod
-    def convert(src: Path, out: Path, registry: Any) -> Path:
-        from audio_core.models.build import build_model
-
-        config = read_hf_config(src, MODEL_TYPE)
+    def run_config(config: dict[str, Any], file: Path) -> dict[str, Any]:
         missing = [k for k in ("hidden_size", "num_filters", "upsampling_ratios",
                                "sampling_rate", "codebook_size", "target_bandwidths")
                    if k not in config]
         if missing:
-            raise ModelImportError(f"{src / 'config.json'}: missing field(s) "
+            raise ModelImportError(f"{file}: missing field(s) "
                                    f"{', '.join(missing)}")
         defaults = {"num_residual_layers": 1, "dilation_growth_rate": 2, "kernel_size": 7,
                     "last_kernel_size": 7, "residual_kernel_size": 3, "compress": 2,
                     "num_lstm_layers": 2, "use_causal_conv": True, "pad_mode": "reflect",
                     "norm_type": "weight_norm", "use_conv_shortcut": True,
                     "trim_right_ratio": 1.0, "audio_channels": 1}
-        run = run_config({**defaults, **config}, src / "config.json")
-        cfg = import_config(run, registry)
-        model = build_model(cfg, registry, loading=True)
-        state = convert_state_dict(read_hf_weights(src), model.state_dict(), src)
-        model.load_state_dict(state)
-        return write_export(model, cfg, out, source=src, importer="soundstream.encodec_hf",
-                            registry=registry)
+        return run_config({**defaults, **config}, file)
+
+    @staticmethod
+    def convert_weights(weights: dict[str, torch.Tensor], target: dict[str, Any],
+                        config: dict[str, Any], src: Path) -> dict[str, torch.Tensor]:
+        return convert_state_dict(weights, target, src)

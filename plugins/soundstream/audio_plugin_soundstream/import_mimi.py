@@ -37,12 +37,9 @@ import torch
 
 from audio_core.engine.imports import (
     ModelImportError,
+    TransformersImporter,
     check_choice,
-    hf_model_type,
-    import_config,
-    read_hf_config,
-    read_hf_weights,
-    write_export,
+    check_complete,
 )
 from audio_core.errors import shown
 from audio_plugin_soundstream.import_encodec import BASE_PRESET, _int_list
@@ -189,28 +186,17 @@ def convert_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.
                                    f"model built from config.json expects "
                                    f"{tuple(target[name].shape)} ({name})")
         out[name] = value.to(target[name].dtype)
-    missing = sorted(target.keys() - out.keys())
-    if missing:
-        raise ModelImportError(f"{src}: the weights lack {len(missing)} tensor(s) the model "
-                               f"needs: {', '.join(missing[:5])}")
+    check_complete(out, target, src)
     return out
 
 
-class MimiImporter:
+class MimiImporter(TransformersImporter):
     """``audio-core import`` for transformers ``MimiModel`` folders."""
 
-    @staticmethod
-    def detect(src: Path) -> bool:
-        return hf_model_type(src) == MODEL_TYPE
+    model_type, name = MODEL_TYPE, "soundstream.mimi_hf"
+    run_config = staticmethod(run_config)
 
     @staticmethod
-    def convert(src: Path, out: Path, registry: Any) -> Path:
-        from audio_core.models.build import build_model
-
-        config = read_hf_config(src, MODEL_TYPE)
-        cfg = import_config(run_config(config, src / "config.json"), registry)
-        model = build_model(cfg, registry, loading=True)
-        model.load_state_dict(convert_state_dict(read_hf_weights(src), model.state_dict(),
-                                                 src))
-        return write_export(model, cfg, out, source=src, importer="soundstream.mimi_hf",
-                            registry=registry)
+    def convert_weights(weights: dict[str, torch.Tensor], target: dict[str, Any],
+                        config: dict[str, Any], src: Path) -> dict[str, torch.Tensor]:
+        return convert_state_dict(weights, target, src)
