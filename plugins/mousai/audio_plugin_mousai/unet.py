@@ -23,6 +23,7 @@ from einops import rearrange
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from audio_core.audio.dsp.real_stft import onnx_tracing
 from audio_core.components.denoisers import SinusoidalTimeEmbedding
 from audio_core.contracts.components import Denoiser
 from audio_core.contracts.records import Conditioning
@@ -192,10 +193,23 @@ class UNet1d(nn.Module, Denoiser):
     def embedding(self, t: Tensor, cond: Conditioning | None) -> Tensor:
         """Time (+ pooled condition) embedding ``(batch, emb_dim)``."""
         dtype = self.patch_in.weight.dtype
-        emb = self.time[1:](self.time[0](t).to(dtype))
+        emb = self.time[1:](self._time_features(t).to(dtype))
         if self.cond_proj is not None and cond is not None:
             emb = emb + self.cond_proj(cond.pooled().to(dtype))
         return F.silu(emb)
+
+    def _time_features(self, t: Tensor) -> Tensor:
+        """``self.time[0](t)`` ``(batch,)`` -> ``(batch, features)``. While an ONNX graph is
+        traced, the same sinusoidal features with explicit axes: the exporter mis-ranks the
+        einops reshape inside the core module from its second call on (an unrolled sampler
+        calls it once per step), giving a graph onnxruntime refuses."""
+        embed = self.time[0]
+        if not onnx_tracing():
+            return embed(t)
+        t = t.float().reshape(-1, 1)
+        angles = t * embed.freqs
+        out = torch.cat([t, angles.sin(), angles.cos()], dim=1)
+        return F.pad(out, (0, embed.features - out.shape[1]))
 
     def _check(self, x: Tensor, t: Tensor, cond: Conditioning | None,
                latent: Tensor | None) -> None:
