@@ -18,11 +18,9 @@ graphs are offline (whole-signal) graphs; streaming state is not exposed.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,21 +37,6 @@ ONNX_INFO = "onnx.json"
 
 class OnnxExportError(AudioCoreError):
     """The model (or this machine) cannot produce the ONNX graphs."""
-
-
-@contextlib.contextmanager
-def _einops_uncached() -> Iterator[None]:
-    """einops caches reshape recipes by input shape; while tracing, shapes are size tensors
-    hashed by ``id``, so a reused id returns a recipe holding another tensor's sizes (a graph
-    with stale shapes). Trace with the uncached recipe function instead."""
-    import einops.einops as ein
-
-    cached = ein._reconstruct_from_shape
-    ein._reconstruct_from_shape = ein._reconstruct_from_shape_uncached  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        ein._reconstruct_from_shape = cached
 
 
 def fold_weight_norm(model: nn.Module) -> nn.Module:
