@@ -142,7 +142,8 @@ def export_onnx(model: Any, out: str | Path, *, seconds: float = 1.0,
     out = Path(out)
     model = cast(Any, fold_weight_norm(model.float().cpu().eval()))
     graphs = _graphs(model)
-    graphs.encoder.eval(), graphs.decoder.eval()
+    graphs.encoder.eval()
+    graphs.decoder.eval()
     info: dict[str, Any] = {"sample_rate": model.sample_rate, "channels": model.channels,
                             "hop_length": model.hop_length,
                             "encoder": {"input": "waveform", "output": graphs.middle},

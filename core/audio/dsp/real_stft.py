@@ -10,6 +10,7 @@ arithmetic, so traced graphs stay length-dynamic.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -77,7 +78,8 @@ def istft_parts(real: Tensor, imag: Tensor, n_fft: int, hop_length: int | None =
     start = n_fft // 2 if center else 0
     if length is None:
         length = wave.shape[-1] - 2 * start
-    wave = F.pad(wave, (0, length))[:, start:start + length]  # zero-padded past the frames
+    # zero-padded past the frames (``length`` is a size tensor when traced)
+    wave = F.pad(wave, (0, cast(int, length)))[:, start:start + length]
     return wave.reshape(*lead, wave.shape[-1])
 
 
@@ -93,14 +95,13 @@ def griffin_lim_parts(magnitude: Tensor, phase: Tensor, n_fft: int, hop_length: 
     re, im = turn.cos(), turn.sin()
     prev_re, prev_im = torch.zeros_like(re), torch.zeros_like(im)
     alpha, eps = momentum / (1.0 + momentum), torch.finfo(torch.float32).tiny
-    kw = dict(n_fft=n_fft, hop_length=hop_length, window=window)
     for _ in range(n_iter):
-        wave = istft_parts(mag * re, mag * im, length=length, **kw)
-        new_re, new_im = stft_parts(wave, **kw)
+        wave = istft_parts(mag * re, mag * im, n_fft, hop_length, window=window, length=length)
+        new_re, new_im = stft_parts(wave, n_fft, hop_length, window=window)
         new_re = F.pad(new_re, (0, frames))[..., :frames]  # `length` may disagree with frames
         new_im = F.pad(new_im, (0, frames))[..., :frames]
         re, im = new_re - alpha * prev_re, new_im - alpha * prev_im
         norm = torch.sqrt(re * re + im * im) + eps
         re, im = re / norm, im / norm
         prev_re, prev_im = new_re, new_im
-    return istft_parts(mag * re, mag * im, length=length, **kw)
+    return istft_parts(mag * re, mag * im, n_fft, hop_length, window=window, length=length)
