@@ -103,13 +103,16 @@ class DecoderGraph(nn.Module):
 
 
 def _graphs(model: Any) -> OnnxGraphs:
-    """The model's own graphs (:class:`~audio_core.contracts.onnx.OnnxExportable`), else the
-    default ones: encoder ``encode_codes``/``encode``, decoder ``model.decoder`` after a
-    code-table lookup for a codec."""
+    """The model's own graphs (:class:`~audio_core.contracts.onnx.OnnxExportable`), else
+    :func:`default_graphs`."""
+    return model.onnx_graphs() if isinstance(model, OnnxExportable) else default_graphs(model)
+
+
+def default_graphs(model: Any) -> OnnxGraphs:
+    """Encoder ``encode_codes``/``encode``; decoder ``model.decoder`` (which must output the
+    waveform) after a code-table lookup for a codec."""
     from audio_core.contracts.models import Autoencoder, is_codec
 
-    if isinstance(model, OnnxExportable):
-        return model.onnx_graphs()
     if not isinstance(model, Autoencoder) or not hasattr(model, "decoder"):
         raise OnnxExportError(f"ONNX export needs a codec or autoencoder with a decoder "
                               f"module; {type(model).__name__} is not one")

@@ -83,6 +83,14 @@ def istft_parts(real: Tensor, imag: Tensor, n_fft: int, hop_length: int | None =
     return wave.reshape(*lead, wave.shape[-1])
 
 
+def _hypot(re: Tensor, im: Tensor) -> Tensor:
+    """``|re + i im|`` as ``abs`` of a complex tensor computes it (scaled by the larger part:
+    no underflow of tiny squares, which would turn a unit phase vector into a huge one)."""
+    big, small = torch.maximum(re.abs(), im.abs()), torch.minimum(re.abs(), im.abs())
+    ratio = small / torch.where(big > 0, big, torch.ones_like(big))
+    return big * torch.sqrt(1.0 + ratio * ratio)
+
+
 def griffin_lim_parts(magnitude: Tensor, phase: Tensor, n_fft: int, hop_length: int,
                       n_iter: int, momentum: float, length: int | Tensor | None = None,
                       window: WindowSpec = "hann") -> Tensor:
@@ -101,7 +109,7 @@ def griffin_lim_parts(magnitude: Tensor, phase: Tensor, n_fft: int, hop_length: 
         new_re = F.pad(new_re, (0, frames))[..., :frames]  # `length` may disagree with frames
         new_im = F.pad(new_im, (0, frames))[..., :frames]
         re, im = new_re - alpha * prev_re, new_im - alpha * prev_im
-        norm = torch.sqrt(re * re + im * im) + eps
+        norm = _hypot(re, im) + eps
         re, im = re / norm, im / norm
         prev_re, prev_im = new_re, new_im
     return istft_parts(mag * re, mag * im, n_fft, hop_length, window=window, length=length)
