@@ -14,6 +14,11 @@ Writes two graphs and a description::
 Batch and length are dynamic axes. Weight norm is folded into plain weights before export
 (a parametrization is not exportable), on a copy: the model passed in is unchanged. The
 graphs are offline (whole-signal) graphs; streaming state is not exposed.
+
+A model with its own graphs (:class:`~audio_core.contracts.onnx.OnnxExportable`: a tokenizer
+decoding codes with its own maths, a Griffin-Lim vocoder that takes its initial phases, an
+unrolled diffusion sampler that takes its noise) gives them with ``onnx_graphs()``; their
+extra decoder inputs are listed in ``onnx.json`` (``decoder.inputs``) and fed to the check.
 """
 
 from __future__ import annotations
