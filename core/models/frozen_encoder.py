@@ -140,7 +140,11 @@ class FrozenEncoder(nn.Module, Encoder):
         # integer arithmetic (tensor ops when traced for ONNX): n = max(1, ceil(needed / window))
         n = (needed + window - 1) // window if self.window else 1
         n = n if not isinstance(n, int) else max(1, n)
-        x = F.pad(x, (0, n * window))[..., :n * window]  # zero-pad or trim to n windows
+        target = n * window  # zero-pad or trim to n windows
+        if isinstance(target, int):  # eager: exactly the missing samples
+            x = F.pad(x, (0, max(0, target - x.shape[-1])))[..., :target]
+        else:  # traced: pad by a whole target, then cut (no Python test on a size)
+            x = F.pad(x, (0, target))[..., :target]
         return x.reshape(-1, window)
 
     def forward(self, waveform: Tensor) -> Tensor:
