@@ -151,7 +151,7 @@ class DiffusionAutoencoder(Autoencoder):
         latent = F.pad(self._place(latent), (0, (frames + multiple - 1) // multiple * multiple
                                              - frames), mode="replicate")
         _, sigma = self.objective.alpha_sigma(torch.tensor([self.objective.t_max]))
-        x_T = sigma.item() * noise.float()
+        x_T = sigma.item() * noise.to(latent.device).float()
         dtype = latent.dtype
 
         def denoise(x_t: Tensor, t: Tensor) -> Tensor:
