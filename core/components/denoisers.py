@@ -40,10 +40,12 @@ class SinusoidalTimeEmbedding(nn.Module):
         self.features = features
 
     def forward(self, t: Tensor) -> Tensor:
-        t = t.float()
-        angles = rearrange(t, "b -> b 1") * self.freqs
-        out = torch.cat([rearrange(t, "b -> b 1"), angles.sin(), angles.cos()], dim=-1)
-        return F.pad(out, (0, self.features - out.shape[-1]))
+        # explicit 2-D reshapes and axes: the ONNX exporter mis-ranks an einops reshape
+        # here from its second call on (an unrolled sampler calls it once per step)
+        t = t.float().reshape(-1, 1)
+        angles = t * self.freqs
+        out = torch.cat([t, angles.sin(), angles.cos()], dim=1)
+        return F.pad(out, (0, self.features - out.shape[1]))
 
 
 def time_mlp(features: int, width: int, max_frequency: float = 100.0) -> nn.Sequential:

@@ -47,14 +47,19 @@ class GriffinLimVocoder(nn.Module):
         self.n_mels, self.n_iter, self.momentum = n_mels, n_iter, momentum
         self.nnls_iter, self.seed, self.scale = nnls_iter, seed, scale
 
-    def forward(self, mel: Tensor, length: int | None = None) -> Tensor:
+    def forward(self, mel: Tensor, length: int | None = None,
+                phase: Tensor | None = None) -> Tensor:
+        """``phase``: the initial phases (cycles in [0, 1), ``(batch, n_fft // 2 + 1,
+        frames)``; default: drawn with ``seed``), an input of an ONNX graph."""
         if mel.ndim != 3 or mel.shape[1] != self.n_mels:
             raise ValueError(f"griffin_lim expects a {'dB' if self.scale == 'db' else 'log'}-mel "
                              f"(batch, {self.n_mels}, frames), got {tuple(mel.shape)}")
         power = db_to_power(mel.float()) if self.scale == "db" else mel.float().exp()
         magnitude = mel_to_linear(power, self.sample_rate, self.n_fft, power=2.0,
                                   n_iter=self.nnls_iter)
-        generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        generator = None if phase is not None else \
+            torch.Generator(device="cpu").manual_seed(self.seed)
         wave = griffin_lim(magnitude, self.n_fft, self.hop_length, n_iter=self.n_iter,
-                           momentum=self.momentum, length=length, generator=generator)
+                           momentum=self.momentum, length=length, generator=generator,
+                           phase=phase)
         return wave.unsqueeze(1)

@@ -14,6 +14,11 @@ Writes two graphs and a description::
 Batch and length are dynamic axes. Weight norm is folded into plain weights before export
 (a parametrization is not exportable), on a copy: the model passed in is unchanged. The
 graphs are offline (whole-signal) graphs; streaming state is not exposed.
+
+A model with its own graphs (:class:`~audio_core.contracts.onnx.OnnxExportable`: a tokenizer
+decoding codes with its own maths, a Griffin-Lim vocoder that takes its initial phases, an
+unrolled diffusion sampler that takes its noise) gives them with ``onnx_graphs()``; their
+extra decoder inputs are listed in ``onnx.json`` (``decoder.inputs``) and fed to the check.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from audio_core.contracts.onnx import OnnxExportable, OnnxGraphs
 from audio_core.errors import AudioCoreError
 
 OPSET = 17
@@ -101,7 +107,15 @@ class DecoderGraph(nn.Module):
         return self.model.decoder(latent)
 
 
-def _graphs(model: Any) -> tuple[EncoderGraph, DecoderGraph, dict[str, Any]]:
+def _graphs(model: Any) -> OnnxGraphs:
+    """The model's own graphs (:class:`~audio_core.contracts.onnx.OnnxExportable`), else
+    :func:`default_graphs`."""
+    return model.onnx_graphs() if isinstance(model, OnnxExportable) else default_graphs(model)
+
+
+def default_graphs(model: Any) -> OnnxGraphs:
+    """Encoder ``encode_codes``/``encode``; decoder ``model.decoder`` (which must output the
+    waveform) after a code-table lookup for a codec."""
     from audio_core.contracts.models import Autoencoder, is_codec
 
     if not isinstance(model, Autoencoder) or not hasattr(model, "decoder"):
@@ -109,8 +123,6 @@ def _graphs(model: Any) -> tuple[EncoderGraph, DecoderGraph, dict[str, Any]]:
                               f"module; {type(model).__name__} is not one")
     codec = is_codec(model)
     lookup = None
-    info: dict[str, Any] = {"sample_rate": model.sample_rate, "channels": model.channels,
-                            "hop_length": model.hop_length}
     if codec:
         tables = getattr(model.quantizer, "code_tables", None)  # an optional capability
         if tables is None:
@@ -120,20 +132,13 @@ def _graphs(model: Any) -> tuple[EncoderGraph, DecoderGraph, dict[str, Any]]:
                                   f"{type(model.quantizer).__name__} has none")
         with torch.no_grad():
             lookup = CodeLookup(tables())
-        info.update(num_codebooks=len(tables()), codebook_size=lookup.size,
-                    encoder={"input": "waveform", "output": "codes"},
-                    decoder={"input": "codes", "output": "waveform"})
+        info = {"num_codebooks": len(tables()), "codebook_size": lookup.size}
     else:
-        info.update(latent_dim=model.latent_dim,
-                    encoder={"input": "waveform", "output": "latent"},
-                    decoder={"input": "latent", "output": "waveform"})
-    return EncoderGraph(model, codec).eval(), DecoderGraph(model, lookup).eval(), info
-
-
-def _axes(name: str) -> dict[int, str]:
-    """Dynamic axes of a graph input/output: batch and length; codes' row count too."""
-    return {0: "batch", 1: "codebooks", 2: "frames"} if name == "codes" else \
-        {0: "batch", 2: "length"}
+        info = {"latent_dim": model.latent_dim}
+    middle = "codes" if codec else "latent"
+    axes = {0: "batch", 1: "codebooks", 2: "frames"} if codec else {0: "batch", 2: "frames"}
+    return OnnxGraphs(EncoderGraph(model, codec), DecoderGraph(model, lookup), middle, axes,
+                      info=info)
 
 
 def export_onnx(model: Any, out: str | Path, *, seconds: float = 1.0,
@@ -144,53 +149,76 @@ def export_onnx(model: Any, out: str | Path, *, seconds: float = 1.0,
     difference to PyTorch (``max_abs_diff``). Returns the ``onnx.json`` content."""
     out = Path(out)
     model = cast(Any, fold_weight_norm(model.float().cpu().eval()))
-    encoder, decoder, info = _graphs(model)
+    graphs = _graphs(model)
+    graphs.encoder.eval()
+    graphs.decoder.eval()
+    info: dict[str, Any] = {"sample_rate": model.sample_rate, "channels": model.channels,
+                            "hop_length": model.hop_length,
+                            "encoder": {"input": "waveform", "output": graphs.middle},
+                            "decoder": {"input": graphs.middle, "output": "waveform"}}
+    if graphs.extra:
+        info["decoder"]["inputs"] = [graphs.middle, *graphs.extra]
+    for key, value in graphs.info.items():
+        info[key] = {**info[key], **value} if isinstance(info.get(key), dict) else value
     example = torch.randn(1, model.channels, int(seconds * model.sample_rate),
                           generator=torch.Generator().manual_seed(0)) * 0.1
     out.mkdir(parents=True, exist_ok=True)
-    kind = info["decoder"]["input"]
+    waveform_axes = {0: "batch", 2: "length"}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes on shape checks turned constants
-        middle = encoder(example)
-        for graph, x, names, name in ((encoder, example, ("waveform", kind), "encoder"),
-                                      (decoder, middle, (kind, "waveform"), "decoder")):
+        middle = graphs.encoder(example)
+        extra = _extra(graphs, middle, 0)
+        for graph, args, names, axes, name in (
+                (graphs.encoder, (example,), ["waveform", graphs.middle],
+                 [waveform_axes, graphs.middle_axes], "encoder"),
+                (graphs.decoder, (middle, *extra.values()),
+                 [graphs.middle, *extra, "waveform"],
+                 [graphs.middle_axes, *graphs.extra.values(), waveform_axes], "decoder")):
             try:
-                torch.onnx.export(graph, (x,), str(out / f"{name}.onnx"),
-                                  input_names=[names[0]], output_names=[names[1]],
+                torch.onnx.export(graph, args, str(out / f"{name}.onnx"),
+                                  input_names=names[:-1], output_names=names[-1:],
                                   opset_version=OPSET, dynamo=False,
-                                  dynamic_axes={n: _axes(n) for n in names})
+                                  dynamic_axes=dict(zip(names, axes, strict=True)))
             except Exception as exc:  # an op without an ONNX form, a missing package
                 raise OnnxExportError(f"ONNX export of the {name} of "
                                       f"{type(model).__name__} failed: "
                                       f"{type(exc).__name__}: {exc}") from exc
     info["opset"] = OPSET
     if check:
-        info["max_abs_diff"] = check_onnx(encoder, decoder, out, model.channels,
+        info["max_abs_diff"] = check_onnx(graphs, out, model.channels,
                                           int(0.37 * seconds * model.sample_rate) + 7)
     (out / ONNX_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
     return info
 
 
-def check_onnx(encoder: nn.Module, decoder: nn.Module, out: Path, channels: int,
+def _extra(graphs: OnnxGraphs, middle: Tensor, seed: int) -> dict[str, Tensor]:
+    """Values of the decoder's extra inputs for ``middle`` (none for the default graphs)."""
+    if graphs.make_extra is None:
+        return {}
+    return graphs.make_extra(middle, torch.Generator().manual_seed(seed))
+
+
+def check_onnx(graphs: OnnxGraphs, out: Path, channels: int,
                length: int) -> dict[str, float] | None:
     """Max abs difference of the ONNX graphs in ``out`` (onnxruntime) to PyTorch on noise
     of ``length`` samples (batch 2): ``{"encoder", "decoder"}`` (codes: count of differing
-    codes as ``encoder_codes_differ``); ``None`` without onnxruntime."""
+    codes as ``encoder_codes_differ``); ``None`` without onnxruntime. The decoder graph runs
+    on PyTorch's encoder output (and the same extra inputs)."""
     try:
         import onnxruntime as ort
     except ImportError:
         return None
     x = torch.randn(2, channels, length, generator=torch.Generator().manual_seed(1)) * 0.1
     with torch.no_grad():
-        middle = encoder(x)
-        audio = decoder(middle)
+        middle = graphs.encoder(x)
+        extra = _extra(graphs, middle, 1)
+        audio = graphs.decoder(middle, *extra.values())
     run = {name: ort.InferenceSession(str(out / f"{name}.onnx"),
                                       providers=["CPUExecutionProvider"])
            for name in ("encoder", "decoder")}
-    got_middle = torch.from_numpy(run["encoder"].run(None, {run["encoder"].get_inputs()[0]
-                                                            .name: x.numpy()})[0])
-    got_audio = torch.from_numpy(run["decoder"].run(None, {run["decoder"].get_inputs()[0]
-                                                           .name: middle.numpy()})[0])
+    got_middle = torch.from_numpy(run["encoder"].run(None, {"waveform": x.numpy()})[0])
+    feeds = {graphs.middle: middle.numpy(), **{k: v.numpy() for k, v in extra.items()}}
+    got_audio = torch.from_numpy(run["decoder"].run(None, feeds)[0])
     for name, got, want in (("encoder", got_middle, middle), ("decoder", got_audio, audio)):
         if got.shape != want.shape:  # a length baked into the graph when it was traced
             raise OnnxExportError(

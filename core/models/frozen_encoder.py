@@ -20,12 +20,10 @@ keeps the encoder contract.
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.contracts.components import Decoder, Encoder
@@ -130,7 +128,7 @@ class FrozenEncoder(nn.Module, Encoder):
         if waveform.ndim != 3:
             raise ValueError(f"{type(self).__name__} expects a waveform (batch, channels, time), "
                              f"got shape {tuple(waveform.shape)}")
-        frames = self.num_frames(waveform.shape[-1])
+        frames = self._frames(waveform.shape[-1])
         x = waveform.float().mean(dim=1)
         if self.sample_rate != self.input_rate:
             from audio_core.audio.resample import resample
@@ -139,13 +137,18 @@ class FrozenEncoder(nn.Module, Encoder):
         x = normalize_waveform(x, self.normalize)
         needed = frames * self.patch_size
         window = self.window or needed
-        n = max(1, math.ceil(needed / window))
-        x = F.pad(x, (0, n * window - x.shape[-1])) if x.shape[-1] < n * window \
-            else x[..., :n * window]
-        return rearrange(x, "b (n w) -> (b n) w", n=n)
+        # integer arithmetic (tensor ops when traced for ONNX): n = max(1, ceil(needed / window))
+        n = (needed + window - 1) // window if self.window else 1
+        n = n if not isinstance(n, int) else max(1, n)
+        target = n * window  # zero-pad or trim to n windows
+        if isinstance(target, int):  # eager: exactly the missing samples
+            x = F.pad(x, (0, max(0, target - x.shape[-1])))[..., :target]
+        else:  # traced: pad by a whole target, then cut (no Python test on a size)
+            x = F.pad(x, (0, target))[..., :target]
+        return x.reshape(-1, window)
 
     def forward(self, waveform: Tensor) -> Tensor:
-        batch, frames = waveform.shape[0], self.num_frames(waveform.shape[-1])
+        batch, frames = waveform.shape[0], self._frames(waveform.shape[-1])
         windows = self.prepare(waveform)
         tokens = self.features(windows)
         expected = (windows.shape[0], windows.shape[1] // self.patch_size, self.hidden_size)
@@ -153,8 +156,12 @@ class FrozenEncoder(nn.Module, Encoder):
             raise RuntimeError(f"{type(self).__name__}.features gave {tuple(tokens.shape)} for "
                                f"windows {tuple(windows.shape)}; expected {expected} "
                                f"(window // patch_size tokens of hidden_size)")
-        out = rearrange(tokens, "(b n) t h -> b h (n t)", b=batch)
+        out = tokens.reshape(batch, -1, tokens.shape[-1]).transpose(1, 2)  # b h (n t)
         return out[..., :frames]
+
+    def _frames(self, samples: Any) -> Any:
+        """``ceil(samples / hop_length)`` in integer arithmetic (a tensor when traced)."""
+        return (samples + self.hop_length - 1) // self.hop_length
 
     def extra_repr(self) -> str:
         return (f"hidden_size={self.hidden_size}, patch_size={self.patch_size}, "

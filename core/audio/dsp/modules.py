@@ -16,6 +16,7 @@ from audio_core.audio.dsp._common import (
     no_autocast,
 )
 from audio_core.audio.dsp.mel import mel_filterbank, mel_to_linear
+from audio_core.audio.dsp.real_stft import onnx_tracing, stft_parts
 from audio_core.audio.dsp.stft import stft
 
 
@@ -95,6 +96,11 @@ class Spectrogram(nn.Module):
         return result
 
     def _spectrum(self, x: Tensor) -> Tensor:
+        if self.power is not None and onnx_tracing():  # ONNX has no complex STFT
+            real, imag = stft_parts(x, self.n_fft, self.hop_length, self.win_length,
+                                    self.window.float(), self.center, self.pad_mode)
+            power = real * real + imag * imag
+            return power if self.power == 2.0 else power.pow(self.power / 2.0)
         spec = stft(
             x,
             self.n_fft,

@@ -44,5 +44,5 @@ def codes_to_bits(codes: Tensor, bits: int, bits_per_code: int) -> Tensor:
         raise ValueError(f"expected {num_codes(bits, bits_per_code)} codes per token for "
                          f"{bits} bits, got {codes.shape[-1]}")
     shifts = torch.arange(bits_per_code, device=codes.device, dtype=torch.int64)
-    unpacked = (codes.long().unsqueeze(-1) >> shifts) & 1
+    unpacked = (codes.long().unsqueeze(-1) // (1 << shifts)) % 2  # ONNX: no signed shifts
     return rearrange(unpacked, "... k b -> ... (k b)")[..., :bits].bool()

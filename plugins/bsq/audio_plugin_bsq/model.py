@@ -13,7 +13,6 @@ autoencoder: its latents are cut into independent chunks of the encoder's length
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -24,7 +23,16 @@ from torch import Tensor, nn
 
 from audio_core.audio.dsp import MelSpectrogram
 from audio_core.contracts.models import Codec, CodecSpec
+from audio_core.contracts.onnx import OnnxGraphs
 from audio_core.contracts.records import QuantizedResult
+from audio_plugin_bsq.chunks import (
+    ceil_div,
+    chunk_steps,
+    grid_to_tokens,
+    join_chunks,
+    split_chunks,
+    tokens_to_grid,
+)
 from audio_plugin_bsq.codes import num_codes
 from audio_plugin_bsq.vocoder import GriffinLimVocoder
 
@@ -160,17 +168,13 @@ class BSQTokenizer(Codec):
 
     def _steps(self, frames: int) -> tuple[int, int]:
         """(padded time steps, chunks) for ``frames`` mel frames."""
-        steps, chunk = math.ceil(frames / self.patch_time), self.encoder.max_time_patches
-        if steps <= chunk:
-            return steps, 1
-        chunks = math.ceil(steps / chunk)
-        return chunks * chunk, chunks
+        return chunk_steps(ceil_div(frames, self.patch_time), self.encoder.max_time_patches)
 
     def _to_chunks(self, x: Tensor) -> tuple[Tensor, int]:
         """Normalised mel ``(b, m, frames)`` -> ``(b * chunks, m, chunk frames)``, chunks."""
         steps, chunks = self._steps(x.shape[-1])
         x = nn.functional.pad(x, (0, steps * self.patch_time - x.shape[-1]), value=-1.0)
-        return rearrange(x, "b m (c t) -> (b c) m t", c=chunks), chunks
+        return split_chunks(x, chunks), chunks
 
     def _encode_latent(self, mel_db: Tensor) -> tuple[Tensor, int]:
         """dB mel -> encoder output ``(batch * chunks, width, tokens per chunk)``, chunks."""
@@ -179,7 +183,7 @@ class BSQTokenizer(Codec):
 
     def _decode_latent(self, latent: Tensor, chunks: int, frames: int | None) -> Tensor:
         x = self.denormalize(self.decoder(latent).float())
-        x = rearrange(x, "(b c) m t -> b m (c t)", c=chunks)
+        x = join_chunks(x, chunks)
         return x if frames is None else x[..., :frames]
 
     def _dtype(self) -> torch.dtype:
@@ -194,7 +198,7 @@ class BSQTokenizer(Codec):
         recon = self._decode_latent(result.latent, chunks, mel_db.shape[-1])
 
         def join(x: Tensor) -> Tensor:
-            return rearrange(x, "(b c) d n -> b d (c n)", c=chunks)
+            return join_chunks(x, chunks)
 
         return TokenizerOutput(recon, join(latent), replace(result, latent=join(result.latent),
                                                             codes=join(result.codes)))
@@ -204,7 +208,7 @@ class BSQTokenizer(Codec):
         """dB mel ``(batch, n_mels, frames)`` -> codes ``(batch, k, tokens)`` int64, tokens
         time-major (``freq_patches`` per time step)."""
         latent, chunks = self._encode_latent(mel_db)
-        return rearrange(self.quantizer.encode(latent), "(b c) k n -> b k (c n)", c=chunks)
+        return join_chunks(self.quantizer.encode(latent), chunks)
 
     @torch.no_grad()
     def decode_mel(self, codes: Tensor, frames: int | None = None) -> Tensor:
@@ -215,20 +219,24 @@ class BSQTokenizer(Codec):
         if padded != steps:
             raise ValueError(f"{steps} time steps cannot be decoded: sequences longer than "
                              f"{self.encoder.max_time_patches} steps must come in whole chunks")
-        codes = rearrange(codes, "b k (c n) -> (b c) k n", c=chunks)
-        return self._decode_latent(self.quantizer.decode(codes), chunks, frames)
+        return self._decode_latent(self.quantizer.decode(split_chunks(codes, chunks)), chunks,
+                                   frames)
 
     # -- waveforms ----------------------------------------------------------------------------
     def mel_spectrogram(self, waveform: Tensor) -> Tensor:
         """Waveform ``(batch, time)`` or ``(batch, channels, time)`` -> dB mel
         ``(batch * channels, n_mels, 1 + time // hop_length)``, fp32, clamped to ``db_range``."""
         if waveform.ndim == 3:
-            waveform = rearrange(waveform, "b c t -> (b c) t")
+            waveform = waveform.reshape(-1, waveform.shape[-1])  # (b c) t
         return self.mel(waveform.float())
 
-    def mel_to_waveform(self, mel_db: Tensor, length: int | None = None) -> Tensor:
-        """dB mel -> waveform ``(batch, 1, time)`` through the vocoder (clamped first)."""
-        return self.vocoder(mel_db.float().clamp(*self.db_range), length)
+    def mel_to_waveform(self, mel_db: Tensor, length: int | None = None,
+                        phase: Tensor | None = None) -> Tensor:
+        """dB mel -> waveform ``(batch, 1, time)`` through the vocoder (clamped first);
+        ``phase``: a Griffin-Lim vocoder's initial phases (default: its seeded draw)."""
+        mel = mel_db.float().clamp(*self.db_range)
+        return self.vocoder(mel, length) if phase is None else \
+            self.vocoder(mel, length, phase=phase)
 
     @torch.no_grad()
     def encode_audio(self, waveform: Tensor) -> Tensor:
@@ -236,10 +244,11 @@ class BSQTokenizer(Codec):
         return self.encode_mel(self.mel_spectrogram(waveform))
 
     @torch.no_grad()
-    def decode_audio(self, codes: Tensor, length: int | None = None) -> Tensor:
+    def decode_audio(self, codes: Tensor, length: int | None = None,
+                     phase: Tensor | None = None) -> Tensor:
         """Codes -> waveform ``(batch, 1, length)`` (frames implied by ``length``)."""
         frames = None if length is None else 1 + length // self.hop_length
-        return self.mel_to_waveform(self.decode_mel(codes, frames), length)
+        return self.mel_to_waveform(self.decode_mel(codes, frames), length, phase)
 
     @torch.no_grad()
     def reconstruct(self, waveform: Tensor) -> Tensor:
@@ -277,20 +286,31 @@ class BSQTokenizer(Codec):
         if n_quantizers not in (None, rows):
             raise ValueError(f"a BSQ tokenizer decodes only from all {rows} code rows, got "
                              f"n_quantizers={n_quantizers}")
-        steps = -(-waveform.shape[-1] // self.samples_per_step)
+        steps = ceil_div(waveform.shape[-1], self.samples_per_step)
         tokens = self.encode_audio(waveform)  # one more step when the mel has a last frame
-        return rearrange(tokens, "b k (t f) -> b (f k) t", f=self.freq_patches)[..., :steps]
+        return tokens_to_grid(tokens, self.freq_patches)[..., :steps]
 
     @torch.no_grad()
     def decode_codes(self, codes: Tensor, length: int | None = None) -> Tensor:
         """Codes ``(batch, freq_patches * k, steps)`` from :meth:`encode_codes` -> waveform
         ``(batch, 1, length)`` (default ``steps * samples_per_step``)."""
-        steps, chunk = codes.shape[-1], self.encoder.max_time_patches
-        whole = steps if steps <= chunk else -(-steps // chunk) * chunk
-        codes = nn.functional.pad(codes, (0, whole - steps))  # chunks decode independently
-        tokens = rearrange(codes, "b (f k) t -> b k (t f)", f=self.freq_patches)
-        return self.decode_audio(tokens, steps * self.samples_per_step if length is None
-                                 else int(length))
+        steps = codes.shape[-1]
+        return self.decode_audio(self.codes_to_tokens(codes), steps * self.samples_per_step
+                                 if length is None else int(length))
+
+    def codes_to_tokens(self, codes: Tensor) -> Tensor:
+        """Codes ``(batch, freq_patches * k, steps)`` -> tokens ``(batch, k, tokens)``, padded
+        to whole chunks (chunks decode independently)."""
+        steps = codes.shape[-1]
+        whole, _ = chunk_steps(steps, self.encoder.max_time_patches)
+        codes = nn.functional.pad(codes, (0, whole - steps))
+        return grid_to_tokens(codes, self.freq_patches)
+
+    def onnx_graphs(self) -> OnnxGraphs:
+        """``audio-core export --format onnx``: codes graphs (see :mod:`audio_plugin_bsq.onnx`)."""
+        from audio_plugin_bsq.onnx import onnx_graphs
+
+        return onnx_graphs(self)
 
 
 def _required(module: nn.Module | None, slot: str) -> nn.Module:

@@ -67,7 +67,7 @@ class MagnitudeEncoder(nn.Module, Encoder):
         if waveform.ndim != 3 or waveform.shape[1] != self.channels:
             raise ValueError(f"mousai.magnitude expects (batch, {self.channels}, time), got "
                              f"{tuple(waveform.shape)}")
-        pad = -waveform.shape[-1] % self.hop_length
+        pad = (self.hop_length - waveform.shape[-1] % self.hop_length) % self.hop_length
         spec = self.spectrogram(F.pad(waveform, (0, pad)))
         h = self.body(self.inp(spec.to(self.inp.weight.dtype)))
         return self.out(F.silu(self.out_norm(h))).tanh()

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from audio_core.contracts.models import Autoencoder, ProgressFn
+from audio_core.contracts.onnx import OnnxGraphs
+from audio_core.diffusion.objectives import draw
 from audio_core.errors import ConfigError
 
 DEFAULT_OBJECTIVE = "core.v_diffusion"
@@ -123,16 +125,33 @@ class DiffusionAutoencoder(Autoencoder):
         steps = self.decode_steps if steps is None else int(steps)
         if steps < 1:
             raise ValueError(f"decode steps must be >= 1, got {steps}")
-        frames = latent.shape[-1]
-        length = frames * self.hop_length if length is None else int(length)
-        multiple = self.length_multiple // self.hop_length
-        padded = -(-frames // multiple) * multiple
-        latent = self._place(latent)
-        if padded > frames:
-            latent = F.pad(latent, (0, padded - frames), mode="replicate")
+        length = latent.shape[-1] * self.hop_length if length is None else int(length)
         generator = torch.Generator().manual_seed(int(seed))
-        shape = (latent.shape[0], self.channels, padded * self.hop_length)
-        x_T = self.objective.prior(shape, generator=generator, device=latent.device)
+        noise = draw("normal", self.noise_shape(latent), generator, latent.device)
+        audio = self.sample(latent, noise, steps, generator=generator, progress=progress)
+        return audio[..., :length]
+
+    def noise_shape(self, latent: Tensor) -> tuple[int, int, int]:
+        """The starting noise of :meth:`sample` for ``latent`` ``(batch, latent_dim,
+        frames)``: ``(batch, channels, ceil(frames / m) * m * hop_length)``, ``m =
+        length_multiple / hop_length`` (the denoiser's length multiple)."""
+        multiple = self.length_multiple // self.hop_length
+        padded = (latent.shape[-1] + multiple - 1) // multiple * multiple
+        return (latent.shape[0], self.channels, padded * self.hop_length)
+
+    def sample(self, latent: Tensor, noise: Tensor, steps: int,
+               generator: torch.Generator | None = None,
+               progress: ProgressFn | None = None) -> Tensor:
+        """Latent ``(batch, latent_dim, frames)`` and standard normal ``noise`` of
+        :meth:`noise_shape` -> waveform ``(batch, channels, noise length)`` in ``steps``
+        sampler steps from ``x_T = sigma(t_max) * noise``; tensor ops only (the ONNX decoder
+        graph unrolls it)."""
+        multiple = self.length_multiple // self.hop_length
+        frames = latent.shape[-1]
+        latent = F.pad(self._place(latent), (0, (frames + multiple - 1) // multiple * multiple
+                                             - frames), mode="replicate")
+        _, sigma = self.objective.alpha_sigma(torch.tensor([self.objective.t_max]))
+        x_T = sigma.item() * noise.to(latent.device).float()
         dtype = latent.dtype
 
         def denoise(x_t: Tensor, t: Tensor) -> Tensor:
@@ -144,4 +163,11 @@ class DiffusionAutoencoder(Autoencoder):
         grid = self.objective.timesteps(steps)
         audio = self.sampler(denoise, x_T, grid, self.objective, generator=generator,
                              progress=progress)
-        return audio[..., :length].float() / self.scale
+        return audio.float() / self.scale
+
+    def onnx_graphs(self) -> OnnxGraphs:
+        """``audio-core export --format onnx``: the encoder, and a decoder of ``(latent,
+        noise)`` unrolling ``decode_steps`` sampler steps (see :mod:`audio_plugin_mousai.onnx`)."""
+        from audio_plugin_mousai.onnx import onnx_graphs
+
+        return onnx_graphs(self)

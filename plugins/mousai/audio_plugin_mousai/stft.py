@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
+from audio_core.audio.dsp.real_stft import onnx_tracing, stft_parts
 from audio_core.precision import float32_region
 
 
@@ -35,13 +33,18 @@ class MagnitudeSpectrogram(nn.Module):
 
     @float32_region  # autocast off: the STFT of a bf16/fp16 model still runs in float32
     def forward(self, waveform: Tensor) -> Tensor:
-        batch, _, time = waveform.shape
-        frames = math.ceil(time / self.hop_length)
+        batch, channels, time = waveform.shape
+        frames = (time + self.hop_length - 1) // self.hop_length  # tensor ops when traced
         left = (self.n_fft - self.hop_length) // 2
         right = (frames - 1) * self.hop_length + self.n_fft - time - left
-        x = F.pad(rearrange(waveform.float(), "b c t -> (b c) t"), (left, right))
-        spec = torch.stft(x, self.n_fft, self.hop_length, window=self.window.float(),
-                          center=False, return_complex=True).abs()
+        x = F.pad(waveform.float().reshape(batch * channels, time), (left, right))
+        if onnx_tracing():  # ONNX has no complex STFT: the same transform on real parts
+            real, imag = stft_parts(x, self.n_fft, self.hop_length, window=self.window.float(),
+                                    center=False)
+            spec = torch.sqrt(real * real + imag * imag)
+        else:
+            spec = torch.stft(x, self.n_fft, self.hop_length, window=self.window.float(),
+                              center=False, return_complex=True).abs()
         if self.log:
             spec = torch.log1p(spec)
-        return rearrange(spec, "(b c) f n -> b (c f) n", b=batch)
+        return spec.reshape(batch, channels * self.bins, spec.shape[-1])

@@ -33,6 +33,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.audio.dsp import MelSpectrogram, istft
+from audio_core.audio.dsp.real_stft import onnx_tracing
 from audio_core.contracts.components import Decoder
 from audio_plugin_rae.transformer import Block, sincos_positions
 
@@ -124,16 +125,18 @@ class ViTDecoder(nn.Module, Decoder):
                              f"{tuple(latent.shape)}")
         batch, frames = latent.shape[0], latent.shape[-1]
         span = self.window or frames
-        n = max(1, math.ceil(frames / span))
+        n = (frames + span - 1) // span  # integer arithmetic: tensor ops when traced for ONNX
+        n = max(1, n) if isinstance(n, int) else n
         x = nn.functional.pad(latent, (0, n * span - frames))
         real = torch.arange(n * span, device=latent.device) < frames
-        h = self.embed(rearrange(x, "b d (n w) -> (b n) w d", w=span))
+        h = self.embed(x.transpose(1, 2).reshape(-1, span, x.shape[1]))  # (b n) w d
         h = h + sincos_positions(span, self.width, device=h.device, dtype=h.dtype)
-        mask = rearrange(real, "(n w) -> n w", w=span).repeat(batch, 1)
-        mask = None if bool(mask.all()) else mask
+        mask = real.reshape(-1, span).repeat(batch, 1)  # (b n) w
+        if not onnx_tracing() and bool(mask.all()):  # a graph keeps the mask: lengths vary
+            mask = None
         for block in self.blocks:
             h = block(h, mask)
-        h = rearrange(self.norm(h), "(b n) w c -> b (n w) c", b=batch)
+        h = self.norm(h).reshape(batch, -1, self.width)  # (b n) w c -> b (n w) c
         return h[:, :frames]
 
     def forward(self, latent: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from audio_core.audio.transforms import fit_length
+from audio_core.contracts.onnx import OnnxGraphs
 from audio_core.errors import ConfigError
 from audio_core.models.autoencoder import AutoencoderOutput, audio_context
 from audio_core.models.frozen_encoder import FrozenEncoderAutoencoder, build_seeded
@@ -115,11 +116,13 @@ class RAEAutoencoder(FrozenEncoderAutoencoder):
 
     # -- decoding ---------------------------------------------------------------------
     @torch.no_grad()
-    def vocode(self, log_mel: Tensor, length: int) -> Tensor:
+    def vocode(self, log_mel: Tensor, length: int, phase: Tensor | None = None) -> Tensor:
         """Log-mel ``(batch, n_mels, frames)`` -> waveform ``(batch, channels, length)``,
-        fp32, through the frozen vocoder (no gradients)."""
+        fp32, through the frozen vocoder (no gradients); ``phase``: a Griffin-Lim vocoder's
+        initial phases (default: its seeded draw)."""
         vocoder = self.frozen_on("vocoder", log_mel.device)
-        wave = vocoder(log_mel.float(), length)
+        wave = vocoder(log_mel.float(), length) if phase is None else \
+            vocoder(log_mel.float(), length, phase=phase)
         return fit_length(wave, length).expand(-1, self.channels, -1)
 
     def decode(self, latent: Tensor, length: int | None = None) -> Tensor:
@@ -127,6 +130,12 @@ class RAEAutoencoder(FrozenEncoderAutoencoder):
         if not self.spectrogram_output:
             return fit_length(out, length)
         return self.vocode(out, length or latent.shape[-1] * self.hop_length)
+
+    def onnx_graphs(self) -> OnnxGraphs:
+        """``audio-core export --format onnx`` (see :mod:`audio_plugin_rae.onnx`)."""
+        from audio_plugin_rae.onnx import onnx_graphs
+
+        return onnx_graphs(self)
 
     def forward(self, waveform: Tensor) -> AutoencoderOutput:
         """The training forward (see :meth:`AudioAutoencoder.forward`); with a spectrogram

@@ -15,6 +15,8 @@ patch size): ``W`` must be a multiple of ``g**2``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -23,6 +25,7 @@ from einops import rearrange, repeat
 from torch import Tensor
 
 from audio_core.audio.dsp import MelSpectrogram
+from audio_core.audio.dsp.real_stft import onnx_tracing
 from audio_core.models.frozen_encoder import EncoderGeometryError, FrozenEncoder
 from audio_plugin_rae.pretrained import load_backbone
 
@@ -95,7 +98,29 @@ class SpectrogramEncoder(FrozenEncoder):
         return (repeat(resized, "n 1 h w -> n (3 1) h w") - self.image_mean) / self.image_std
 
     def features(self, windows: Tensor) -> Tensor:
-        out = self.backbone(pixel_values=self.image(windows), output_hidden_states=True)
+        with self._table_positions():
+            out = self.backbone(pixel_values=self.image(windows), output_hidden_states=True)
         hidden = out.hidden_states[self.layer][:, self.skip:]
         hidden = F.layer_norm(hidden.float(), (self.hidden_size,), eps=self.eps)
         return rearrange(hidden, "n (f t) h -> n (t f) h", f=self.grid)
+
+    @contextlib.contextmanager
+    def _table_positions(self) -> Iterator[None]:
+        """While an ONNX graph is traced, the backbone's position table as it is: transformers
+        resizes it (bicubic with antialiasing, no ONNX form) whenever it is traced, although
+        every image here has the model's size, where eager code uses the table unchanged."""
+        embeddings = getattr(self.backbone, "embeddings", None)
+        if not onnx_tracing() or embeddings is None:
+            yield
+            return
+        table = embeddings.position_embeddings
+        if self.image_size != int(self.backbone.config.image_size):
+            raise EncoderGeometryError(
+                f"rae.spectrogram: an ONNX graph needs image_size == the model's "
+                f"{self.backbone.config.image_size} (got {self.image_size}): resizing the "
+                f"position table has no ONNX form")
+        embeddings.interpolate_pos_encoding = lambda *args, **kwargs: table
+        try:
+            yield
+        finally:
+            del embeddings.interpolate_pos_encoding
