@@ -17,8 +17,9 @@ maths as calling it, but with activations held as ``(batch, time, channels)`` te
   per frame, instead of oneDNN's transposed convolution;
 - the LSTM reads ``(batch, time, channels)`` directly.
 
-On 2 CPU threads this makes EnCodec 24 kHz encode + decode 1.3-1.5x faster than the
-module path (``benchmarks/onnx_vs_torch.py``). Results equal the module path to float
+On 2 CPU threads this makes full-size EnCodec 24 kHz encode + decode about 1.5x faster
+than the module path (real-time factor 0.074 -> 0.047; ``benchmarks/onnx_vs_torch.py``,
+docs/benchmarks.md). Results equal the module path to float
 rounding (summation order), not bit for bit. A layer the path does not know runs through
 its own module on a channel-major copy. :func:`applies` says when the path is used:
 inference only (autograd off), no autocast, not tracing, weights not partitioned by ZeRO-3.
