@@ -232,6 +232,33 @@ class TransformersImporter:
                             registry=registry)
 
 
+def check_fields(config: Mapping[str, Any], file: Path, required: tuple[str, ...] = (),
+                 positive_ints: tuple[str, ...] = ()) -> None:
+    """:class:`ModelImportError` naming ``file`` and the field(s) unless every ``required``
+    field is present and every ``positive_ints`` field present is an integer >= 1 (a JSON
+    ``true`` is not)."""
+    missing = [k for k in required if k not in config]
+    if missing:
+        raise ModelImportError(f"{file}: missing field(s) {', '.join(missing)}")
+    for key in positive_ints:
+        value = config.get(key)
+        if key in config and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 1):
+            raise ModelImportError(f"{file}: {key} = {shown(value)} must be a positive "
+                                   f"integer")
+
+
+def positive_int_list(config: Mapping[str, Any], key: str, file: Path) -> list[int]:
+    """``config[key]``; :class:`ModelImportError` naming the file and field unless it is a
+    non-empty list of integers >= 1."""
+    value = config.get(key)
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+        raise ModelImportError(f"{file}: {key} must be a non-empty list of positive integers, "
+                               f"got {shown(value)}")
+    return value
+
+
 def check_choice(config: Mapping[str, Any], key: str, allowed: Any, file: Path) -> Any:
     """``config[key]``; :class:`ModelImportError` naming the file, the field and the
     supported values unless it is one of ``allowed``."""

@@ -113,6 +113,23 @@ def test_an_imported_config_value_is_named_not_quoted(tmp_path):
     assert SECRET not in str(info.value)
 
 
+@pytest.mark.parametrize("value", [-3, 0, True, 2.5, "secret-string", None, [4]])
+def test_an_imported_integer_field_must_be_positive(tmp_path, value):
+    from audio_core.engine.imports import ModelImportError, check_fields, positive_int_list
+
+    file = tmp_path / "config.json"
+    with pytest.raises(ModelImportError) as err:
+        check_fields({"sliding_window": value}, file, positive_ints=("sliding_window",))
+    assert str(err.value).startswith(f"{file}: sliding_window = ")
+    assert "must be a positive integer" in str(err.value) and "secret" not in str(err.value)
+    with pytest.raises(ModelImportError, match="ratios must be a non-empty list"):
+        positive_int_list({"ratios": [2, value]}, "ratios", file)
+    check_fields({"sliding_window": 5}, file, required=("sliding_window",),
+                 positive_ints=("sliding_window", "absent"))  # absent fields keep defaults
+    with pytest.raises(ModelImportError, match=r"missing field\(s\) hidden_size"):
+        check_fields({}, file, required=("hidden_size",))
+
+
 def test_a_caption_file_with_a_bad_audio_file_keeps_to_names(tmp_path):
     """The rows are named by number: duplicate paths are reported without the path text."""
     from audio_core.data.base import DatasetError

@@ -28,6 +28,8 @@ from audio_core.engine.imports import (
     ModelImportError,
     TransformersImporter,
     check_complete,
+    check_fields,
+    positive_int_list,
 )
 from audio_core.errors import shown
 from audio_plugin_soundstream.import_encodec import BASE_PRESET
@@ -39,14 +41,8 @@ REQUIRED = ("encoder_hidden_size", "downsampling_ratios", "decoder_hidden_size",
 
 def run_config(config: dict[str, Any], file: Path) -> dict[str, Any]:
     """The audio-core run config (a mapping) of DAC ``config`` (``config.json``)."""
-    missing = [k for k in REQUIRED if k not in config]
-    if missing:
-        raise ModelImportError(f"{file}: missing field(s) {', '.join(missing)}")
-    ratios = config["downsampling_ratios"]
-    if not isinstance(ratios, list) or not ratios or not all(
-            isinstance(r, int) and r >= 1 for r in ratios):
-        raise ModelImportError(f"{file}: downsampling_ratios must be a non-empty list of "
-                               f"positive integers, got {shown(ratios)}")
+    check_fields(config, file, required=REQUIRED)
+    ratios = positive_int_list(config, "downsampling_ratios", file)
     dim = int(config["encoder_hidden_size"]) * 2 ** len(ratios)
     if config.get("hidden_size", dim) != dim:
         raise ModelImportError(f"{file}: hidden_size = {shown(config['hidden_size'])} is not "

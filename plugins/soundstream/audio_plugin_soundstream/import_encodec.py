@@ -31,22 +31,19 @@ from audio_core.engine.imports import (
     TransformersImporter,
     check_choice,
     check_complete,
+    check_fields,
+    positive_int_list,
 )
 from audio_core.errors import shown
 
 MODEL_TYPE = "encodec"
+#: integer fields of config.json that must be >= 1
+POSITIVE_INTS = ("hidden_size", "num_filters", "sampling_rate", "codebook_size",
+                 "num_residual_layers", "dilation_growth_rate", "kernel_size",
+                 "last_kernel_size", "residual_kernel_size", "compress")
 #: the run config an import extends: its data, losses, discriminators and task are the
 #: starting point of a fine-tune (``audio-core train OUT/config.yaml``)
 BASE_PRESET = "soundstream.24khz"
-
-
-def _int_list(config: dict[str, Any], key: str, file: Path) -> list[int]:
-    value = config.get(key)
-    if not isinstance(value, list) or not value or not all(isinstance(v, int) and v >= 1
-                                                           for v in value):
-        raise ModelImportError(f"{file}: {key} must be a non-empty list of positive integers, "
-                               f"got {shown(value)}")
-    return value
 
 
 def run_config(config: dict[str, Any], file: Path) -> dict[str, Any]:
@@ -60,7 +57,7 @@ def run_config(config: dict[str, Any], file: Path) -> dict[str, Any]:
     if int(config.get("num_lstm_layers", 2)) < 1:
         raise ModelImportError(f"{file}: num_lstm_layers = {shown(config['num_lstm_layers'])} is "
                                f"not supported; supported: >= 1")
-    ratios = list(reversed(_int_list(config, "upsampling_ratios", file)))
+    ratios = list(reversed(positive_int_list(config, "upsampling_ratios", file)))
     size = int(config["codebook_size"])
     bits = math.log2(size)
     if not bits.is_integer():
@@ -146,12 +143,9 @@ class EncodecImporter(TransformersImporter):
 
     @staticmethod
     def run_config(config: dict[str, Any], file: Path) -> dict[str, Any]:
-        missing = [k for k in ("hidden_size", "num_filters", "upsampling_ratios",
-                               "sampling_rate", "codebook_size", "target_bandwidths")
-                   if k not in config]
-        if missing:
-            raise ModelImportError(f"{file}: missing field(s) "
-                                   f"{', '.join(missing)}")
+        check_fields(config, file, required=(
+            "hidden_size", "num_filters", "upsampling_ratios", "sampling_rate",
+            "codebook_size", "target_bandwidths"), positive_ints=POSITIVE_INTS)
         defaults = {"num_residual_layers": 1, "dilation_growth_rate": 2, "kernel_size": 7,
                     "last_kernel_size": 7, "residual_kernel_size": 3, "compress": 2,
                     "num_lstm_layers": 2, "use_causal_conv": True, "pad_mode": "reflect",

@@ -40,11 +40,20 @@ from audio_core.engine.imports import (
     TransformersImporter,
     check_choice,
     check_complete,
+    check_fields,
+    positive_int_list,
 )
 from audio_core.errors import shown
-from audio_plugin_soundstream.import_encodec import BASE_PRESET, _int_list
+from audio_plugin_soundstream.import_encodec import BASE_PRESET
 
 MODEL_TYPE = "mimi"
+#: integer fields of config.json that must be >= 1
+POSITIVE_INTS = ("hidden_size", "num_filters", "sampling_rate", "codebook_size",
+                 "num_residual_layers", "dilation_growth_rate", "kernel_size",
+                 "last_kernel_size", "residual_kernel_size", "compress",
+                 "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                 "sliding_window", "num_quantizers", "num_semantic_quantizers",
+                 "upsample_groups")
 DEFAULTS = {"audio_channels": 1, "num_residual_layers": 1, "dilation_growth_rate": 2,
             "kernel_size": 7, "last_kernel_size": 3, "residual_kernel_size": 3, "compress": 2,
             "use_causal_conv": True, "pad_mode": "constant", "trim_right_ratio": 1.0,
@@ -83,10 +92,9 @@ def _stride(config: dict[str, Any], hop: int, file: Path) -> int:
 def run_config(config: dict[str, Any], file: Path) -> dict[str, Any]:
     """The audio-core run config (a mapping) of Mimi ``config`` (``config.json``, the
     defaults of transformers' ``MimiConfig`` filled in)."""
-    missing = [k for k in REQUIRED if k not in config]
-    if missing:
-        raise ModelImportError(f"{file}: missing field(s) {', '.join(missing)}")
+    check_fields(config, file, required=REQUIRED)
     config = {**DEFAULTS, **config}
+    check_fields(config, file, positive_ints=POSITIVE_INTS)
     check_choice(config, "pad_mode", ("constant", "reflect"), file)
     check_choice(config, "audio_channels", (1, 2), file)
     check_choice(config, "hidden_act", ("gelu",), file)
@@ -96,7 +104,7 @@ def run_config(config: dict[str, Any], file: Path) -> dict[str, Any]:
     if vq_dim != codebook_dim:
         raise ModelImportError(f"{file}: vector_quantization_hidden_dimension = {shown(vq_dim)} "
                                f"must equal codebook_dim = {codebook_dim}")
-    ratios = list(reversed(_int_list(config, "upsampling_ratios", file)))
+    ratios = list(reversed(positive_int_list(config, "upsampling_ratios", file)))
     stride = _stride(config, math.prod(ratios), file)
     seanet = {"dim": dim, "width": config["num_filters"], "ratios": ratios,
               "residual_layers": config["num_residual_layers"],
