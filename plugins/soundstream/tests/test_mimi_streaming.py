@@ -130,3 +130,36 @@ def test_centred_mimi_does_not_stream(tmp_path, registry):
     assert "\n" not in str(err.value)
     with pytest.raises(StreamingError, match=rf"^MimiDecoder does not stream: {why}"):
         next(model.decode_stream([torch.zeros(1, 5, 3, dtype=torch.long)]))
+
+
+@pytest.mark.parametrize("options", [
+    {"stride": 3, "groups": 1, "trim_right_ratio": 0.5},  # odd stride, dense, held back
+    {"stride": 1},  # no strided conv / transposed conv
+])
+def test_networks_stream_like_offline(options):
+    """Layouts beyond the published one: the encoder's latent and the decoder's audio
+    (with a ``trim_right_ratio`` below 1 the decoder holds samples back until ``flush``)
+    equal the offline networks'."""
+    from audio_plugin_soundstream.mimi import MimiDecoder, MimiEncoder
+
+    torch.manual_seed(0)
+    tf = {"layers": 1, "heads": 2, "ffn_dim": 16, "window": 4, "layer_scale": 1.0}
+    common = {"dim": 8, "width": 2, "ratios": (2, 3), "transformer": tf}
+    enc_opts = {k: v for k, v in options.items() if k == "stride"}
+    enc = MimiEncoder(**common, **enc_opts).eval()
+    dec = MimiDecoder(**common, **options).eval()
+    x = torch.randn(2, 1, 6 * options["stride"] * 7 + 5)
+    with torch.no_grad():
+        latent = enc(x)
+        state = enc.stream_state()
+        chunks = torch.split(x, [1, 4, 0, 7, 30, 3, x.shape[-1] - 45], dim=-1)
+        streamed = torch.cat([*(enc.stream(c, state) for c in chunks), enc.flush(state)], -1)
+        torch.testing.assert_close(streamed, latent, atol=1e-5, rtol=1e-5)
+        audio = dec(latent)
+        state = dec.stream_state()
+        frames = torch.split(latent, [1, 0, 2, latent.shape[-1] - 3], dim=-1)
+        parts = [dec.stream(f, state) for f in frames]
+        if options.get("trim_right_ratio", 1.0) < 1:
+            assert parts[0].shape[-1] < 6 * options["stride"]  # the left trim waits
+        decoded = torch.cat([*parts, dec.flush(state)], dim=-1)
+        torch.testing.assert_close(decoded, audio, atol=1e-5, rtol=1e-5)
