@@ -10,7 +10,12 @@ Tokens ``(batch, frames, dim)`` -> same shape. Each of ``layers`` pre-norm block
   dim)`` without biases;
 
 ``attn_scale``/``mlp_scale`` are learned per-channel layer scales (``(dim,)``, initialised
-to ``layer_scale``). Offline: the whole sequence in one call (no key/value cache).
+to ``layer_scale``). Offline (``forward``): the whole sequence in one call. Streaming
+(:meth:`MimiTransformer.stream`): frames chunk by chunk, each layer keeping the rotated
+keys and values of the last ``window - 1`` frames in a
+:class:`~audio_plugin_soundstream.streaming.StreamingState` and the rotary positions
+continuing from the frames already seen, so every frame attends exactly the keys it does
+offline (the outputs equal the offline ones to float rounding).
 """
 
 from __future__ import annotations
@@ -21,23 +26,25 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from audio_core.components.attention import rotary
+from audio_plugin_soundstream.streaming import StreamingState
 
 
 def rotary_table(tokens: int, head_dim: int, theta: float, device: torch.device,
-                 dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+                 dtype: torch.dtype, start: int = 0) -> tuple[Tensor, Tensor]:
     """``cos``, ``sin`` ``(tokens, head_dim / 2)`` of angle ``n * theta ** (-2 i /
-    head_dim)`` for token ``n``, pair ``i`` (the frequencies computed as powers of
-    ``theta``, as the published weights were trained with)."""
+    head_dim)`` for tokens ``n = start .. start + tokens - 1``, pair ``i`` (the frequencies
+    computed as powers of ``theta``, as the published weights were trained with)."""
     freqs = torch.pow(theta, torch.arange(0, head_dim, 2, device=device).float() / head_dim)
-    angles = torch.arange(tokens, device=device).float()[:, None] * freqs.reciprocal()
+    positions = torch.arange(start, start + tokens, device=device).float()
+    angles = positions[:, None] * freqs.reciprocal()
     return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
-def window_mask(tokens: int, window: int, device: torch.device) -> Tensor:
-    """Bool ``(tokens, tokens)``: query ``i`` may attend key ``j`` iff ``i - window < j <=
-    i``."""
-    idx = torch.arange(tokens, device=device)
-    lag = idx[:, None] - idx[None, :]
+def window_mask(tokens: int, window: int, device: torch.device, past: int = 0) -> Tensor:
+    """Bool ``(tokens, past + tokens)``: query ``i`` (the ``past + i``-th frame) may attend
+    key ``j`` iff ``past + i - window < j <= past + i``."""
+    lag = (torch.arange(tokens, device=device)[:, None] + past
+           - torch.arange(past + tokens, device=device)[None, :])
     return (lag >= 0) & (lag < window)
 
 
@@ -57,12 +64,20 @@ class WindowedAttention(nn.Module):
         self.v = nn.Linear(dim, kv_heads * head_dim, bias=bias)
         self.out = nn.Linear(heads * head_dim, dim, bias=bias)
 
-    def forward(self, x: Tensor, angles: tuple[Tensor, Tensor], mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, angles: tuple[Tensor, Tensor], mask: Tensor,
+                state: StreamingState | None = None, keep: int = 0) -> Tensor:
         """``x`` ``(batch, frames, dim)``, rotary ``angles`` ``(frames, head_dim / 2)``
-        each, ``mask`` bool ``(frames, frames)``."""
+        each, ``mask`` bool ``(frames, past + frames)``. With a ``state`` (streaming) the
+        ``past`` cached keys/values ``(batch, kv_heads, past, head_dim)`` come first and the
+        last ``keep`` of all are cached for the next chunk; without, ``past`` is 0."""
         q = rotary(rearrange(self.q(x), "b n (h d) -> b h n d", h=self.heads), angles)
         k = rotary(rearrange(self.k(x), "b n (h d) -> b h n d", h=self.kv_heads), angles)
         v = rearrange(self.v(x), "b n (h d) -> b h n d", h=self.kv_heads)
+        if state is not None:
+            past_k, past_v = state.get(self, lambda: (k[:, :, :0], v[:, :, :0]))
+            k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
+            first = max(0, k.shape[2] - keep)
+            state[self] = (k[:, :, first:], v[:, :, first:])
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            enable_gqa=self.heads != self.kv_heads)
         return self.out(rearrange(y, "b h n d -> b n (h d)"))
@@ -82,8 +97,10 @@ class MimiTransformerLayer(nn.Module):
                                  nn.Linear(ffn_dim, dim, bias=False))
         self.mlp_scale = nn.Parameter(torch.full((dim,), float(layer_scale)))
 
-    def forward(self, x: Tensor, angles: tuple[Tensor, Tensor], mask: Tensor) -> Tensor:
-        x = x + self.attn_scale * self.attn(self.attn_norm(x), angles, mask)
+    def forward(self, x: Tensor, angles: tuple[Tensor, Tensor], mask: Tensor,
+                state: StreamingState | None = None, keep: int = 0) -> Tensor:
+        """As :meth:`WindowedAttention.forward` (``state``, ``keep``: streaming)."""
+        x = x + self.attn_scale * self.attn(self.attn_norm(x), angles, mask, state, keep)
         return x + self.mlp_scale * self.mlp(self.mlp_norm(x))
 
 
@@ -112,4 +129,19 @@ class MimiTransformer(nn.Module):
         mask = window_mask(x.shape[1], self.window, x.device)
         for layer in self.layers:
             x = layer(x, angles, mask)
+        return x
+
+    def stream(self, x: Tensor, state: StreamingState) -> Tensor:
+        """The next frames ``(batch, n, dim)`` of a stream (any ``n``, 0 too) -> their
+        outputs ``(batch, n, dim)``, equal to the offline ones (module docstring): each
+        layer attends the cached last ``window - 1`` frames and the new ones."""
+        if x.shape[1] == 0:
+            return x
+        start = state.get(self, lambda: 0)
+        past = min(start, self.window - 1)
+        angles = rotary_table(x.shape[1], self.head_dim, self.theta, x.device, x.dtype, start)
+        mask = window_mask(x.shape[1], self.window, x.device, past)
+        for layer in self.layers:
+            x = layer(x, angles, mask, state, self.window - 1)
+        state[self] = start + x.shape[1]
         return x
