@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -139,6 +140,34 @@ def default_graphs(model: Any) -> OnnxGraphs:
     axes = {0: "batch", 1: "codebooks", 2: "frames"} if codec else {0: "batch", 2: "frames"}
     return OnnxGraphs(EncoderGraph(model, codec), DecoderGraph(model, lookup), middle, axes,
                       info=info)
+
+
+PhaseInput = tuple[dict[str, dict[int, str]], dict[str, Any],
+                   Callable[[Tensor, torch.Generator], dict[str, Tensor]] | None]
+
+
+def griffin_lim_phase_input(vocoder: Any, middle: str, frames: str,
+                            shape: Callable[[Tensor], tuple[int, ...]]) -> PhaseInput:
+    """A decoder graph's ``phase`` input when ``vocoder`` is a Griffin-Lim vocoder (its
+    initial phases, which PyTorch draws itself): ``(extra, decoder info, make_extra)`` for
+    :class:`~audio_core.contracts.onnx.OnnxGraphs`; ``({}, {}, None)`` for other vocoders.
+    ``middle`` names the graph's first input (``codes``, ``latent``), ``frames`` says how many
+    mel frames the phase has, ``shape(middle)`` is the phase shape ``(batch, n_fft // 2 + 1,
+    mel frames)`` PyTorch draws."""
+    from audio_core.components.vocoders import GriffinLimVocoder
+
+    if not isinstance(vocoder, GriffinLimVocoder):
+        return {}, {}, None
+    info = {"inputs": [middle, "phase"], "vocoder": "griffin_lim",
+            "griffin_lim_iterations": vocoder.n_iter,
+            "phase": f"uniform in [0, 1) (batch, {vocoder.n_fft // 2 + 1}, {frames}); PyTorch "
+                     f"draws it with torch.rand from a CPU generator seeded {vocoder.seed}; "
+                     f"longer phases are cut"}
+
+    def make_extra(x: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
+        return {"phase": torch.rand(shape(x), generator=generator)}
+
+    return {"phase": {0: "batch", 2: "mel_frames"}}, info, make_extra
 
 
 def export_onnx(model: Any, out: str | Path, *, seconds: float = 1.0,

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from audio_core.components.vocoders import GriffinLimVocoder
 from audio_core.contracts.onnx import OnnxGraphs
+from audio_core.engine.onnx_export import griffin_lim_phase_input
 
 
 class EncoderGraph(nn.Module):
@@ -66,21 +65,11 @@ def onnx_graphs(model: Any) -> OnnxGraphs:
     info: dict[str, Any] = {"num_codebooks": spec.num_codebooks,
                             "codebook_size": 2 ** spec.codebook_bits,
                             "hop_length": model.samples_per_step}
-    extra: dict[str, dict[int, str]] = {}
-    make_extra = None
     chunk = model.encoder.max_time_patches
-    if isinstance(model.vocoder, GriffinLimVocoder):
-        extra = {"phase": {0: "batch", 2: "mel_frames"}}
-        info["decoder"] = {"inputs": ["codes", "phase"], "vocoder": "griffin_lim",
-                           "griffin_lim_iterations": model.vocoder.n_iter,
-                           "phase": f"uniform in [0, 1) (batch, {model.n_fft // 2 + 1}, "
-                                    f"steps * {model.patch_time} (+ 1 when steps > {chunk} "
-                                    f"and not a multiple of it)); decode_codes draws it with "
-                                    f"torch.rand from a CPU generator seeded "
-                                    f"{model.vocoder.seed}; longer phases are cut"}
-
-        def make_extra(codes: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
-            return {"phase": torch.rand(phase_shape(model, codes), generator=generator)}
-
+    extra, decoder, make_extra = griffin_lim_phase_input(
+        model.vocoder, "codes", f"steps * {model.patch_time} (+ 1 when steps > {chunk} and "
+        f"not a multiple of it)", lambda codes: phase_shape(model, codes))
+    if decoder:
+        info["decoder"] = decoder
     return OnnxGraphs(EncoderGraph(model), DecoderGraph(model), "codes",
                       {0: "batch", 2: "frames"}, extra=extra, make_extra=make_extra, info=info)

@@ -15,9 +15,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from audio_core.components.vocoders import GriffinLimVocoder
 from audio_core.contracts.onnx import OnnxGraphs
-from audio_core.engine.onnx_export import EncoderGraph, default_graphs
+from audio_core.engine.onnx_export import (
+    EncoderGraph,
+    default_graphs,
+    griffin_lim_phase_input,
+)
 
 
 class VocodedDecoderGraph(nn.Module):
@@ -45,21 +48,10 @@ def onnx_graphs(model: Any) -> OnnxGraphs:
         return default_graphs(model)
     vocoder = model.frozen_on("vocoder", torch.device("cpu"))
     info: dict[str, Any] = {"latent_dim": model.latent_dim}
-    extra: dict[str, dict[int, str]] = {}
-    make_extra = None
-    if isinstance(vocoder, GriffinLimVocoder):
-        extra = {"phase": {0: "batch", 2: "mel_frames"}}
-        info["decoder"] = {"inputs": ["latent", "phase"], "vocoder": "griffin_lim",
-                           "griffin_lim_iterations": vocoder.n_iter,
-                           "phase": f"uniform in [0, 1) (batch, {vocoder.n_fft // 2 + 1}, "
-                                    f"mel frames = ceil(frames / "
-                                    f"{model.decoder.tokens_per_step}) * "
-                                    f"{model.decoder.frames_per_step}); decode draws it with "
-                                    f"torch.rand from a CPU generator seeded {vocoder.seed}; "
-                                    f"longer phases are cut"}
-
-        def make_extra(latent: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
-            return {"phase": torch.rand(phase_shape(model, latent), generator=generator)}
-
+    extra, decoder, make_extra = griffin_lim_phase_input(
+        vocoder, "latent", f"mel frames = ceil(frames / {model.decoder.tokens_per_step}) * "
+        f"{model.decoder.frames_per_step}", lambda latent: phase_shape(model, latent))
+    if decoder:
+        info["decoder"] = decoder
     return OnnxGraphs(EncoderGraph(model, False), VocodedDecoderGraph(model), "latent",
                       {0: "batch", 2: "frames"}, extra=extra, make_extra=make_extra, info=info)
