@@ -41,6 +41,12 @@ def audio_core_register_exporters(registry):
     registry.register("encodec_hf", "audio_plugin_soundstream.export_encodec:EncodecExporter",
                       description="--format transformers: EnCodec-layout model (encodec "
                                   "encoder/decoder + core.rvq) -> EncodecModel folder")
+    registry.register("dac_hf", "audio_plugin_soundstream.export_dac:DacExporter",
+                      description="--format transformers: DAC-layout model (dac "
+                                  "encoder/decoder + factorized_rvq) -> DacModel folder")
+    registry.register("mimi_hf", "audio_plugin_soundstream.export_mimi:MimiExporter",
+                      description="--format transformers: Mimi-layout model (mimi "
+                                  "encoder/decoder + split_rvq) -> MimiModel folder")
     registry.register("onnx_streaming",
                       "audio_plugin_soundstream.onnx_streaming:StreamingOnnxExporter",
                       description="--format onnx-streaming: causal SEANet + RVQ codec -> "

@@ -104,15 +104,20 @@ def _renames(blocks: int) -> list[tuple[re.Pattern[str], str]]:
     return [(re.compile(p), r) for p, r in rules]
 
 
+def target_name(key: str, blocks: int) -> str:
+    """The converted model's name of DAC tensor ``key`` (``blocks`` = number of
+    down/upsampling blocks)."""
+    for pattern, repl in _renames(blocks):
+        key = pattern.sub(repl, key)
+    return re.sub(r"\.net\.B(\d+)\.", lambda m: f".net.{int(m.group(1)) + 1}.", key)
+
+
 def convert_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
                        blocks: int, src: Path) -> dict[str, torch.Tensor]:
     """DAC tensors renamed onto the built model's keys (``target``)."""
     out: dict[str, torch.Tensor] = {}
     for key, value in _fold_weight_norm(source).items():
-        name = key
-        for pattern, repl in _renames(blocks):
-            name = pattern.sub(repl, name)
-        name = re.sub(r"\.net\.B(\d+)\.", lambda m: f".net.{int(m.group(1)) + 1}.", name)
+        name = target_name(key, blocks)
         if name not in target or tuple(value.shape) != tuple(target[name].shape):
             expected = tuple(target[name].shape) if name in target else "no such tensor"
             raise ModelImportError(f"{src}: tensor {key!r} {tuple(value.shape)} does not fit "
