@@ -123,3 +123,27 @@ def test_other_layouts_refused(tmp_path, capsys):
     assert main(["components", "--kind", "exporter"]) == 0
     listing = capsys.readouterr().out
     assert "DAC-layout model" in listing and "Mimi-layout model" in listing
+
+
+def test_settings_dac_cannot_express_and_no_transformers_import(tmp_path):
+    """Encoder and decoder ratios that differ are an error naming the setting; the export
+    itself does not import transformers (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    save_tiny_dac(tmp_path / "hf", "16khz")
+    assert main(["import", str(tmp_path / "hf"), str(tmp_path / "ac")]) == 0
+    code = ("import sys, audio_core; from pathlib import Path; "
+            "from audio_core.engine.imports import export_model; "
+            f"m = audio_core.load({str(tmp_path / 'ac')!r}); "
+            f"export_model(m, Path({str(tmp_path / 'back')!r}), 'transformers'); "
+            "print('transformers' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert run.stdout.strip().splitlines()[-1] == "False"
+    model = audio_core.load(tmp_path / "ac")
+    model.config.model.decoder.params["ratios"] = [4, 2]
+    with pytest.raises(ModelImportError, match=r"DAC needs the same ratios in "
+                                               r"model.encoder.params and model.decoder"
+                                               r".params, got \[2, 4\] and \[4, 2\]"):
+        export_model(model, tmp_path / "bad", "transformers")

@@ -127,3 +127,19 @@ def test_changed_weights_round_trip(tmp_path):
     x = 0.3 * torch.randn(1, 1, 30000)
     with torch.no_grad():
         assert not torch.equal(back.encode(x).audio_codes, ref.encode(x).audio_codes)
+
+
+def test_encoder_decoder_settings_must_agree(tmp_path):
+    """Mimi has one set of SEANet/transformer fields for both halves: a model whose
+    encoder and decoder transformers differ is an error naming the setting."""
+    from audio_core.engine.imports import ModelImportError
+
+    save_tiny_mimi(tmp_path / "hf")
+    assert main(["import", str(tmp_path / "hf"), str(tmp_path / "ac")]) == 0
+    model = audio_core.load(tmp_path / "ac")
+    model.config.model.decoder.params["transformer"]["window"] = 3
+    with pytest.raises(ModelImportError, match=r"Mimi needs the same transformer in "
+                                               r"model\.encoder\.params and model\.decoder"
+                                               r"\.params"):
+        export_model(model, tmp_path / "bad", "transformers")
+    assert not (tmp_path / "bad").exists()
