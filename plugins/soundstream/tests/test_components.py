@@ -24,7 +24,8 @@ def test_components_are_registered(registry):
     assert {("importer", "soundstream.encodec_hf"), ("importer", "soundstream.dac_hf"),
             ("importer", "soundstream.mimi_hf"), ("encoder", "soundstream.mimi_encoder"),
             ("decoder", "soundstream.mimi_decoder"),
-            ("exporter", "soundstream.encodec_hf"), ("exporter", "soundstream.onnx_streaming"),
+            ("exporter", "soundstream.encodec_hf"), ("exporter", "soundstream.dac_hf"),
+            ("exporter", "soundstream.mimi_hf"), ("exporter", "soundstream.onnx_streaming"),
             ("exporter", "soundstream.encodec_onnx_streaming"),
             ("model", "soundstream.encodec")} <= names
     assert {f"preset:{p}" for p in PRESETS} <= {f"{k}:{n}" for k, n in names}
