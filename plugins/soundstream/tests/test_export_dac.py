@@ -14,7 +14,11 @@ transformers = pytest.importorskip("transformers")
 
 import audio_core  # noqa: E402
 from audio_core.cli import main  # noqa: E402
-from audio_core.engine.imports import ModelImportError, export_model  # noqa: E402
+from audio_core.engine.imports import (  # noqa: E402
+    ModelImportError,
+    export_model,
+    import_model,
+)
 
 CONFIGS = {
     "16khz": dict(sampling_rate=16000, downsampling_ratios=[2, 4]),
@@ -97,6 +101,10 @@ def test_changed_weights_round_trip(tmp_path):
             p.mul_(1 + 0.2 * torch.randn(p.shape, generator=gen))
     export_model(model, tmp_path / "back", "transformers")
     back = load_back(tmp_path / "back")
+    again = audio_core.load(import_model(tmp_path / "back", tmp_path / "again"))
+    ours, theirs = model.state_dict(), again.state_dict()
+    assert ours.keys() == theirs.keys()  # import of the export: the changed model itself
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
     changed = model.state_dict()["quantizer.stages.1.codebook.weight"]
     assert torch.equal(back.state_dict()["quantizer.quantizers.1.codebook.weight"], changed)
     assert not torch.equal(ref.state_dict()["quantizer.quantizers.1.codebook.weight"], changed)

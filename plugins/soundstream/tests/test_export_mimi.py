@@ -17,7 +17,7 @@ from test_import_mimi import save_tiny_mimi  # noqa: E402
 
 import audio_core  # noqa: E402
 from audio_core.cli import main  # noqa: E402
-from audio_core.engine.imports import export_model  # noqa: E402
+from audio_core.engine.imports import export_model, import_model  # noqa: E402
 
 #: the published layout; grouped-query attention with biases, non-causal convs and no
 #: projection
@@ -115,6 +115,10 @@ def test_changed_weights_round_trip(tmp_path):
                 book.embed_sum.copy_(1.1 * embed * book.cluster_usage[:, None])
     export_model(model, tmp_path / "back", "transformers")
     back = load_back(tmp_path / "back")
+    again = audio_core.load(import_model(tmp_path / "back", tmp_path / "again"))
+    ours, theirs = model.state_dict(), again.state_dict()
+    assert ours.keys() == theirs.keys()  # import of the export: the changed model itself
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
     hf = back.quantizer
     for ours, theirs in ((model.quantizer.semantic, hf.semantic_residual_vector_quantizer),
                          (model.quantizer.acoustic, hf.acoustic_residual_vector_quantizer)):
