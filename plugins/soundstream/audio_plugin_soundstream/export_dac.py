@@ -45,6 +45,7 @@ def hf_config(model: nn.Module) -> dict[str, Any]:
     cfg = model.config.model
     enc = _params(DacEncoder, dict(cfg.encoder.params))
     dec = _params(DacDecoder, dict(cfg.decoder.params))
+    enc["channels"], dec["channels"] = model.encoder.channels, model.decoder.channels
     q = model.quantizer
     ratios = [int(r) for r in enc["ratios"]]
     dim = enc["width"] * 2 ** len(ratios)

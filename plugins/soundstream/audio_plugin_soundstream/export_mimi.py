@@ -84,6 +84,7 @@ def hf_config(model: nn.Module) -> dict[str, Any]:
     cfg = model.config.model
     enc = _params(MimiEncoder, dict(cfg.encoder.params))
     dec = _params(MimiDecoder, dict(cfg.decoder.params))
+    enc["channels"], dec["channels"] = model.encoder.channels, model.decoder.channels
     enc["transformer"] = _transformer(enc["transformer"], enc["dim"])
     dec["transformer"] = _transformer(dec["transformer"], dec["dim"])
     for key in (*FIELDS, "channels", "stride", "transformer"):

@@ -147,3 +147,17 @@ def test_encoder_decoder_settings_must_agree(tmp_path):
                                                r"\.params"):
         export_model(model, tmp_path / "bad", "transformers")
     assert not (tmp_path / "bad").exists()
+
+
+def test_stereo_layout(tmp_path):
+    """``audio_channels`` comes from the model (the run config's ``data.channels``), not
+    from the component params."""
+    from test_import_mimi import TINY
+
+    transformers.MimiModel(transformers.MimiConfig(**TINY, audio_channels=2)).save_pretrained(
+        tmp_path / "hf")
+    assert main(["import", str(tmp_path / "hf"), str(tmp_path / "ac")]) == 0
+    assert main(["export", str(tmp_path / "ac"), str(tmp_path / "back"),
+                 "--format", "transformers"]) == 0
+    assert json.loads((tmp_path / "back" / "config.json").read_text())["audio_channels"] == 2
+    assert load_back(tmp_path / "back").config.audio_channels == 2
