@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class AudioCoreError(Exception):
@@ -48,13 +48,16 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def shortened(items: Sequence[str], limit: int, sep: str = ", ") -> str:
+    """The first ``limit`` of ``items`` joined by ``sep``, then ``"... (N more)"``."""
+    more = f"{sep}... ({len(items) - limit} more)" if len(items) > limit else ""
+    return sep.join(items[:limit]) + more
+
+
 def format_choices(choices: Iterable[str], limit: int = 20) -> str:
     """Sorted, quoted, comma-joined choices, shortened past ``limit``."""
     items = sorted(choices)
-    if not items:
-        return "(none)"
-    shown = ", ".join(f"'{c}'" for c in items[:limit])
-    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+    return shortened([f"'{c}'" for c in items], limit) if items else "(none)"
 
 
 class MissingPackageError(AudioCoreError, ImportError):

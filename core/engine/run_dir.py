@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from audio_core import distributed
-from audio_core.errors import AudioCoreError, ConfigError
+from audio_core.errors import AudioCoreError, ConfigError, shortened
 
 #: Exit status of ``audio-core train`` when SIGTERM/SIGINT stopped it after saving a
 #: checkpoint: the run is resumable (``EX_TEMPFAIL`` of sysexits.h: "try again later").
@@ -108,8 +108,7 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool = False,
         distributed.barrier()
         return None
     if not overwrite:
-        shown = ", ".join(contents[:5]) + (f", ... ({len(contents) - 5} more)"
-                                           if len(contents) > 5 else "")
+        shown = shortened(contents, 5)
         raise RunDirError(
             f"run folder {path} is not empty ({shown}); nothing was changed. Continue that "
             f"run with `audio-core train --resume {path}`, start it over with --overwrite "

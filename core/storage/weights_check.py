@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from audio_core.errors import AudioCoreError
+from audio_core.errors import AudioCoreError, shortened
 from audio_core.files import check_readable
 
 #: The files of an export folder beside the weights (``model.safetensors``).
@@ -104,8 +104,7 @@ def check_config_record(record: Mapping[str, Any], cfg: Any, source: str) -> Non
     if fingerprint(section) == stored:
         return
     changes = diff_keys(record.get("model_config") or {}, section)
-    listed = "; ".join(changes[:8]) + (f"; ... ({len(changes) - 8} more)"
-                                       if len(changes) > 8 else "")
+    listed = shortened(changes, 8, "; ")
     raise WeightsMismatchError(
         f"{source}: the config no longer describes the model the weights were trained as "
         f"(fingerprint {stored} when written, {fingerprint(section)} now). Changed: "
