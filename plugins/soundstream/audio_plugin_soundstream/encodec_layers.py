@@ -97,7 +97,12 @@ class PaddedConv1d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         extra = self.extra_padding(x.shape[-1])
         right = 0 if self.causal else self.padding_total // 2
-        x = pad1d(x, self.padding_total - right, right + extra, self.pad_mode)
+        return self.convolve(pad1d(x, self.padding_total - right, right + extra,
+                                   self.pad_mode))
+
+    def convolve(self, x: Tensor) -> Tensor:
+        """The convolution (and norm) on ``x`` already padded: ``(batch, in, time)`` ->
+        ``(batch, out, (time - effective) // stride + 1)``."""
         c, weight = self.conv, inference_weight(self.conv)
         y = c(x) if weight is None else F.conv1d(x, weight, c.bias, c.stride, 0, c.dilation)
         return self.norm(y) if hasattr(self, "norm") else y

@@ -69,12 +69,6 @@ def _empty(ref: Tensor, channels: int) -> Tensor:
     return ref.new_zeros(ref.shape[0], channels, 0)
 
 
-def _conv(layer: PaddedConv1d, x: Tensor) -> Tensor:
-    """``layer``'s convolution on already padded ``x`` (weight norm only)."""
-    c, weight = layer.conv, inference_weight(layer.conv)
-    return c(x) if weight is None else F.conv1d(x, weight, c.bias, c.stride, 0, c.dilation)
-
-
 def stream_conv(layer: PaddedConv1d, x: Tensor, state: StreamingState, final: bool) -> Tensor:
     """One chunk ``(batch, in, n)`` -> the output frames ``(batch, out, m)`` it completes
     (all that remain when ``final``). State: ``(left-padded input from the next window on,
@@ -96,7 +90,7 @@ def stream_conv(layer: PaddedConv1d, x: Tensor, state: StreamingState, final: bo
         buf = torch.cat([buf, tail], dim=-1)
     frames = (buf.shape[-1] - p) // s
     state[layer] = (buf[..., frames * s:], True)
-    return _conv(layer, buf[..., : frames * s + p]) if frames else _empty(buf, out)
+    return layer.convolve(buf[..., : frames * s + p]) if frames else _empty(buf, out)
 
 
 def stream_transposed(layer: PaddedConvTranspose1d, x: Tensor, state: StreamingState,
