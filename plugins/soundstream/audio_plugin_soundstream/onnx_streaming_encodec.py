@@ -68,7 +68,7 @@ def _conv(layer: PaddedConv1d, x: Tensor, started: Tensor, states: _States) -> T
     ``x``'s samples ``1 .. p`` before the start, the carried ``p`` samples after (both are
     computed, ``started`` picks; the reflection reads ``x`` zero-extended, as later chunks
     may be shorter than ``p + 1``)."""
-    c, p = layer.conv, layer.padding_total
+    p = layer.padding_total
     if p:
         first = torch.zeros_like(x[..., :1]).expand(-1, -1, p)
         if layer.pad_mode == "reflect":  # zero-extended: later chunks may be shorter
@@ -77,7 +77,7 @@ def _conv(layer: PaddedConv1d, x: Tensor, started: Tensor, states: _States) -> T
         carried = states.take(lambda: x.new_zeros(x.shape[0], x.shape[1], p))
         x = torch.cat([torch.where(started > 0.5, carried, first), x], dim=-1)
         states.put(layer, x[..., -p:])
-    return F.conv1d(x, c.weight, c.bias, c.stride, 0, c.dilation)
+    return layer.convolve(x)
 
 
 def _transposed(layer: PaddedConvTranspose1d, x: Tensor, states: _States) -> Tensor:
