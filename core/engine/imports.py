@@ -184,6 +184,22 @@ def read_hf_weights(src: Path) -> dict[str, torch.Tensor]:
                            f"or pytorch_model.bin")
 
 
+def placed(key: str, name: str, value: torch.Tensor, target: Mapping[str, Any],
+           src: Path) -> torch.Tensor:
+    """Source tensor ``key``, renamed ``name``, as the built model's state dict ``target``
+    holds it (its dtype); :class:`ModelImportError` naming both when ``target`` has no
+    ``name`` or another shape there."""
+    if name not in target:
+        raise ModelImportError(f"{src}: tensor {key!r} has no place in the converted "
+                               f"model (looked for {name!r}); is config.json the one "
+                               f"these weights were saved with?")
+    if tuple(value.shape) != tuple(target[name].shape):
+        raise ModelImportError(f"{src}: tensor {key!r} has shape {tuple(value.shape)}, the "
+                               f"model built from config.json expects "
+                               f"{tuple(target[name].shape)} ({name})")
+    return value.to(target[name].dtype)
+
+
 def check_complete(converted: Mapping[str, Any], target: Mapping[str, Any], src: Path,
                    optional: tuple[str, ...] = ()) -> None:
     """:class:`ModelImportError` naming (up to 5 of) the tensors of ``target`` (the built

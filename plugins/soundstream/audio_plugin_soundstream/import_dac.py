@@ -29,6 +29,7 @@ from audio_core.engine.imports import (
     TransformersImporter,
     check_complete,
     check_fields,
+    placed,
     positive_int_list,
 )
 from audio_core.errors import shown
@@ -118,11 +119,7 @@ def convert_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.
     out: dict[str, torch.Tensor] = {}
     for key, value in _fold_weight_norm(source).items():
         name = target_name(key, blocks)
-        if name not in target or tuple(value.shape) != tuple(target[name].shape):
-            expected = tuple(target[name].shape) if name in target else "no such tensor"
-            raise ModelImportError(f"{src}: tensor {key!r} {tuple(value.shape)} does not fit "
-                                   f"the model built from config.json ({name}: {expected})")
-        out[name] = value.float()
+        out[name] = placed(key, name, value, target, src)
     check_complete(out, target, src)
     return out
 

@@ -32,6 +32,7 @@ from audio_core.engine.imports import (
     check_choice,
     check_complete,
     check_fields,
+    placed,
     positive_int_list,
 )
 from audio_core.errors import shown
@@ -121,17 +122,9 @@ def convert_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.
         name = key
         for pattern, repl in _RENAMES:
             name = pattern.sub(repl, name)
-        if name not in target:
-            raise ModelImportError(f"{src}: tensor {key!r} has no place in the converted "
-                                   f"model (looked for {name!r}); is config.json the one "
-                                   f"these weights were saved with?")
         if name.endswith(".initialized"):
             value = value.reshape(()).bool()
-        if tuple(value.shape) != tuple(target[name].shape):
-            raise ModelImportError(f"{src}: tensor {key!r} has shape {tuple(value.shape)}, the "
-                                   f"model built from config.json expects "
-                                   f"{tuple(target[name].shape)} ({name})")
-        out[name] = value.to(target[name].dtype)
+        out[name] = placed(key, name, value, target, src)
     check_complete(out, target, src, optional=(".updates", "steps"))
     return {**target, **out}
 
