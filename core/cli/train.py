@@ -191,12 +191,14 @@ def _export_other(args: argparse.Namespace) -> int:
     from audio_core.engine.imports import export_model
     from audio_core.engine.onnx_export import export_onnx
     from audio_core.errors import ConfigError
+    from audio_core.inference.paths import check_format_target
     from audio_core.models.loading import load
 
     if args.checkpoint or args.register or args.with_discriminators:
         raise ConfigError(f"--format {args.format} exports RUN_DIR's newest checkpoint or an "
                           f"export folder; --checkpoint, --register and --with-discriminators "
                           f"are for --format safetensors")
+    check_format_target(args.run_dir, args.out, overwrite=args.overwrite)
     model = load(args.run_dir, ema=args.ema)
     if args.format != "onnx":
         out = export_model(model, args.out, args.format)

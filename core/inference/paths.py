@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from audio_core.errors import AudioCoreError
+from audio_core.errors import AudioCoreError, shortened
 
 #: Files an export folder holds (``audio_core.engine.export``).
 EXPORT_FILES = ("model.safetensors", "config.yaml", "export.json")
@@ -124,6 +124,34 @@ def check_export_target(run_dir: str | os.PathLike, out: str | os.PathLike,
                 f"OUT '{out}' already holds {', '.join(clash)} that an export did not write; "
                 f"refusing to overwrite them. Export into a new or empty folder, or pass "
                 f"--overwrite (the folder is moved aside to NAME.old-<time>, not deleted).")
+
+
+def check_format_target(source: str | os.PathLike, out: str | os.PathLike, *,
+                        overwrite: bool = False) -> None:
+    """:class:`OutputPathError` unless ``out`` may receive another format's files (ONNX
+    graphs, a transformers folder) exported from ``source``: not ``source`` itself, not
+    inside a folder audio-core owns, a new or empty folder (with ``overwrite``, a folder
+    holding files is moved aside instead)."""
+    out = Path(out)
+    if same_file(out, source):
+        raise OutputPathError(f"OUT '{out}' is the folder being exported; export into a new "
+                              f"folder")
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"OUT '{out}' exists and is not a folder")
+    owner = protected_folder(out)
+    if owner is None and out.is_dir() and folder_kind(out) is not None:
+        owner = f"the {folder_kind(out)} folder '{out}' itself"
+    if owner is not None:
+        raise OutputPathError(f"OUT '{out}' is inside {owner}; export into a new folder")
+    check_writable_parent(out / "export.json")
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held and overwrite:
+        move_aside(out)
+    elif held:
+        raise OutputPathError(
+            f"OUT '{out}' already holds {shortened(held, 5)}; refusing to write over them. "
+            f"Export into a new or empty folder, or pass --overwrite (the folder is moved "
+            f"aside to NAME.old-<time>, not deleted).")
 
 
 #: What a run or latents folder owns (relative paths, first part): never written by others.

@@ -110,6 +110,28 @@ def test_export_overwrite_moves_a_users_folder_aside(tmp_path):
     assert [(p / "config.yaml").read_text() for p in tmp_path.glob("out.old-*")] == ["mine"]
 
 
+def test_export_to_another_format_never_writes_over_its_source_or_files(export, tmp_path,
+                                                                        capsys):
+    """--format onnx (and the other formats): OUT may not be the export itself, a folder
+    inside it or a folder holding files; --overwrite moves such a folder aside."""
+    from audio_core.cli import main
+
+    before = sorted(p.name for p in export.iterdir())
+    for out in (export, export / "onnx"):
+        assert main(["export", str(export), str(out), "--format", "onnx"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"OUT '{out}'" in err
+    assert sorted(p.name for p in export.iterdir()) == before
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "notes.txt").write_text("mine")
+    assert main(["export", str(export), str(users), "--format", "onnx"]) == 1
+    assert "already holds notes.txt" in capsys.readouterr().err
+    assert main(["export", str(export), str(users), "--format", "onnx", "--overwrite"]) == 0
+    assert (users / "encoder.onnx").is_file()
+    assert [(p / "notes.txt").read_text() for p in tmp_path.glob("mine.old-*")] == ["mine"]
+
+
 @pytest.mark.parametrize("damage", ["missing", "garbled", "list"])
 def test_an_export_without_a_valid_export_json_is_refused(export, tmp_path, clip, capsys,
                                                           damage):
